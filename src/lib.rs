@@ -1,0 +1,11 @@
+//! switchyard — a MySQL/MariaDB wire-protocol proxy for blue/green switchovers.
+//!
+//! The crate is a library plus the `switchyard` binary (`src/main.rs`). Modules:
+//! - [`protocol`]: packet codec, handshake and authentication, OK/ERR/EOF views.
+//! - [`config`]: the TOML configuration, its defaults and validation.
+//! - [`proxy`]: listener, client sessions, the relay and per-session state.
+//! - [`testbed`]: starts a local MariaDB blue/green pair (demo and tests).
+#![forbid(unsafe_code)]
+
+pub mod protocol;
+pub mod testbed;

@@ -1,0 +1,1 @@
+//! MySQL wire protocol (owned by the protocol work in progress).

@@ -1,0 +1,1 @@
+//! Local MariaDB blue/green pair.

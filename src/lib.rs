@@ -7,5 +7,7 @@
 //! - [`testbed`]: starts a local MariaDB blue/green pair (demo and tests).
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod protocol;
+pub mod proxy;
 pub mod testbed;

@@ -1,0 +1,384 @@
+//! The TOML configuration: its structure, its defaults (in one place, the `default_*`
+//! functions) and its validation.
+//!
+//! Invariants: unknown keys are rejected (`deny_unknown_fields` everywhere); a
+//! [`Config`] returned by [`Config::load`] or [`Config::parse`] has been validated, so
+//! the rest of the proxy never re-checks it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::protocol::auth;
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config is not valid TOML for switchyard: {0}")]
+    Parse(String),
+    #[error("config key `{key}`: {reason}")]
+    Invalid { key: String, reason: String },
+}
+
+fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        reason: reason.into(),
+    }
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where applications connect and how client sessions are bounded.
+    pub proxy: ProxyConfig,
+    /// Today's production database: every session is routed here.
+    pub blue: BackendConfig,
+    /// The staging copy that a switchover promotes.
+    pub green: Option<BackendConfig>,
+    /// The account used for control-plane SQL on blue and green (loading users,
+    /// probing the server's handshake).
+    pub control: Option<ControlConfig>,
+    /// How application accounts are found.
+    #[serde(default)]
+    pub auth: AuthConfig,
+    /// Application accounts allowed through the proxy.
+    #[serde(default)]
+    pub users: Vec<UserConfig>,
+}
+
+/// `[proxy]`: the client-facing side.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyConfig {
+    /// Address applications connect to, e.g. `"127.0.0.1:6033"`.
+    pub listen: String,
+    /// Client sessions allowed at once; the next one gets ER_CON_COUNT_ERROR (1040).
+    #[serde(default = "default_max_client_connections")]
+    pub max_client_connections: usize,
+    /// Largest logical packet accepted from a client, e.g. `"64MiB"`; a bigger one gets
+    /// ER_NET_PACKET_TOO_LARGE (1153) and the session is closed, as a server does.
+    #[serde(default = "default_max_packet_size")]
+    pub max_packet_size: ByteSize,
+    /// Time a client has to finish logging in, e.g. `"10s"`.
+    #[serde(default = "default_handshake_timeout")]
+    pub handshake_timeout: HumanDuration,
+    /// Time allowed to open and log in to a backend connection.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: HumanDuration,
+}
+
+/// `[blue]` / `[green]`: one database server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendConfig {
+    /// `host:port` of the server.
+    pub address: String,
+}
+
+/// `[control]`: the control-plane account.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlConfig {
+    /// User name of the control account.
+    pub user: String,
+    /// Its password.
+    pub password: String,
+}
+
+/// `[auth]`: where application credentials come from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Also load accounts and their `mysql_native_password` hashes from the active
+    /// backend's `mysql.user` through the control account, so that no application
+    /// password has to live in this file. Reloaded when an unknown user connects or a
+    /// password does not match, at most once per `refresh_interval`.
+    #[serde(default)]
+    pub load_from_backend: bool,
+    /// Minimum time between two loads from the backend.
+    #[serde(default = "default_refresh_interval")]
+    pub refresh_interval: HumanDuration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            load_from_backend: false,
+            refresh_interval: default_refresh_interval(),
+        }
+    }
+}
+
+/// `[[users]]`: one application account.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    /// The account's user name (as the database knows it).
+    pub name: String,
+    /// Its password in clear; give this or `password_hash`, not both.
+    pub password: Option<String>,
+    /// Its `mysql_native_password` hash, `*` followed by 40 hex digits, as shown by
+    /// `SELECT Password FROM mysql.user`.
+    pub password_hash: Option<String>,
+}
+
+fn default_max_client_connections() -> usize {
+    4096
+}
+fn default_max_packet_size() -> ByteSize {
+    ByteSize(64 << 20)
+}
+fn default_handshake_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(10))
+}
+fn default_connect_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(5))
+}
+fn default_refresh_interval() -> HumanDuration {
+    HumanDuration(Duration::from_secs(5))
+}
+
+impl Config {
+    /// Reads, parses and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::parse(&text)
+    }
+
+    /// Parses and validates config text.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.proxy
+            .listen
+            .parse::<SocketAddr>()
+            .map_err(|e| invalid("proxy.listen", format!("not an ip:port address: {e}")))?;
+        if self.proxy.max_client_connections == 0 {
+            return Err(invalid(
+                "proxy.max_client_connections",
+                "must be at least 1",
+            ));
+        }
+        let size = self.proxy.max_packet_size.0;
+        if !(1024..=(1 << 30)).contains(&size) {
+            return Err(invalid(
+                "proxy.max_packet_size",
+                "must be between 1KiB and 1GiB",
+            ));
+        }
+        check_address("blue.address", &self.blue.address)?;
+        if let Some(green) = &self.green {
+            check_address("green.address", &green.address)?;
+        }
+        if self.auth.load_from_backend && self.control.is_none() {
+            return Err(invalid(
+                "auth.load_from_backend",
+                "needs a [control] account to read mysql.user",
+            ));
+        }
+        self.credentials()?;
+        Ok(())
+    }
+
+    /// The `[[users]]` table as stored hashes: user name → SHA1(SHA1(password)), or
+    /// `None` for an empty password.
+    pub fn credentials(&self) -> Result<HashMap<String, Option<[u8; 20]>>, ConfigError> {
+        let mut out = HashMap::new();
+        for (i, user) in self.users.iter().enumerate() {
+            let key = format!("users[{i}]");
+            if user.name.is_empty() {
+                return Err(invalid(format!("{key}.name"), "must not be empty"));
+            }
+            let hash = match (&user.password, &user.password_hash) {
+                (Some(_), Some(_)) => {
+                    return Err(invalid(
+                        key,
+                        "give either password or password_hash, not both",
+                    ))
+                }
+                (None, None) => {
+                    return Err(invalid(key, "needs a password or a password_hash"));
+                }
+                (Some(pw), None) if pw.is_empty() => None,
+                (Some(pw), None) => Some(auth::native_hash_from_sha1(&auth::sha1_password(
+                    pw.as_bytes(),
+                ))),
+                (None, Some(h)) if h.is_empty() => None,
+                (None, Some(h)) => Some(auth::parse_native_hash(h).map_err(|_| {
+                    invalid(
+                        format!("{key}.password_hash"),
+                        "must be `*` followed by 40 hex digits (a mysql_native_password hash)",
+                    )
+                })?),
+            };
+            if out.insert(user.name.clone(), hash).is_some() {
+                return Err(invalid(
+                    format!("{key}.name"),
+                    format!("user `{}` is listed twice", user.name),
+                ));
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn check_address(key: &str, address: &str) -> Result<(), ConfigError> {
+    match address.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(()),
+        _ => Err(invalid(key, format!("`{address}` is not host:port"))),
+    }
+}
+
+/// A byte size written as `"64MiB"`, `"512KiB"`, `"1GiB"`, `"16MB"` or a plain number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "toml::Value")]
+pub struct ByteSize(pub u64);
+
+impl TryFrom<toml::Value> for ByteSize {
+    type Error = String;
+    fn try_from(v: toml::Value) -> Result<Self, String> {
+        match v {
+            toml::Value::Integer(n) if n >= 0 => Ok(ByteSize(n as u64)),
+            toml::Value::String(s) => parse_size(&s).map(ByteSize),
+            other => Err(format!("expected a size like \"64MiB\", got {other}")),
+        }
+    }
+}
+
+/// Parses `"64MiB"`-style sizes.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size like \"64MiB\""))?;
+    let mult: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" | "K" | "k" => 1 << 10,
+        "MiB" | "M" => 1 << 20,
+        "GiB" | "G" => 1 << 30,
+        "KB" | "kB" => 1000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        u => {
+            return Err(format!(
+                "unknown size unit `{u}` in `{s}` (use B, KiB, MiB, GiB)"
+            ))
+        }
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("`{s}` is too large"))
+}
+
+/// A duration written as `"10s"`, `"250ms"`, `"2m"`, `"1h"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct HumanDuration(pub Duration);
+
+impl TryFrom<String> for HumanDuration {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        parse_duration(&s).map(HumanDuration)
+    }
+}
+
+/// Parses `"10s"`-style durations.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like \"10s\""))?;
+    let secs = match unit.trim() {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        "" => return Err(format!("`{s}` needs a unit (ms, s, m, h)")),
+        u => {
+            return Err(format!(
+                "unknown duration unit `{u}` in `{s}` (use ms, s, m, h)"
+            ))
+        }
+    };
+    if !secs.is_finite() || secs < 0.0 || secs > 1e9 {
+        return Err(format!("`{s}` is out of range"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[proxy]
+listen = "127.0.0.1:6033"
+[blue]
+address = "127.0.0.1:3307"
+[[users]]
+name = "app"
+password = "secret"
+"#;
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = Config::parse(MINIMAL).unwrap();
+        assert_eq!(c.proxy.max_client_connections, 4096);
+        assert_eq!(c.proxy.max_packet_size, ByteSize(64 << 20));
+        assert_eq!(c.proxy.handshake_timeout.0, Duration::from_secs(10));
+        assert!(c.green.is_none());
+        assert!(c.credentials().unwrap()["app"].is_some());
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let text = MINIMAL.replace("[blue]", "[blue]\nadress = \"x\"");
+        let err = Config::parse(&text).unwrap_err().to_string();
+        assert!(err.contains("adress"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let err = Config::parse(&MINIMAL.replace("127.0.0.1:6033", "nowhere"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("proxy.listen"), "{err}");
+        let text = MINIMAL.replace("password = \"secret\"", "password_hash = \"*12\"");
+        let err = Config::parse(&text).unwrap_err().to_string();
+        assert!(err.contains("users[0].password_hash"), "{err}");
+        let text = MINIMAL.replace("[blue]", "[proxy.x]\n[blue]");
+        assert!(Config::parse(&text).is_err());
+    }
+
+    #[test]
+    fn sizes_and_durations() {
+        assert_eq!(parse_size("64MiB").unwrap(), 64 << 20);
+        assert_eq!(parse_size("1024").unwrap(), 1024);
+        assert!(parse_size("12 parsecs").is_err());
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert!(parse_duration("10").is_err());
+    }
+}

@@ -1,0 +1,113 @@
+//! Errors of the proxy layer, by whose fault they are (client, backend, internal), and
+//! the MySQL ERR packets the proxy itself sends, each from a named constructor with the
+//! right code and SQLSTATE.
+
+use bytes::Bytes;
+
+use crate::protocol::constants::*;
+use crate::protocol::packets::err_payload;
+use crate::protocol::ProtocolError;
+
+/// Why a session ended abnormally.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The client broke the protocol or went away.
+    #[error("client: {0}")]
+    Client(#[source] ProtocolError),
+    /// The backend broke the protocol or went away.
+    #[error("backend: {0}")]
+    Backend(#[source] ProtocolError),
+    /// The backend answered something the response walker cannot follow.
+    #[error("backend: {0}")]
+    BackendResponse(#[from] crate::proxy::response::ResponseError),
+    /// Connecting or logging in to the backend failed.
+    #[error("backend connect: {0}")]
+    Connect(#[from] crate::proxy::backend::ConnectError),
+    /// The client's credentials were refused (already answered with ERR 1045).
+    #[error("client: access denied")]
+    AccessDenied,
+    /// The client took too long to log in.
+    #[error("client: handshake timed out")]
+    HandshakeTimeout,
+}
+
+impl SessionError {
+    pub fn client_io(e: std::io::Error) -> Self {
+        SessionError::Client(ProtocolError::Io(e))
+    }
+    pub fn backend_io(e: std::io::Error) -> Self {
+        SessionError::Backend(ProtocolError::Io(e))
+    }
+}
+
+/// ERR payloads the proxy sends on its own behalf.
+pub mod reply {
+    use super::*;
+
+    pub fn too_many_connections() -> Bytes {
+        err_payload(ER_CON_COUNT_ERROR, "08004", "Too many connections")
+    }
+
+    pub fn access_denied(user: &[u8], host: &str, using_password: bool) -> Bytes {
+        let msg = format!(
+            "Access denied for user '{}'@'{}' (using password: {})",
+            String::from_utf8_lossy(user),
+            host,
+            if using_password { "YES" } else { "NO" }
+        );
+        err_payload(ER_ACCESS_DENIED_ERROR, "28000", &msg)
+    }
+
+    pub fn packet_too_large(max: usize) -> Bytes {
+        let msg = format!("Got a packet bigger than 'max_allowed_packet' bytes (switchyard max_packet_size is {max})");
+        err_payload(ER_NET_PACKET_TOO_LARGE, "08S01", &msg)
+    }
+
+    pub fn handshake(msg: &str) -> Bytes {
+        err_payload(
+            ER_HANDSHAKE_ERROR,
+            "08S01",
+            &format!("Bad handshake: {msg}"),
+        )
+    }
+
+    pub fn out_of_order() -> Bytes {
+        err_payload(
+            ER_NET_PACKETS_OUT_OF_ORDER,
+            "08S01",
+            "Got packets out of order",
+        )
+    }
+
+    pub fn malformed(msg: &str) -> Bytes {
+        err_payload(
+            ER_NET_READ_ERROR,
+            "08S01",
+            &format!("Got an error reading communication packets: {msg}"),
+        )
+    }
+
+    /// The backend could not be reached (the code clients know as "Can't connect").
+    pub fn backend_unavailable(address: &str, why: &str) -> Bytes {
+        let msg = format!("switchyard: cannot reach the database at {address}: {why}");
+        err_payload(2003, "HY000", &msg)
+    }
+
+    /// The backend went away in the middle of a command.
+    pub fn backend_lost(why: &str) -> Bytes {
+        let msg = format!("switchyard: lost the database connection: {why}");
+        err_payload(2013, "HY000", &msg)
+    }
+
+    pub fn unsupported_command(name: &str) -> Bytes {
+        let msg = format!(
+            "switchyard does not relay {name}: connect to the database directly for replication"
+        );
+        err_payload(ER_NOT_SUPPORTED_YET, "42000", &msg)
+    }
+
+    pub fn unsupported_auth(plugin: &str) -> Bytes {
+        let msg = format!("switchyard: the database asked for authentication plugin '{plugin}'; only mysql_native_password accounts are supported");
+        err_payload(ER_NOT_SUPPORTED_AUTH_MODE, "08004", &msg)
+    }
+}

@@ -1,0 +1,57 @@
+//! Accepts client connections: a permit from the connection cap first (beyond it the
+//! client gets ER_CON_COUNT_ERROR instead of a greeting), then one task per session.
+//! Accept errors (e.g. out of file descriptors) back off instead of spinning.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::protocol::codec::write_packet;
+use crate::proxy::errors::reply;
+use crate::proxy::{session, Shared};
+
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Future<Output = ()>) {
+    let limit = Arc::new(Semaphore::new(
+        shared.config.load().proxy.max_client_connections,
+    ));
+    tokio::pin!(shutdown);
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = &mut shutdown => return,
+        };
+        let (mut stream, peer) = match accepted {
+            Ok(a) => {
+                backoff = Duration::from_millis(5);
+                a
+            }
+            Err(e) => {
+                tracing::warn!("accept failed: {e}; retrying in {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+                continue;
+            }
+        };
+        let Ok(permit) = limit.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "connection refused: max_client_connections reached");
+            tokio::spawn(async move {
+                let mut out = bytes::BytesMut::new();
+                write_packet(&mut out, 0, &reply::too_many_connections());
+                let _ = stream.write_all(&out).await;
+                let _ = stream.shutdown().await;
+            });
+            continue;
+        };
+        let shared = shared.clone();
+        let id = shared.next_session_id();
+        tokio::spawn(async move {
+            session::run(shared, stream, peer, id).await;
+            drop(permit);
+        });
+    }
+}

@@ -1,0 +1,498 @@
+//! One client session: the connection phase on both sides, then the command loop —
+//! read a command, look at its first bytes, forward it, relay the answer — until the
+//! client quits or either side goes away.
+//!
+//! Invariant: between commands both read buffers start at a packet boundary and the
+//! backend connection is idle, so the session could be moved to another backend.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use crate::protocol::codec::chunk_header;
+use crate::protocol::constants::*;
+use crate::protocol::handshake::{AuthSwitchRequest, ChangeUser};
+use crate::protocol::packets::ok_payload;
+use crate::protocol::ProtocolError;
+use crate::proxy::backend::{self, BackendConn, ConnectError, Login};
+use crate::proxy::client::{self, Authenticated};
+use crate::proxy::errors::{reply, SessionError};
+use crate::proxy::io::{PacketStream, HANDSHAKE_MAX_PACKET};
+use crate::proxy::registry::SessionInfo;
+use crate::proxy::response::Expect;
+use crate::proxy::scan::{scan, Effects};
+use crate::proxy::state::{Prepared, SessionState};
+use crate::proxy::Shared;
+
+pub struct Session {
+    pub(crate) id: u32,
+    shared: Arc<Shared>,
+    info: Arc<SessionInfo>,
+    pub(crate) client: TcpStream,
+    pub(crate) cbuf: BytesMut,
+    pub(crate) backend: TcpStream,
+    pub(crate) bbuf: BytesMut,
+    /// Scratch for packets the proxy writes or rewrites.
+    pub(crate) out: BytesMut,
+    pub(crate) backend_caps: u32,
+    pub(crate) mariadb_caps: u32,
+    /// The client did not ask for CLIENT_SESSION_TRACK: OK packets are rewritten.
+    pub(crate) strip_tracking: bool,
+    pub(crate) max_packet: usize,
+    pub(crate) state: SessionState,
+    login: Login,
+    /// The scramble of the proxy's greeting, used to check COM_CHANGE_USER.
+    client_scramble: [u8; 20],
+    /// The scramble of the backend's greeting, used to answer it.
+    backend_scramble: Vec<u8>,
+}
+
+/// Runs a client connection from greeting to close. Never panics on peer input; logs
+/// how the session ended.
+pub async fn run(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, id: u32) {
+    stream.set_nodelay(true).ok();
+    let result = match establish(shared.clone(), stream, peer, id).await {
+        Ok(mut session) => {
+            let r = session.command_loop().await;
+            shared.sessions.remove(id);
+            r
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => tracing::debug!(session = id, %peer, "session closed"),
+        Err(SessionError::AccessDenied) => {}
+        Err(e) => tracing::info!(session = id, %peer, "session ended: {e}"),
+    }
+}
+
+/// Connection phase: authenticate the client, log in to the backend, answer OK.
+async fn establish(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    id: u32,
+) -> Result<Session, SessionError> {
+    let config = shared.config.load_full();
+    let mut io = PacketStream::new(stream, HANDSHAKE_MAX_PACKET);
+    let timeout = config.proxy.handshake_timeout.0;
+    let Authenticated { login, scramble } =
+        match tokio::time::timeout(timeout, client::handshake(&mut io, id, &shared, peer)).await {
+            Ok(r) => r?,
+            Err(_) => return Err(SessionError::HandshakeTimeout),
+        };
+    let address = shared.active_address();
+    let conn = match backend::connect(&address, &login, config.proxy.connect_timeout.0).await {
+        Ok(c) => c,
+        Err(e) => {
+            let payload = connect_error_reply(&address, &e);
+            io.write(&payload).await.ok();
+            return Err(e.into());
+        }
+    };
+    shared.server_info.store(Arc::new(conn.server.clone()));
+    let BackendConn {
+        stream: backend,
+        buf: bbuf,
+        thread_id,
+        caps,
+        mariadb_caps,
+        scramble: backend_scramble,
+        ..
+    } = conn;
+    io.write(&ok_payload(SERVER_STATUS_AUTOCOMMIT, login.caps))
+        .await
+        .map_err(SessionError::client_io)?;
+    let (client, cbuf) = io.into_parts();
+    let user = String::from_utf8_lossy(&login.user).into_owned();
+    let info = shared.sessions.insert(id, user, peer, thread_id);
+    let schema = login
+        .database
+        .as_ref()
+        .map(|d| String::from_utf8_lossy(d).into_owned());
+    tracing::debug!(session = id, %peer, user = info.user, backend_thread = thread_id, "session open");
+    Ok(Session {
+        id,
+        state: SessionState::new(schema, login.charset),
+        strip_tracking: login.caps & CLIENT_SESSION_TRACK == 0,
+        max_packet: config.proxy.max_packet_size.0 as usize,
+        shared,
+        info,
+        client,
+        cbuf,
+        backend,
+        bbuf,
+        out: BytesMut::with_capacity(1024),
+        backend_caps: caps,
+        mariadb_caps,
+        login,
+        client_scramble: scramble,
+        backend_scramble,
+    })
+}
+
+/// The ERR a client gets when its backend login failed.
+fn connect_error_reply(address: &str, e: &ConnectError) -> Bytes {
+    match e {
+        ConnectError::Refused(err) => {
+            let mut out = BytesMut::new();
+            err.encode(&mut out);
+            out.freeze()
+        }
+        ConnectError::UnsupportedAuth(plugin) => reply::unsupported_auth(plugin),
+        other => reply::backend_unavailable(address, &other.to_string()),
+    }
+}
+
+impl Session {
+    async fn command_loop(&mut self) -> Result<(), SessionError> {
+        loop {
+            if !self.wait_for_command().await? {
+                return Ok(());
+            }
+            let Some((len, seq)) = chunk_header(&self.cbuf) else {
+                continue;
+            };
+            if seq != 0 {
+                self.reply_to_client(seq.wrapping_add(1), &reply::out_of_order())
+                    .await;
+                return Err(SessionError::Client(ProtocolError::OutOfOrder {
+                    expected: 0,
+                    got: seq,
+                }));
+            }
+            if len > self.max_packet {
+                self.reply_to_client(1, &reply::packet_too_large(self.max_packet))
+                    .await;
+                return Err(SessionError::Client(ProtocolError::TooLarge {
+                    size: len,
+                    max: self.max_packet,
+                }));
+            }
+            if len == 0 {
+                self.reply_to_client(1, &reply::malformed("empty command packet"))
+                    .await;
+                return Err(SessionError::Client(ProtocolError::Malformed {
+                    what: "empty command",
+                }));
+            }
+            if len == MAX_CHUNK {
+                if !self.big_command().await? {
+                    return Ok(());
+                }
+                continue;
+            }
+            while self.cbuf.len() < 4 + len {
+                self.cbuf.reserve(4 + len - self.cbuf.len());
+                if !self.read_client().await? {
+                    return Ok(());
+                }
+            }
+            let packet = self.cbuf.split_to(4 + len);
+            if !self.command(packet).await? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Waits until a command header is buffered. While idle, watches the backend: if
+    /// it closes or speaks unasked (a kill, a shutdown), the client is told and the
+    /// session ends. `Ok(false)` when the client closed.
+    async fn wait_for_command(&mut self) -> Result<bool, SessionError> {
+        while self.cbuf.len() < 4 {
+            tokio::select! {
+                more = Self::read_into(&mut self.client, &mut self.cbuf) => {
+                    if !more.map_err(SessionError::client_io)? {
+                        return Ok(false);
+                    }
+                }
+                ready = self.backend.readable() => {
+                    ready.map_err(SessionError::backend_io)?;
+                    self.bbuf.reserve(4096);
+                    match self.backend.try_read_buf(&mut self.bbuf) {
+                        Ok(0) => {
+                            self.reply_to_client(0, &reply::backend_lost("the database closed the connection")).await;
+                            return Err(SessionError::backend_io(std::io::ErrorKind::UnexpectedEof.into()));
+                        }
+                        Ok(_) => {
+                            // An unsolicited ERR (e.g. the connection was killed): pass it on.
+                            let bytes = self.bbuf.split();
+                            let _ = self.client.write_all(&bytes).await;
+                            return Err(SessionError::Backend(ProtocolError::Malformed { what: "unsolicited packet from the database" }));
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(SessionError::backend_io(e)),
+                    }
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    async fn read_into(stream: &mut TcpStream, buf: &mut BytesMut) -> std::io::Result<bool> {
+        use tokio::io::AsyncReadExt;
+        buf.reserve(16 * 1024);
+        Ok(stream.read_buf(buf).await? > 0)
+    }
+
+    /// A command of one chunk, whole in `packet` (header included). `Ok(false)` ends
+    /// the session normally.
+    async fn command(&mut self, mut packet: BytesMut) -> Result<bool, SessionError> {
+        let cmd = packet[4];
+        let expect = match cmd {
+            COM_QUIT => {
+                let _ = self.backend.write_all(&packet).await;
+                return Ok(false);
+            }
+            COM_CHANGE_USER => return self.change_user(packet.freeze()).await,
+            COM_BINLOG_DUMP | COM_BINLOG_DUMP_GTID | COM_REGISTER_SLAVE | COM_TABLE_DUMP
+            | COM_CONNECT_OUT => {
+                self.reply_to_client(1, &reply::unsupported_command("replication commands"))
+                    .await;
+                return Ok(true);
+            }
+            COM_QUERY => {
+                let effects = scan(&packet[5..]);
+                self.send_to_backend(&packet).await?;
+                let outcome = self.relay_response(Expect::ResultSets).await?;
+                if !outcome.error {
+                    self.apply_effects(&effects);
+                }
+                return Ok(true);
+            }
+            COM_STMT_PREPARE => {
+                self.send_to_backend(&packet).await?;
+                let outcome = self.relay_response(Expect::Prepare).await?;
+                if let Some((id, params, columns)) = outcome.prepared {
+                    let sql = packet.split_off(5).freeze();
+                    self.state.statements.insert(
+                        id,
+                        Prepared {
+                            sql,
+                            params,
+                            columns,
+                        },
+                    );
+                }
+                return Ok(true);
+            }
+            COM_STMT_CLOSE | COM_STMT_SEND_LONG_DATA => {
+                if cmd == COM_STMT_CLOSE {
+                    if let Some(id) = statement_id(&packet) {
+                        self.state.statements.remove(&id);
+                    }
+                }
+                self.send_to_backend(&packet).await?;
+                return Ok(true);
+            }
+            COM_PROCESS_KILL => {
+                self.translate_kill(&mut packet);
+                Expect::Single
+            }
+            COM_STMT_FETCH => Expect::Fetch,
+            COM_FIELD_LIST => Expect::FieldList,
+            COM_STATISTICS => Expect::Raw,
+            COM_INIT_DB | COM_PING | COM_STMT_RESET | COM_SET_OPTION | COM_RESET_CONNECTION
+            | COM_REFRESH | COM_DEBUG | COM_CREATE_DB | COM_DROP_DB | COM_SHUTDOWN => {
+                Expect::Single
+            }
+            _ => Expect::ResultSets,
+        };
+        self.send_to_backend(&packet).await?;
+        let outcome = self.relay_response(expect).await?;
+        if cmd == COM_RESET_CONNECTION && !outcome.error {
+            self.state.reset(None);
+            self.restore_tracking().await?;
+        }
+        Ok(true)
+    }
+
+    /// A command bigger than one chunk (a huge query or long data): streamed to the
+    /// backend, then its answer relayed.
+    async fn big_command(&mut self) -> Result<bool, SessionError> {
+        while self.cbuf.len() < 5 {
+            if !self.read_client().await? {
+                return Ok(false);
+            }
+        }
+        let cmd = self.cbuf[4];
+        let expect = match cmd {
+            COM_STMT_SEND_LONG_DATA => None,
+            COM_QUERY | COM_STMT_EXECUTE | COM_STMT_BULK_EXECUTE => Some(Expect::ResultSets),
+            COM_STMT_PREPARE => Some(Expect::Prepare),
+            _ => {
+                self.reply_to_client(1, &reply::packet_too_large(MAX_CHUNK))
+                    .await;
+                return Err(SessionError::Client(ProtocolError::Malformed {
+                    what: "oversized command",
+                }));
+            }
+        };
+        self.forward_big_client_packet().await?;
+        if let Some(expect) = expect {
+            self.relay_response(expect).await?;
+        }
+        Ok(true)
+    }
+
+    async fn send_to_backend(&mut self, packet: &[u8]) -> Result<(), SessionError> {
+        if let Err(e) = self.backend.write_all(packet).await {
+            self.reply_to_client(1, &reply::backend_lost(&e.to_string()))
+                .await;
+            return Err(SessionError::backend_io(e));
+        }
+        Ok(())
+    }
+
+    fn apply_effects(&mut self, effects: &Effects) {
+        if *effects != Effects::default() {
+            self.state.on_statement(effects);
+            tracing::debug!(session = self.id, state = ?self.state, "session state changed");
+        }
+    }
+
+    /// `KILL n` by protocol command: `n` is a proxy session id; the backend knows the
+    /// session by its own thread id.
+    fn translate_kill(&self, packet: &mut BytesMut) {
+        let Some(id) = statement_id(packet) else {
+            return;
+        };
+        if let Some(thread) = self.shared.sessions.backend_thread(id) {
+            packet[5..9].copy_from_slice(&thread.to_le_bytes());
+        }
+    }
+
+    /// Turns session tracking back on after the server reset the session.
+    async fn restore_tracking(&mut self) -> Result<(), SessionError> {
+        let mut packet = BytesMut::with_capacity(backend::TRACKING_SQL.len() + 5);
+        crate::protocol::codec::write_packet(
+            &mut packet,
+            0,
+            &[&[COM_QUERY][..], backend::TRACKING_SQL].concat(),
+        );
+        self.backend
+            .write_all(&packet)
+            .await
+            .map_err(SessionError::backend_io)?;
+        // Consume the answer without passing it to the client.
+        loop {
+            if let Some((len, _)) = chunk_header(&self.bbuf) {
+                if self.bbuf.len() >= 4 + len {
+                    self.bbuf.advance(4 + len);
+                    return Ok(());
+                }
+            }
+            self.read_backend().await?;
+        }
+    }
+
+    /// COM_CHANGE_USER: the client is authenticated again at the proxy (against the
+    /// greeting's scramble, or after an AuthSwitchRequest), then the backend session
+    /// changes user with the recovered credential.
+    async fn change_user(&mut self, packet: Bytes) -> Result<bool, SessionError> {
+        let mut seq = 1u8;
+        let request = match ChangeUser::parse(&packet[5..], self.login.caps) {
+            Ok(r) => r,
+            Err(e) => {
+                self.reply_to_client(seq, &reply::malformed(&e.to_string()))
+                    .await;
+                return Err(SessionError::Client(e));
+            }
+        };
+        let mut token = request.auth_response.clone();
+        let native = request
+            .auth_plugin
+            .as_ref()
+            .is_none_or(|p| p.is_empty() || p.as_ref() == NATIVE_PASSWORD.as_bytes());
+        if !native {
+            let scramble = crate::protocol::auth::new_scramble();
+            self.client_scramble = scramble;
+            let mut payload = BytesMut::new();
+            AuthSwitchRequest {
+                plugin: Bytes::from_static(NATIVE_PASSWORD.as_bytes()),
+                data: Bytes::copy_from_slice(&scramble),
+            }
+            .encode(&mut payload);
+            self.reply_to_client(seq, &payload).await;
+            let mut io_buf = std::mem::take(&mut self.cbuf);
+            let answer = loop {
+                if let Some((len, _)) = chunk_header(&io_buf) {
+                    if len < HANDSHAKE_MAX_PACKET && io_buf.len() >= 4 + len {
+                        let p = io_buf.split_to(4 + len);
+                        break Bytes::copy_from_slice(&p[4..]);
+                    }
+                }
+                if !Self::read_into(&mut self.client, &mut io_buf)
+                    .await
+                    .map_err(SessionError::client_io)?
+                {
+                    return Ok(false);
+                }
+            };
+            self.cbuf = io_buf;
+            token = answer;
+            seq += 2;
+        }
+        let user = String::from_utf8_lossy(&request.user).into_owned();
+        let Some(sha1) = client::verify(&self.shared, &user, &token, &self.client_scramble).await
+        else {
+            let peer = self.info.peer.ip().to_string();
+            self.reply_to_client(
+                seq,
+                &reply::access_denied(&request.user, &peer, !token.is_empty()),
+            )
+            .await;
+            return Err(SessionError::AccessDenied);
+        };
+        // The backend side: COM_CHANGE_USER with a token for the backend's scramble.
+        let database = (!request.database.is_empty()).then(|| request.database.clone());
+        let backend_request = ChangeUser {
+            user: request.user.clone(),
+            auth_response: backend::auth_token(&sha1, &self.backend_scramble),
+            database: request.database.clone(),
+            charset: request.charset,
+            auth_plugin: Some(Bytes::from_static(NATIVE_PASSWORD.as_bytes())),
+            connect_attrs: request.connect_attrs.clone(),
+        };
+        let mut payload = BytesMut::new();
+        backend_request.encode(&mut payload, self.backend_caps);
+        let mut io = PacketStream::new(&mut self.backend, HANDSHAKE_MAX_PACKET);
+        io.buf = std::mem::take(&mut self.bbuf);
+        io.write(&payload).await.map_err(SessionError::backend_io)?;
+        let verdict = backend::finish_auth(&mut io, &sha1).await;
+        let (_, buf) = io.into_parts();
+        self.bbuf = buf;
+        match verdict {
+            Ok(_) => {
+                self.login.user = request.user.clone();
+                self.login.sha1 = sha1;
+                self.login.database = database.clone();
+                if let Some(cs) = request.charset {
+                    self.login.charset = cs as u8;
+                    self.state.charset = cs as u8;
+                }
+                self.state
+                    .reset(database.map(|d| String::from_utf8_lossy(&d).into_owned()));
+                self.restore_tracking().await?;
+                self.reply_to_client(seq, &ok_payload(SERVER_STATUS_AUTOCOMMIT, self.login.caps))
+                    .await;
+                Ok(true)
+            }
+            Err(e) => {
+                let address = self.shared.active_address();
+                self.reply_to_client(seq, &connect_error_reply(&address, &e))
+                    .await;
+                Err(e.into())
+            }
+        }
+    }
+}
+
+/// The statement id (or thread id) right after the command byte.
+fn statement_id(packet: &[u8]) -> Option<u32> {
+    let b = packet.get(5..9)?;
+    Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}

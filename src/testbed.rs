@@ -1,1 +1,0 @@
-//! Local MariaDB blue/green pair.

@@ -15,6 +15,8 @@ pub struct Effects {
     pub xa_start: bool,
     pub xa_end: bool,
     pub user_variable: bool,
+    /// The statement starts with KILL.
+    pub kill: bool,
 }
 
 /// Longest statement searched for function names; longer ones are bulk data.
@@ -27,15 +29,16 @@ pub fn scan(sql: &[u8]) -> Effects {
     let mut words = Words::new(sql);
     let first = words.next_word();
     let second = words.next_word();
-    match first.as_deref() {
+    let second = second.as_ref().map(Word::as_deref);
+    e.kill = matches!(first.as_ref().map(Word::as_deref), Some(b"KILL"));
+    match first.as_ref().map(Word::as_deref) {
         Some(b"CREATE") => {
-            e.creates_temp_table = matches!(second.as_deref(), Some(b"TEMPORARY"))
-                || (matches!(second.as_deref(), Some(b"OR"))
-                    && contains_word_ci(sql, b"TEMPORARY"));
+            e.creates_temp_table = matches!(second, Some(b"TEMPORARY"))
+                || (matches!(second, Some(b"OR")) && contains_word_ci(sql, b"TEMPORARY"));
         }
-        Some(b"LOCK") => e.locks_tables = matches!(second.as_deref(), Some(b"TABLES" | b"TABLE")),
+        Some(b"LOCK") => e.locks_tables = matches!(second, Some(b"TABLES" | b"TABLE")),
         Some(b"UNLOCK") => e.unlocks_tables = true,
-        Some(b"XA") => match second.as_deref() {
+        Some(b"XA") => match second {
             Some(b"START" | b"BEGIN") => e.xa_start = true,
             Some(b"COMMIT" | b"ROLLBACK") => e.xa_end = true,
             _ => {}
@@ -49,6 +52,33 @@ pub fn scan(sql: &[u8]) -> Effects {
         e.user_variable = sql.contains(&b'@') && has_user_variable(sql);
     }
     e
+}
+
+/// For `KILL [HARD|SOFT] [CONNECTION | QUERY [ID]] n`: the byte range of `n` and its
+/// value, so the proxy can put the backend's thread id in place of its own session id.
+pub fn kill_target(sql: &[u8]) -> Option<(usize, usize, u32)> {
+    let mut words = Words::new(sql);
+    if words.next_word().as_ref().map(Word::as_deref) != Some(&b"KILL"[..]) {
+        return None;
+    }
+    loop {
+        words.skip_blank();
+        let start = words.pos;
+        let word = words.next_word()?;
+        let text = &sql[start..words.pos];
+        if text.iter().all(u8::is_ascii_digit) {
+            let rest = &sql[words.pos..];
+            let only_blank_after = rest.iter().all(|b| b.is_ascii_whitespace() || *b == b';');
+            let n = std::str::from_utf8(text).ok()?.parse().ok()?;
+            return only_blank_after.then_some((start, words.pos, n));
+        }
+        if !matches!(
+            word.as_deref(),
+            b"HARD" | b"SOFT" | b"CONNECTION" | b"QUERY" | b"ID"
+        ) {
+            return None;
+        }
+    }
 }
 
 /// True when `@name` (not `@@name`) appears.
@@ -114,7 +144,9 @@ impl<'a> Words<'a> {
         }
     }
 
-    fn next_word(&mut self) -> Option<Vec<u8>> {
+    /// The next word, upper-cased into a fixed buffer (no allocation); words longer
+    /// than the buffer are cut, which is fine for keyword comparison.
+    fn next_word(&mut self) -> Option<Word> {
         self.skip_blank();
         let start = self.pos;
         while self
@@ -124,7 +156,37 @@ impl<'a> Words<'a> {
         {
             self.pos += 1;
         }
-        (self.pos > start).then(|| self.sql[start..self.pos].to_ascii_uppercase())
+        (self.pos > start).then(|| Word::new(&self.sql[start..self.pos]))
+    }
+}
+
+/// A short upper-cased word.
+#[derive(Clone, Copy)]
+struct Word {
+    bytes: [u8; 16],
+    len: usize,
+}
+
+impl Word {
+    fn new(src: &[u8]) -> Self {
+        let mut bytes = [0u8; 16];
+        let len = src.len().min(16);
+        for (d, s) in bytes.iter_mut().zip(src) {
+            *d = s.to_ascii_uppercase();
+        }
+        // A longer word must not compare equal to a keyword that is its prefix.
+        let len = if src.len() > 16 { 16 + 1 } else { len };
+        Word { bytes, len }
+    }
+}
+
+impl Word {
+    fn as_deref(&self) -> &[u8] {
+        if self.len > 16 {
+            &[]
+        } else {
+            &self.bytes[..self.len]
+        }
     }
 }
 
@@ -149,6 +211,18 @@ mod tests {
         assert!(!scan(b"SELECT MY_GET_LOCK('a', 1)").get_lock);
         assert!(scan(b"select release_all_locks()").release_all_locks);
         assert!(scan(b"-- c\nselect get_lock('a',1)").get_lock);
+    }
+
+    #[test]
+    fn kill_statements() {
+        assert_eq!(kill_target(b"KILL 12"), Some((5, 7, 12)));
+        assert_eq!(kill_target(b"kill query 7;"), Some((11, 12, 7)));
+        assert_eq!(kill_target(b"KILL HARD CONNECTION 3"), Some((21, 22, 3)));
+        assert_eq!(kill_target(b"KILL QUERY ID 9"), Some((14, 15, 9)));
+        assert_eq!(kill_target(b"KILL USER app"), None);
+        assert_eq!(kill_target(b"KILL 1 + 1"), None);
+        assert_eq!(kill_target(b"SELECT 1"), None);
+        assert_eq!(kill_target(b"KILL 99999999999"), None);
     }
 
     #[test]

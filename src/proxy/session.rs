@@ -23,7 +23,7 @@ use crate::proxy::errors::{reply, SessionError};
 use crate::proxy::io::{PacketStream, HANDSHAKE_MAX_PACKET};
 use crate::proxy::registry::SessionInfo;
 use crate::proxy::response::Expect;
-use crate::proxy::scan::{scan, Effects};
+use crate::proxy::scan::{kill_target, scan, Effects};
 use crate::proxy::state::{Prepared, SessionState};
 use crate::proxy::Shared;
 
@@ -256,6 +256,11 @@ impl Session {
             }
             COM_QUERY => {
                 let effects = scan(&packet[5..]);
+                if effects.kill {
+                    if let Some(translated) = self.translate_kill_statement(&packet) {
+                        packet = translated;
+                    }
+                }
                 self.send_to_backend(&packet).await?;
                 let outcome = self.relay_response(Expect::ResultSets).await?;
                 if !outcome.error {
@@ -363,6 +368,17 @@ impl Session {
         if let Some(thread) = self.shared.sessions.backend_thread(id) {
             packet[5..9].copy_from_slice(&thread.to_le_bytes());
         }
+    }
+
+    /// `KILL [QUERY] n` as SQL: the same translation, rewriting the statement text.
+    fn translate_kill_statement(&self, packet: &[u8]) -> Option<BytesMut> {
+        let sql = packet.get(5..)?;
+        let (start, end, id) = kill_target(sql)?;
+        let thread = self.shared.sessions.backend_thread(id)?;
+        let text = [&sql[..start], thread.to_string().as_bytes(), &sql[end..]].concat();
+        let mut out = BytesMut::with_capacity(text.len() + 5);
+        crate::protocol::codec::write_packet(&mut out, 0, &[&[COM_QUERY][..], &text].concat());
+        Some(out)
     }
 
     /// Turns session tracking back on after the server reset the session.

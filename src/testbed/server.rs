@@ -109,7 +109,10 @@ impl Server {
         Ok(batch::parse_rows(&out))
     }
 
-    /// Start again after [`Server::stop`], with the same port and data dir.
+    /// Start again after [`Server::stop`] or [`Server::kill`], with the same port, data
+    /// dir and command line. Settings made at run time are not re-applied: green
+    /// comes back writable (`read_only` OFF) but still replicating, since its
+    /// replication settings are stored in its data dir.
     pub fn start(&mut self) -> Result<(), TestbedError> {
         self.spawn()?;
         self.wait_ready()

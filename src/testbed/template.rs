@@ -20,7 +20,7 @@ use super::{
 };
 
 /// Bump when the template's contents change, so stale caches are not reused.
-const TEMPLATE_REVISION: u32 = 1;
+const TEMPLATE_REVISION: u32 = 2;
 
 /// The databases the `app` user may use.
 pub const APP_DATABASES: [&str; 3] = ["test", "sbtest", "app"];
@@ -57,9 +57,10 @@ pub(crate) fn template(build: &Build) -> Result<PathBuf, TestbedError> {
     if done.join("READY").is_file() {
         return Ok(data);
     }
+    // Holding the lock, anything left for this key is debris of a process that died.
     let _ = fs::remove_dir_all(&done);
+    remove_staging_dirs(&root, &key);
     let staging = root.join(format!("{key}.staging-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&staging);
     tracing::info!(%version, dir = %done.display(), "initialising a MariaDB data dir template");
     let built = create(build, &version, &staging).and_then(|()| {
         fs::write(staging.join("READY"), &version)
@@ -74,6 +75,18 @@ pub(crate) fn template(build: &Build) -> Result<PathBuf, TestbedError> {
         let _ = fs::remove_dir_all(&staging);
     }
     built.map(|()| data)
+}
+
+fn remove_staging_dirs(root: &Path, key: &str) {
+    let prefix = format!("{key}.staging-");
+    let Ok(entries) = fs::read_dir(root) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// Copy the template into `dest` (which must not exist).
@@ -182,8 +195,13 @@ fn accounts_sql() -> String {
             "CREATE USER '{name}'@'{host}' IDENTIFIED VIA mysql_native_password USING PASSWORD('{password}');\n"
         )
     };
-    let mut sql =
-        String::from("DELETE FROM mysql.global_priv WHERE User = '';\nFLUSH PRIVILEGES;\n");
+    // Anonymous users, and entries for this machine's host name, which
+    // --skip-name-resolve ignores with a warning at every start.
+    let mut sql = String::from(
+        "DELETE FROM mysql.global_priv WHERE User = '';\n\
+         DELETE FROM mysql.proxies_priv WHERE Host <> 'localhost';\n\
+         FLUSH PRIVILEGES;\n",
+    );
     for host in ["%", "localhost"] {
         sql += &user(CONTROL_USER, host, CONTROL_PASSWORD);
         sql += &format!(

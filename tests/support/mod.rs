@@ -1,0 +1,251 @@
+//! Shared harness for the integration tests (`mod support;` in each test file):
+//! a MariaDB pair, the proxy binary in front of it, and real clients.
+//!
+//! Everything here panics with a readable message instead of returning errors: a
+//! test that cannot set up must fail, never skip (a missing MariaDB is a failure).
+#![allow(dead_code)]
+
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use switchyard::testbed::{
+    free_port, Build, Pair, PairOptions, APP_PASSWORD, APP_USER, CONTROL_PASSWORD, CONTROL_USER,
+};
+
+/// How long the proxy may take to greet a client after it is spawned.
+const PROXY_START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A running blue/green pair: blue = the system's MariaDB; green = the folder named by
+/// `SWITCHYARD_GREEN_BUILD` (see scripts/fetch-mariadb.sh) or the system's too.
+pub fn pair() -> Pair {
+    let blue = Build::system().unwrap_or_else(|e| panic!("MariaDB for blue: {e}"));
+    let green = match Build::from_env("SWITCHYARD_GREEN_BUILD") {
+        Ok(Some(build)) => build,
+        Ok(None) => blue.clone(),
+        Err(e) => panic!("MariaDB for green: {e}"),
+    };
+    Pair::start(PairOptions {
+        blue,
+        green,
+        dir: None,
+    })
+    .unwrap_or_else(|e| panic!("cannot start the MariaDB pair: {e}"))
+}
+
+/// The `switchyard proxy` binary, running in front of a pair.
+pub struct Proxy {
+    /// `127.0.0.1:PORT`, where clients connect.
+    pub addr: String,
+    pub config_path: PathBuf,
+    log_path: PathBuf,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Proxy {
+    /// Start the proxy with the standard config for `pair` plus `extra_toml` appended.
+    pub fn start(pair: &Pair, extra_toml: &str) -> Proxy {
+        Proxy::start_with(pair, None, extra_toml)
+    }
+
+    /// Like [`Proxy::start`], with `users` (TOML, e.g. `[[users]]` tables) in place of
+    /// the standard `app` user when given.
+    pub fn start_with(pair: &Pair, users: Option<&str>, extra_toml: &str) -> Proxy {
+        let dir = tempfile::Builder::new()
+            .prefix("switchyard-proxy-")
+            .tempdir()
+            .expect("temp dir for the proxy");
+        let addr = format!("127.0.0.1:{}", free_port());
+        let config_path = dir.path().join("switchyard.toml");
+        let default_users =
+            format!("[[users]]\nname = \"{APP_USER}\"\npassword = \"{APP_PASSWORD}\"\n");
+        let config = format!(
+            "[proxy]\n\
+             listen = \"{addr}\"\n\
+             max_client_connections = 4096\n\
+             max_packet_size = \"64MiB\"\n\
+             handshake_timeout = \"10s\"\n\
+             \n\
+             [blue]\n\
+             address = \"{blue}\"\n\
+             \n\
+             [green]\n\
+             address = \"{green}\"\n\
+             \n\
+             [control]\n\
+             user = \"{CONTROL_USER}\"\n\
+             password = \"{CONTROL_PASSWORD}\"\n\
+             \n\
+             {users}\n\
+             {extra_toml}\n",
+            blue = pair.blue.addr(),
+            green = pair.green.addr(),
+            users = users.unwrap_or(&default_users),
+        );
+        fs::write(&config_path, config).expect("write the proxy config");
+        let log_path = dir.path().join("proxy.log");
+        let log = File::create(&log_path).expect("create the proxy log");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchyard"));
+        cmd.arg("proxy")
+            .arg("--config")
+            .arg(&config_path)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone the log file handle"))
+            .stderr(log);
+        // Plain text in the log file, for tests that search it.
+        cmd.env("NO_COLOR", "1");
+        if std::env::var_os("RUST_LOG").is_none() {
+            cmd.env("RUST_LOG", "info");
+        }
+        let child = cmd.spawn().expect("spawn the switchyard binary");
+        let mut proxy = Proxy {
+            addr,
+            config_path,
+            log_path,
+            child,
+            _dir: dir,
+        };
+        proxy.wait_for_greeting();
+        proxy
+    }
+
+    /// What the proxy has printed so far (stdout and stderr).
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Whether the process is still alive.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Wait until the listen port accepts a connection whose first packet is a
+    /// handshake (protocol version 10).
+    fn wait_for_greeting(&mut self) {
+        let deadline = Instant::now() + PROXY_START_TIMEOUT;
+        let addr: SocketAddr = self.addr.parse().expect("proxy address");
+        let mut last = String::from("no attempt");
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "the proxy exited ({status}) while starting; its log:\n{}",
+                    self.log()
+                );
+            }
+            match first_payload_byte(&addr) {
+                Ok(0x0a) => return,
+                Ok(other) => last = format!("first payload byte {other:#04x}, not a handshake"),
+                Err(e) => last = e.to_string(),
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "the proxy did not greet on {} within {PROXY_START_TIMEOUT:?} (last: {last}); its log:\n{}",
+            self.addr,
+            self.log()
+        );
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Connect, read the first packet, hang up; the packet's first payload byte.
+fn first_payload_byte(addr: &SocketAddr) -> std::io::Result<u8> {
+    let mut stream = TcpStream::connect_timeout(addr, Duration::from_secs(1))?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    let mut head = [0u8; 4];
+    stream.read_exact(&mut head)?;
+    let len = u32::from_le_bytes([head[0], head[1], head[2], 0]) as usize;
+    if len == 0 {
+        return Err(std::io::Error::other("empty first packet"));
+    }
+    // The whole packet, so that closing sends FIN rather than a reset.
+    let mut payload = vec![0u8; len.min(1 << 16)];
+    stream.read_exact(&mut payload)?;
+    Ok(payload[0])
+}
+
+/// Run the `mariadb` client against `addr` over TCP, without TLS, as `user`.
+/// `args` go after the connection options (e.g. `["-N", "-e", "select 1"]`);
+/// `stdin` is fed to it when given.
+pub fn mariadb_cli(
+    addr: &str,
+    user: &str,
+    password: &str,
+    db: Option<&str>,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Output {
+    let (host, port) = addr.rsplit_once(':').expect("address is HOST:PORT");
+    let client = client_path();
+    let mut cmd = Command::new(&client);
+    cmd.arg("--no-defaults")
+        .arg("--protocol=TCP")
+        .arg(format!("--host={host}"))
+        .arg(format!("--port={port}"))
+        .arg(format!("--user={user}"))
+        .arg(format!("--password={password}"))
+        .arg("--skip-ssl")
+        .arg("--connect-timeout=10");
+    if let Some(db) = db {
+        cmd.arg(format!("--database={db}"));
+    }
+    cmd.args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", client.display()));
+    if let Some(input) = stdin {
+        let mut pipe = child.stdin.take().expect("piped stdin");
+        let input = input.to_owned();
+        // Written from a thread so a large input cannot deadlock against the output.
+        thread::spawn(move || {
+            let _ = pipe.write_all(input.as_bytes());
+        });
+    }
+    child
+        .wait_with_output()
+        .expect("wait for the mariadb client")
+}
+
+/// `python3` from PATH (the tests run PyMySQL scripts with it).
+pub fn python() -> PathBuf {
+    find_on_path("python3")
+        .unwrap_or_else(|| panic!("python3 not found on PATH; run scripts/install-deps.sh"))
+}
+
+fn client_path() -> PathBuf {
+    find_on_path("mariadb")
+        .or_else(|| Some(PathBuf::from("/usr/bin/mariadb")).filter(|p| p.is_file()))
+        .unwrap_or_else(|| {
+            panic!("the mariadb client is not installed; run scripts/install-deps.sh")
+        })
+}
+
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| is_executable(p))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}

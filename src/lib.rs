@@ -5,9 +5,11 @@
 //! - [`config`]: the TOML configuration, its defaults and validation.
 //! - [`proxy`]: listener, client sessions, the relay and per-session state.
 //! - [`testbed`]: starts a local MariaDB blue/green pair (demo and tests).
+//! - [`demo`]: `switchyard demo`, the pair with the proxy in front.
 #![forbid(unsafe_code)]
 
 pub mod config;
+pub mod demo;
 pub mod protocol;
 pub mod proxy;
 pub mod testbed;

@@ -28,6 +28,19 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+    /// Start a local MariaDB blue/green pair with the proxy in front, show a query
+    /// through it, and serve until Ctrl-C.
+    Demo {
+        /// Folder for the servers' files (default: a temp dir, removed at the end).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Port for the proxy (default: a free one).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Stop after showing the query instead of serving until Ctrl-C.
+        #[arg(long)]
+        exit: bool,
+    },
     /// Validate a config file and exit.
     CheckConfig {
         #[arg(long, short)]
@@ -52,6 +65,9 @@ fn main() -> anyhow::Result<()> {
                 .build()
                 .context("starting the async runtime")?;
             runtime.block_on(switchyard::proxy::run(config, shutdown_signal()))?;
+        }
+        Command::Demo { dir, port, exit } => {
+            switchyard::demo::run(switchyard::demo::DemoOptions { dir, port, exit })?;
         }
         Command::CheckConfig { config } => {
             Config::load(&config)?;

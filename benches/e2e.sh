@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# End-to-end relay benchmark: sysbench through switchyard vs a direct connection vs
+# HAProxy (mode tcp), all against the same MariaDB server in one invocation, so the
+# ratios are comparable even on a noisy machine.
+#
+#   benches/e2e.sh [SECONDS_PER_RUN] [THREADS...]      (default: 10 s, threads 1 8)
+#
+# It starts `switchyard demo` (a local blue/green pair with the proxy in front) and an
+# HAProxy in front of blue, prepares sysbench tables, then runs oltp_point_select for
+# each target and thread count, interleaved, and prints transactions per second.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+secs=${1:-10}
+shift || true
+threads=("${@:-1 8}")
+read -r -a threads <<<"${threads[*]}"
+
+cargo build --release --quiet
+work=$(mktemp -d)
+cleanup() {
+    [[ -n ${demo_pid:-} ]] && kill -INT "$demo_pid" 2>/dev/null && wait "$demo_pid" 2>/dev/null
+    [[ -f $work/haproxy.pid ]] && kill "$(cat "$work/haproxy.pid")" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+proxy_port=$(free_port)
+target/release/switchyard demo --port "$proxy_port" >"$work/demo.out" 2>"$work/demo.err" &
+demo_pid=$!
+for _ in $(seq 120); do
+    grep -q '^connect with' "$work/demo.out" 2>/dev/null && break
+    sleep 0.5
+done
+blue=$(sed -n 's/^blue *: \([0-9.:]*\).*/\1/p' "$work/demo.out")
+[[ -n $blue ]] || { cat "$work/demo.err"; echo "demo did not start" >&2; exit 1; }
+blue_port=${blue##*:}
+
+haproxy_port=$(free_port)
+cat >"$work/haproxy.cfg" <<CFG
+global
+  maxconn 4096
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 1h
+  timeout server 1h
+listen mysql
+  bind 127.0.0.1:$haproxy_port
+  server blue 127.0.0.1:$blue_port
+CFG
+haproxy -f "$work/haproxy.cfg" -D -p "$work/haproxy.pid"
+
+sb=(--db-driver=mysql --mysql-host=127.0.0.1 --mysql-user=app --mysql-password=app-secret
+    --mysql-db=sbtest --mysql-ssl=off --tables=4 --table-size=10000)
+sysbench oltp_point_select "${sb[@]}" --mysql-port="$blue_port" --threads=4 prepare >/dev/null
+
+declare -A tps
+echo "oltp_point_select, ${secs}s per run ($(nproc) cores, $(sysbench --version))"
+for t in "${threads[@]}"; do
+    for target in direct:$blue_port switchyard:$proxy_port haproxy:$haproxy_port; do
+        name=${target%%:*}
+        port=${target##*:}
+        out=$(sysbench oltp_point_select "${sb[@]}" --mysql-port="$port" --threads="$t" --time="$secs" run)
+        tps[$name:$t]=$(sed -n 's/.*transactions: *[0-9]* *(\([0-9.]*\) per sec.*/\1/p' <<<"$out")
+        lat=$(sed -n 's/.*95th percentile: *\([0-9.]*\)/\1/p' <<<"$out")
+        printf '%-11s threads=%-3s tps=%-10s p95_ms=%s\n' "$name" "$t" "${tps[$name:$t]}" "$lat"
+    done
+done
+echo
+for t in "${threads[@]}"; do
+    python3 - "$t" "${tps[direct:$t]}" "${tps[switchyard:$t]}" "${tps[haproxy:$t]}" <<'PY'
+import sys
+t, d, s, h = sys.argv[1], *map(float, sys.argv[2:])
+print(f"threads={t}: switchyard/direct={s/d:.2f}  haproxy/direct={h/d:.2f}  switchyard/haproxy={s/h:.2f}")
+PY
+done

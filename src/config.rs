@@ -54,6 +54,108 @@ pub struct Config {
     /// Application accounts allowed through the proxy.
     #[serde(default)]
     pub users: Vec<UserConfig>,
+    /// How switchovers run.
+    #[serde(default)]
+    pub switchover: SwitchoverConfig,
+    /// The account the old primary replicates with after a switchover (the way back);
+    /// falls back to `[control]`.
+    pub replication: Option<ControlConfig>,
+}
+
+/// `[switchover]`: bounds and policies of a switchover.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwitchoverConfig {
+    /// The whole switchover, precheck to done; past it, it rolls back.
+    #[serde(default = "default_switchover_timeout")]
+    pub timeout: HumanDuration,
+    /// How long to wait for open transactions to finish (and pins to clear) while new
+    /// commands are held.
+    #[serde(default = "default_drain_timeout")]
+    pub drain_timeout: HumanDuration,
+    /// Bound on `SET GLOBAL read_only=ON` on the old primary (it can wait on locks).
+    #[serde(default = "default_fence_timeout")]
+    pub fence_timeout: HumanDuration,
+    /// Bound on `MASTER_GTID_WAIT` on the new primary.
+    #[serde(default = "default_catchup_timeout")]
+    pub catchup_timeout: HumanDuration,
+    /// Largest replication lag (`Seconds_Behind_Master`, an estimate used only to
+    /// decide whether to start) that the precheck accepts.
+    #[serde(default = "default_max_lag")]
+    pub max_lag: HumanDuration,
+    /// Longest time applications may be held (gate closed) before the switchover gives
+    /// up and rolls back, if it has not reached promotion.
+    #[serde(default = "default_max_pause")]
+    pub max_pause: HumanDuration,
+    /// Pinned sessions (temporary tables, LOCK TABLES, GET_LOCK, XA, open cursors)
+    /// still pinned at the drain timeout: `"abort"` the switchover, or `"close"` only
+    /// those sessions with a clear error.
+    #[serde(default)]
+    pub on_pinned: OnPinned,
+    /// Make the old primary a replica of the new one, so the next switchover can go
+    /// back with nothing lost.
+    #[serde(default = "default_true")]
+    pub reverse_replication: bool,
+    /// Connections to the old primary that bypass the proxy with privileges that
+    /// ignore `read_only`: `"refuse"` the switchover, `"kill"` them at the fence, or
+    /// `"ignore"` them.
+    #[serde(default)]
+    pub bypass_writers: BypassWriters,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnPinned {
+    #[default]
+    Abort,
+    Close,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BypassWriters {
+    #[default]
+    Refuse,
+    Kill,
+    Ignore,
+}
+
+impl Default for SwitchoverConfig {
+    fn default() -> Self {
+        SwitchoverConfig {
+            timeout: default_switchover_timeout(),
+            drain_timeout: default_drain_timeout(),
+            fence_timeout: default_fence_timeout(),
+            catchup_timeout: default_catchup_timeout(),
+            max_lag: default_max_lag(),
+            max_pause: default_max_pause(),
+            on_pinned: OnPinned::default(),
+            reverse_replication: true,
+            bypass_writers: BypassWriters::default(),
+        }
+    }
+}
+
+fn default_switchover_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(60))
+}
+fn default_drain_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(10))
+}
+fn default_fence_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(5))
+}
+fn default_catchup_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(10))
+}
+fn default_max_lag() -> HumanDuration {
+    HumanDuration(Duration::from_secs(5))
+}
+fn default_max_pause() -> HumanDuration {
+    HumanDuration(Duration::from_secs(15))
+}
+fn default_true() -> bool {
+    true
 }
 
 /// `[proxy]`: the client-facing side.
@@ -75,6 +177,11 @@ pub struct ProxyConfig {
     /// Time allowed to open and log in to a backend connection.
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout: HumanDuration,
+    /// Unix socket for the admin commands (`switchyard ctl`); created mode 0600.
+    pub admin_socket: Option<std::path::PathBuf>,
+    /// File recording the active side and the switchover phase (atomic writes), so a
+    /// restarted proxy routes to the right side.
+    pub state_file: Option<std::path::PathBuf>,
 }
 
 /// `[blue]` / `[green]`: one database server.
@@ -194,6 +301,18 @@ impl Config {
             ));
         }
         self.credentials()?;
+        let sw = &self.switchover;
+        for (key, d) in [
+            ("switchover.timeout", sw.timeout),
+            ("switchover.drain_timeout", sw.drain_timeout),
+            ("switchover.fence_timeout", sw.fence_timeout),
+            ("switchover.catchup_timeout", sw.catchup_timeout),
+            ("switchover.max_pause", sw.max_pause),
+        ] {
+            if d.0.is_zero() {
+                return Err(invalid(key, "must be more than zero"));
+            }
+        }
         Ok(())
     }
 

@@ -26,6 +26,9 @@ pub enum SessionError {
     /// The client's credentials were refused (already answered with ERR 1045).
     #[error("client: access denied")]
     AccessDenied,
+    /// The session held state that cannot move to another server.
+    #[error("closed by the switchover: the session is pinned ({0})")]
+    Pinned(&'static str),
     /// The client took too long to log in.
     #[error("client: handshake timed out")]
     HandshakeTimeout,
@@ -104,6 +107,12 @@ pub mod reply {
             "switchyard does not relay {name}: connect to the database directly for replication"
         );
         err_payload(ER_NOT_SUPPORTED_YET, "42000", &msg)
+    }
+
+    /// A pinned session cannot follow a switchover.
+    pub fn pinned(reason: &str) -> Bytes {
+        let msg = format!("switchyard: this session was closed by a switchover because it held state that cannot be moved ({reason}); reconnect");
+        err_payload(ER_CONNECTION_KILLED, "70100", &msg)
     }
 
     pub fn unsupported_auth(plugin: &str) -> Bytes {

@@ -5,10 +5,12 @@
 //! serves until the shutdown future resolves.
 
 pub mod backend;
+mod change_user;
 pub mod client;
 pub mod errors;
 pub mod io;
 mod listener;
+mod migrate;
 pub mod registry;
 pub mod relay;
 pub mod response;
@@ -18,40 +20,105 @@ pub mod state;
 pub mod users;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::switchover::gate::Gate;
 use backend::ServerInfo;
 use registry::Registry;
 use users::UserStore;
 
+/// Which of the two servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    Blue,
+    Green,
+}
+
+impl Side {
+    pub fn other(self) -> Side {
+        match self {
+            Side::Blue => Side::Green,
+            Side::Green => Side::Blue,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Blue => "blue",
+            Side::Green => "green",
+        }
+    }
+}
+
+/// Where sessions are routed. Swapped atomically at the retarget; a session whose
+/// backend belongs to an older epoch moves at its next transaction boundary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub side: Side,
+    pub address: String,
+    pub epoch: u64,
+}
+
 pub struct Shared {
     pub config: ArcSwap<Config>,
+    pub target: ArcSwap<Target>,
+    pub gate: Arc<Gate>,
     pub users: UserStore,
     /// What the last backend greeting said; the proxy's own greeting copies it.
     pub server_info: ArcSwap<ServerInfo>,
     pub sessions: Registry,
+    /// Longest time one command waited at the gate since the last reset, in µs.
+    pub max_hold_micros: AtomicU64,
+    /// Commands that waited at the gate since the last reset.
+    pub held_commands: AtomicU64,
     next_id: AtomicU32,
 }
 
 impl Shared {
     pub fn new(config: Config) -> Self {
+        let target = Target {
+            side: Side::Blue,
+            address: config.blue.address.clone(),
+            epoch: 0,
+        };
         Shared {
+            target: ArcSwap::from_pointee(target),
+            gate: Gate::new(),
             users: UserStore::new(&config),
             config: ArcSwap::from_pointee(config),
             server_info: ArcSwap::from_pointee(ServerInfo::fallback()),
             sessions: Registry::default(),
+            max_hold_micros: AtomicU64::new(0),
+            held_commands: AtomicU64::new(0),
             next_id: AtomicU32::new(1),
         }
     }
 
     /// The backend sessions are routed to.
     pub fn active_address(&self) -> String {
-        self.config.load().blue.address.clone()
+        self.target.load().address.clone()
+    }
+
+    /// The address of a side in the current config.
+    pub fn address_of(&self, side: Side) -> Option<String> {
+        let config = self.config.load();
+        match side {
+            Side::Blue => Some(config.blue.address.clone()),
+            Side::Green => config.green.as_ref().map(|g| g.address.clone()),
+        }
+    }
+
+    /// Records how long a command waited at the gate.
+    pub fn record_hold(&self, held: std::time::Duration) {
+        self.held_commands.fetch_add(1, Ordering::Relaxed);
+        self.max_hold_micros
+            .fetch_max(held.as_micros() as u64, Ordering::Relaxed);
     }
 
     /// A fresh proxy connection id (never 0).

@@ -1,19 +1,60 @@
-//! The live sessions, by proxy-assigned id: who they are and which backend thread
-//! serves them (for `KILL n` translation and, later, the admin `sessions` command).
-//! Touched at session open and close only, never per packet.
+//! The live sessions, by proxy-assigned id: who they are, which backend thread serves
+//! them (for `KILL n` translation), and a published summary of their state for the
+//! admin commands and the switchover (in transaction, schema, pin reason). Touched at
+//! session open and close, and when a session's summary changes — never per packet.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
+
+use crate::proxy::backend::{BackendConn, Login};
+
+/// What a session publishes about itself.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub schema: Option<String>,
+    pub in_transaction: bool,
+    pub pin: Option<&'static str>,
+    /// Waiting at the closed gate.
+    pub held: bool,
+}
 
 pub struct SessionInfo {
     pub id: u32,
-    pub user: String,
     pub peer: SocketAddr,
-    pub backend_thread: AtomicU32,
     pub started: Instant,
+    pub backend_thread: AtomicU32,
+    /// Who the session is logged in as, for opening its connection to another side.
+    pub login: Mutex<Login>,
+    pub summary: Mutex<Summary>,
+    /// A connection to the next target opened ahead of the retarget, with the target
+    /// epoch it belongs to.
+    pub preopened: Mutex<Option<(u64, BackendConn)>>,
+}
+
+impl SessionInfo {
+    pub fn user(&self) -> String {
+        String::from_utf8_lossy(&lock(&self.login).user).into_owned()
+    }
+
+    pub fn summary(&self) -> Summary {
+        lock(&self.summary).clone()
+    }
+
+    /// Takes the pre-opened connection if it was opened for `epoch`.
+    pub fn take_preopened(&self, epoch: u64) -> Option<BackendConn> {
+        match lock(&self.preopened).take() {
+            Some((e, conn)) if e == epoch => Some(conn),
+            _ => None,
+        }
+    }
+}
+
+/// Locks a mutex even if a panic elsewhere poisoned it.
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[derive(Default)]
@@ -25,41 +66,60 @@ impl Registry {
     pub fn insert(
         &self,
         id: u32,
-        user: String,
+        login: Login,
         peer: SocketAddr,
         backend_thread: u32,
     ) -> Arc<SessionInfo> {
+        let schema = login
+            .database
+            .as_ref()
+            .map(|d| String::from_utf8_lossy(d).into_owned());
         let info = Arc::new(SessionInfo {
             id,
-            user,
             peer,
-            backend_thread: AtomicU32::new(backend_thread),
             started: Instant::now(),
+            backend_thread: AtomicU32::new(backend_thread),
+            login: Mutex::new(login),
+            summary: Mutex::new(Summary {
+                schema,
+                ..Summary::default()
+            }),
+            preopened: Mutex::new(None),
         });
-        self.lock().insert(id, info.clone());
+        lock(&self.sessions).insert(id, info.clone());
         info
     }
 
     pub fn remove(&self, id: u32) {
-        self.lock().remove(&id);
+        lock(&self.sessions).remove(&id);
     }
 
     pub fn backend_thread(&self, id: u32) -> Option<u32> {
-        self.lock()
+        lock(&self.sessions)
             .get(&id)
             .map(|s| s.backend_thread.load(Ordering::Relaxed))
     }
 
+    /// All sessions, ordered by id.
+    pub fn all(&self) -> Vec<Arc<SessionInfo>> {
+        let mut all: Vec<_> = lock(&self.sessions).values().cloned().collect();
+        all.sort_by_key(|s| s.id);
+        all
+    }
+
+    /// Backend thread ids of every session (to tell proxy connections from others).
+    pub fn backend_threads(&self) -> Vec<u32> {
+        lock(&self.sessions)
+            .values()
+            .map(|s| s.backend_thread.load(Ordering::Relaxed))
+            .collect()
+    }
+
     pub fn len(&self) -> usize {
-        self.lock().len()
+        lock(&self.sessions).len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u32, Arc<SessionInfo>>> {
-        // A panic elsewhere while holding the lock must not take the registry down.
-        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

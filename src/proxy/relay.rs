@@ -110,6 +110,11 @@ impl Session {
                         params,
                         columns,
                     } => {
+                        let client_id = self.client_statement_id(id);
+                        if client_id != id {
+                            self.bbuf[pos + 5..pos + 9].copy_from_slice(&client_id.to_le_bytes());
+                        }
+                        let id = client_id;
                         outcome.prepared = Some((id, params, columns));
                     }
                     Event::LocalInfile => local_infile = true,
@@ -132,6 +137,19 @@ impl Session {
             }
             self.read_backend().await?;
         }
+    }
+
+    /// The id the client sees for a statement the backend prepared as `backend_id`:
+    /// the same until the session first moves; afterwards a fresh proxy id, written
+    /// over the backend's in the prepare answer.
+    fn client_statement_id(&mut self, backend_id: u32) -> u32 {
+        if !self.map_statements || !self.forward {
+            return backend_id;
+        }
+        let client_id = self.next_statement_id;
+        self.next_statement_id = self.next_statement_id.wrapping_add(1).max(1);
+        self.statement_ids.insert(client_id, backend_id);
+        client_id
     }
 
     /// Updates session state from an OK packet at `bbuf[pos..end]`; returns whether it
@@ -165,7 +183,10 @@ impl Session {
         pos: usize,
         copied_to: usize,
     ) -> Result<(), SessionError> {
-        if copied_to > 0 || !self.out.is_empty() {
+        if !self.forward {
+            // Replaying state on a new backend: the client must not see the answers.
+            self.out.clear();
+        } else if copied_to > 0 || !self.out.is_empty() {
             self.out.extend_from_slice(&self.bbuf[copied_to..pos]);
             self.client
                 .write_all(&self.out)

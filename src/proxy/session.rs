@@ -5,6 +5,7 @@
 //! Invariant: between commands both read buffers start at a packet boundary and the
 //! backend connection is idle, so the session could be moved to another backend.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -14,14 +15,13 @@ use tokio::net::TcpStream;
 
 use crate::protocol::codec::chunk_header;
 use crate::protocol::constants::*;
-use crate::protocol::handshake::{AuthSwitchRequest, ChangeUser};
 use crate::protocol::packets::ok_payload;
 use crate::protocol::ProtocolError;
 use crate::proxy::backend::{self, BackendConn, ConnectError, Login};
 use crate::proxy::client::{self, Authenticated};
 use crate::proxy::errors::{reply, SessionError};
 use crate::proxy::io::{PacketStream, HANDSHAKE_MAX_PACKET};
-use crate::proxy::registry::SessionInfo;
+use crate::proxy::registry::{lock, SessionInfo};
 use crate::proxy::response::Expect;
 use crate::proxy::scan::{kill_target, scan, Effects};
 use crate::proxy::state::{Prepared, SessionState};
@@ -29,8 +29,8 @@ use crate::proxy::Shared;
 
 pub struct Session {
     pub(crate) id: u32,
-    shared: Arc<Shared>,
-    info: Arc<SessionInfo>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) info: Arc<SessionInfo>,
     pub(crate) client: TcpStream,
     pub(crate) cbuf: BytesMut,
     pub(crate) backend: TcpStream,
@@ -43,11 +43,35 @@ pub struct Session {
     pub(crate) strip_tracking: bool,
     pub(crate) max_packet: usize,
     pub(crate) state: SessionState,
-    login: Login,
+    pub(crate) login: Login,
     /// The scramble of the proxy's greeting, used to check COM_CHANGE_USER.
-    client_scramble: [u8; 20],
+    pub(crate) client_scramble: [u8; 20],
     /// The scramble of the backend's greeting, used to answer it.
-    backend_scramble: Vec<u8>,
+    pub(crate) backend_scramble: Vec<u8>,
+    /// The target epoch the backend connection belongs to.
+    pub(crate) epoch: u64,
+    /// At a transaction boundary: not counted as busy by the gate.
+    pub(crate) at_boundary: bool,
+    /// The published summary may be stale.
+    pub(crate) dirty: bool,
+    /// Client statement id → backend statement id, once the session has moved to
+    /// another server (before that the ids are the same and the map is empty).
+    pub(crate) statement_ids: HashMap<u32, u32>,
+    /// Next statement id handed to the client once ids are mapped.
+    pub(crate) next_statement_id: u32,
+    /// Statement ids are mapped (the session moved at least once).
+    pub(crate) map_statements: bool,
+    /// Answers go to the client (false while the proxy replays state on its own).
+    pub(crate) forward: bool,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if !self.at_boundary {
+            self.shared.gate.leave();
+        }
+        self.shared.sessions.remove(self.id);
+    }
 }
 
 /// Runs a client connection from greeting to close. Never panics on peer input; logs
@@ -55,11 +79,7 @@ pub struct Session {
 pub async fn run(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, id: u32) {
     stream.set_nodelay(true).ok();
     let result = match establish(shared.clone(), stream, peer, id).await {
-        Ok(mut session) => {
-            let r = session.command_loop().await;
-            shared.sessions.remove(id);
-            r
-        }
+        Ok(mut session) => session.command_loop().await,
         Err(e) => Err(e),
     };
     match result {
@@ -84,7 +104,8 @@ async fn establish(
             Ok(r) => r?,
             Err(_) => return Err(SessionError::HandshakeTimeout),
         };
-    let address = shared.active_address();
+    let target = shared.target.load_full();
+    let address = target.address.clone();
     let conn = match backend::connect(&address, &login, config.proxy.connect_timeout.0).await {
         Ok(c) => c,
         Err(e) => {
@@ -107,13 +128,13 @@ async fn establish(
         .await
         .map_err(SessionError::client_io)?;
     let (client, cbuf) = io.into_parts();
-    let user = String::from_utf8_lossy(&login.user).into_owned();
-    let info = shared.sessions.insert(id, user, peer, thread_id);
+    let info = shared.sessions.insert(id, login.clone(), peer, thread_id);
     let schema = login
         .database
         .as_ref()
         .map(|d| String::from_utf8_lossy(d).into_owned());
-    tracing::debug!(session = id, %peer, user = info.user, backend_thread = thread_id, "session open");
+    tracing::debug!(session = id, %peer, user = info.user(), backend_thread = thread_id, "session open");
+    let epoch = target.epoch;
     Ok(Session {
         id,
         state: SessionState::new(schema, login.charset),
@@ -131,11 +152,18 @@ async fn establish(
         login,
         client_scramble: scramble,
         backend_scramble,
+        epoch,
+        at_boundary: true,
+        dirty: false,
+        statement_ids: HashMap::new(),
+        next_statement_id: 1,
+        map_statements: false,
+        forward: true,
     })
 }
 
 /// The ERR a client gets when its backend login failed.
-fn connect_error_reply(address: &str, e: &ConnectError) -> Bytes {
+pub(crate) fn connect_error_reply(address: &str, e: &ConnectError) -> Bytes {
     match e {
         ConnectError::Refused(err) => {
             let mut out = BytesMut::new();
@@ -180,7 +208,10 @@ impl Session {
                 }));
             }
             if len == MAX_CHUNK {
-                if !self.big_command().await? {
+                self.enter_gate().await?;
+                let more = self.big_command().await?;
+                self.after_command();
+                if !more {
                     return Ok(());
                 }
                 continue;
@@ -192,10 +223,69 @@ impl Session {
                 }
             }
             let packet = self.cbuf.split_to(4 + len);
-            if !self.command(packet).await? {
+            if packet[4] != COM_QUIT {
+                self.enter_gate().await?;
+            }
+            let more = self.command(packet).await?;
+            self.after_command();
+            if !more {
                 return Ok(());
             }
         }
+    }
+
+    /// Before a command: at a transaction boundary, pass the gate (waiting while it is
+    /// closed) and, if the target changed meanwhile, move to the new target first.
+    async fn enter_gate(&mut self) -> Result<(), SessionError> {
+        if !self.at_boundary {
+            return Ok(());
+        }
+        let gate = self.shared.gate.clone();
+        let closed = gate.is_closed();
+        if closed {
+            self.publish_held(true);
+        }
+        let held = gate.enter().await;
+        self.at_boundary = false;
+        if closed {
+            self.publish_held(false);
+            self.shared.record_hold(held);
+            tracing::debug!(session = self.id, ?held, "released from the gate");
+        }
+        if self.epoch != self.shared.target.load().epoch {
+            self.migrate().await?;
+        }
+        Ok(())
+    }
+
+    /// After a command: back at a boundary unless a transaction is open; publish the
+    /// summary if it changed.
+    fn after_command(&mut self) {
+        let in_tx = self.state.in_transaction();
+        if !self.at_boundary && !in_tx {
+            self.shared.gate.leave();
+            self.at_boundary = true;
+        }
+        if self.dirty || in_tx != self.published_in_tx() {
+            self.publish();
+        }
+    }
+
+    fn published_in_tx(&self) -> bool {
+        lock(&self.info.summary).in_transaction
+    }
+
+    /// Publishes schema, transaction and pin state for the admin and the switchover.
+    pub(crate) fn publish(&mut self) {
+        let mut summary = lock(&self.info.summary);
+        summary.schema = self.state.schema.clone();
+        summary.in_transaction = self.state.in_transaction();
+        summary.pin = self.state.pin_reason();
+        self.dirty = false;
+    }
+
+    fn publish_held(&self, held: bool) {
+        lock(&self.info.summary).held = held;
     }
 
     /// Waits until a command header is buffered. While idle, watches the backend: if
@@ -232,7 +322,10 @@ impl Session {
         Ok(true)
     }
 
-    async fn read_into(stream: &mut TcpStream, buf: &mut BytesMut) -> std::io::Result<bool> {
+    pub(crate) async fn read_into(
+        stream: &mut TcpStream,
+        buf: &mut BytesMut,
+    ) -> std::io::Result<bool> {
         use tokio::io::AsyncReadExt;
         buf.reserve(16 * 1024);
         Ok(stream.read_buf(buf).await? > 0)
@@ -290,6 +383,12 @@ impl Session {
                         self.state.statements.remove(&id);
                     }
                 }
+                self.map_statement_id(&mut packet);
+                if cmd == COM_STMT_CLOSE {
+                    if let Some(id) = statement_id(&packet) {
+                        self.statement_ids.retain(|_, b| *b != id);
+                    }
+                }
                 self.send_to_backend(&packet).await?;
                 return Ok(true);
             }
@@ -297,19 +396,30 @@ impl Session {
                 self.translate_kill(&mut packet);
                 Expect::Single
             }
-            COM_STMT_FETCH => Expect::Fetch,
-            COM_FIELD_LIST => Expect::FieldList,
-            COM_STATISTICS => Expect::Raw,
-            COM_INIT_DB | COM_PING | COM_STMT_RESET | COM_SET_OPTION | COM_RESET_CONNECTION
-            | COM_REFRESH | COM_DEBUG | COM_CREATE_DB | COM_DROP_DB | COM_SHUTDOWN => {
+            COM_STMT_EXECUTE | COM_STMT_BULK_EXECUTE => {
+                self.map_statement_id(&mut packet);
+                Expect::ResultSets
+            }
+            COM_STMT_FETCH => {
+                self.map_statement_id(&mut packet);
+                Expect::Fetch
+            }
+            COM_STMT_RESET => {
+                self.map_statement_id(&mut packet);
                 Expect::Single
             }
+            COM_FIELD_LIST => Expect::FieldList,
+            COM_STATISTICS => Expect::Raw,
+            COM_INIT_DB | COM_PING | COM_SET_OPTION | COM_RESET_CONNECTION | COM_REFRESH
+            | COM_DEBUG | COM_CREATE_DB | COM_DROP_DB | COM_SHUTDOWN => Expect::Single,
             _ => Expect::ResultSets,
         };
         self.send_to_backend(&packet).await?;
         let outcome = self.relay_response(expect).await?;
         if cmd == COM_RESET_CONNECTION && !outcome.error {
             self.state.reset(None);
+            self.statement_ids.clear();
+            self.dirty = true;
             self.restore_tracking().await?;
         }
         Ok(true)
@@ -336,6 +446,17 @@ impl Session {
                 }));
             }
         };
+        if cmd != COM_QUERY && cmd != COM_STMT_PREPARE && self.map_statements {
+            while self.cbuf.len() < 9 {
+                if !self.read_client().await? {
+                    return Ok(false);
+                }
+            }
+            let mut head = [0u8; 9];
+            head.copy_from_slice(&self.cbuf[..9]);
+            self.map_statement_id(&mut head);
+            self.cbuf[..9].copy_from_slice(&head);
+        }
         self.forward_big_client_packet().await?;
         if let Some(expect) = expect {
             self.relay_response(expect).await?;
@@ -355,7 +476,23 @@ impl Session {
     fn apply_effects(&mut self, effects: &Effects) {
         if *effects != Effects::default() {
             self.state.on_statement(effects);
+            self.dirty = true;
             tracing::debug!(session = self.id, state = ?self.state, "session state changed");
+        }
+    }
+
+    /// Once the session has moved, the client's statement ids are not the backend's:
+    /// rewrite the id after the command byte (MariaDB's -1, "the statement just
+    /// prepared", stays as it is).
+    pub(crate) fn map_statement_id(&self, packet: &mut [u8]) {
+        if !self.map_statements {
+            return;
+        }
+        let Some(id) = statement_id(packet) else {
+            return;
+        };
+        if let Some(backend) = self.statement_ids.get(&id) {
+            packet[5..9].copy_from_slice(&backend.to_le_bytes());
         }
     }
 
@@ -382,7 +519,7 @@ impl Session {
     }
 
     /// Turns session tracking back on after the server reset the session.
-    async fn restore_tracking(&mut self) -> Result<(), SessionError> {
+    pub(crate) async fn restore_tracking(&mut self) -> Result<(), SessionError> {
         let mut packet = BytesMut::with_capacity(backend::TRACKING_SQL.len() + 5);
         crate::protocol::codec::write_packet(
             &mut packet,
@@ -402,107 +539,6 @@ impl Session {
                 }
             }
             self.read_backend().await?;
-        }
-    }
-
-    /// COM_CHANGE_USER: the client is authenticated again at the proxy (against the
-    /// greeting's scramble, or after an AuthSwitchRequest), then the backend session
-    /// changes user with the recovered credential.
-    async fn change_user(&mut self, packet: Bytes) -> Result<bool, SessionError> {
-        let mut seq = 1u8;
-        let request = match ChangeUser::parse(&packet[5..], self.login.caps) {
-            Ok(r) => r,
-            Err(e) => {
-                self.reply_to_client(seq, &reply::malformed(&e.to_string()))
-                    .await;
-                return Err(SessionError::Client(e));
-            }
-        };
-        let mut token = request.auth_response.clone();
-        let native = request
-            .auth_plugin
-            .as_ref()
-            .is_none_or(|p| p.is_empty() || p.as_ref() == NATIVE_PASSWORD.as_bytes());
-        if !native {
-            let scramble = crate::protocol::auth::new_scramble();
-            self.client_scramble = scramble;
-            let mut payload = BytesMut::new();
-            AuthSwitchRequest {
-                plugin: Bytes::from_static(NATIVE_PASSWORD.as_bytes()),
-                data: Bytes::copy_from_slice(&scramble),
-            }
-            .encode(&mut payload);
-            self.reply_to_client(seq, &payload).await;
-            let mut io_buf = std::mem::take(&mut self.cbuf);
-            let answer = loop {
-                if let Some((len, _)) = chunk_header(&io_buf) {
-                    if len < HANDSHAKE_MAX_PACKET && io_buf.len() >= 4 + len {
-                        let p = io_buf.split_to(4 + len);
-                        break Bytes::copy_from_slice(&p[4..]);
-                    }
-                }
-                if !Self::read_into(&mut self.client, &mut io_buf)
-                    .await
-                    .map_err(SessionError::client_io)?
-                {
-                    return Ok(false);
-                }
-            };
-            self.cbuf = io_buf;
-            token = answer;
-            seq += 2;
-        }
-        let user = String::from_utf8_lossy(&request.user).into_owned();
-        let Some(sha1) = client::verify(&self.shared, &user, &token, &self.client_scramble).await
-        else {
-            let peer = self.info.peer.ip().to_string();
-            self.reply_to_client(
-                seq,
-                &reply::access_denied(&request.user, &peer, !token.is_empty()),
-            )
-            .await;
-            return Err(SessionError::AccessDenied);
-        };
-        // The backend side: COM_CHANGE_USER with a token for the backend's scramble.
-        let database = (!request.database.is_empty()).then(|| request.database.clone());
-        let backend_request = ChangeUser {
-            user: request.user.clone(),
-            auth_response: backend::auth_token(&sha1, &self.backend_scramble),
-            database: request.database.clone(),
-            charset: request.charset,
-            auth_plugin: Some(Bytes::from_static(NATIVE_PASSWORD.as_bytes())),
-            connect_attrs: request.connect_attrs.clone(),
-        };
-        let mut payload = BytesMut::new();
-        backend_request.encode(&mut payload, self.backend_caps);
-        let mut io = PacketStream::new(&mut self.backend, HANDSHAKE_MAX_PACKET);
-        io.buf = std::mem::take(&mut self.bbuf);
-        io.write(&payload).await.map_err(SessionError::backend_io)?;
-        let verdict = backend::finish_auth(&mut io, &sha1).await;
-        let (_, buf) = io.into_parts();
-        self.bbuf = buf;
-        match verdict {
-            Ok(_) => {
-                self.login.user = request.user.clone();
-                self.login.sha1 = sha1;
-                self.login.database = database.clone();
-                if let Some(cs) = request.charset {
-                    self.login.charset = cs as u8;
-                    self.state.charset = cs as u8;
-                }
-                self.state
-                    .reset(database.map(|d| String::from_utf8_lossy(&d).into_owned()));
-                self.restore_tracking().await?;
-                self.reply_to_client(seq, &ok_payload(SERVER_STATUS_AUTOCOMMIT, self.login.caps))
-                    .await;
-                Ok(true)
-            }
-            Err(e) => {
-                let address = self.shared.active_address();
-                self.reply_to_client(seq, &connect_error_reply(&address, &e))
-                    .await;
-                Err(e.into())
-            }
         }
     }
 }

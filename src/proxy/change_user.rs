@@ -1,0 +1,122 @@
+//! COM_CHANGE_USER: the client is authenticated again at the proxy (against the
+//! greeting's scramble, or after an AuthSwitchRequest), then the backend session
+//! changes user with the recovered credential, and session tracking is restored.
+
+use bytes::{Bytes, BytesMut};
+
+use crate::protocol::codec::chunk_header;
+use crate::protocol::constants::*;
+use crate::protocol::handshake::{AuthSwitchRequest, ChangeUser};
+use crate::protocol::packets::ok_payload;
+use crate::proxy::backend;
+use crate::proxy::client;
+use crate::proxy::errors::{reply, SessionError};
+use crate::proxy::io::{PacketStream, HANDSHAKE_MAX_PACKET};
+use crate::proxy::registry::lock;
+use crate::proxy::session::{connect_error_reply, Session};
+
+impl Session {
+    /// COM_CHANGE_USER: the client is authenticated again at the proxy (against the
+    /// greeting's scramble, or after an AuthSwitchRequest), then the backend session
+    /// changes user with the recovered credential.
+    pub(crate) async fn change_user(&mut self, packet: Bytes) -> Result<bool, SessionError> {
+        let mut seq = 1u8;
+        let request = match ChangeUser::parse(&packet[5..], self.login.caps) {
+            Ok(r) => r,
+            Err(e) => {
+                self.reply_to_client(seq, &reply::malformed(&e.to_string()))
+                    .await;
+                return Err(SessionError::Client(e));
+            }
+        };
+        let mut token = request.auth_response.clone();
+        let native = request
+            .auth_plugin
+            .as_ref()
+            .is_none_or(|p| p.is_empty() || p.as_ref() == NATIVE_PASSWORD.as_bytes());
+        if !native {
+            let scramble = crate::protocol::auth::new_scramble();
+            self.client_scramble = scramble;
+            let mut payload = BytesMut::new();
+            AuthSwitchRequest {
+                plugin: Bytes::from_static(NATIVE_PASSWORD.as_bytes()),
+                data: Bytes::copy_from_slice(&scramble),
+            }
+            .encode(&mut payload);
+            self.reply_to_client(seq, &payload).await;
+            let mut io_buf = std::mem::take(&mut self.cbuf);
+            let answer = loop {
+                if let Some((len, _)) = chunk_header(&io_buf) {
+                    if len < HANDSHAKE_MAX_PACKET && io_buf.len() >= 4 + len {
+                        let p = io_buf.split_to(4 + len);
+                        break Bytes::copy_from_slice(&p[4..]);
+                    }
+                }
+                if !Self::read_into(&mut self.client, &mut io_buf)
+                    .await
+                    .map_err(SessionError::client_io)?
+                {
+                    return Ok(false);
+                }
+            };
+            self.cbuf = io_buf;
+            token = answer;
+            seq += 2;
+        }
+        let user = String::from_utf8_lossy(&request.user).into_owned();
+        let Some(sha1) = client::verify(&self.shared, &user, &token, &self.client_scramble).await
+        else {
+            let peer = self.info.peer.ip().to_string();
+            self.reply_to_client(
+                seq,
+                &reply::access_denied(&request.user, &peer, !token.is_empty()),
+            )
+            .await;
+            return Err(SessionError::AccessDenied);
+        };
+        // The backend side: COM_CHANGE_USER with a token for the backend's scramble.
+        let database = (!request.database.is_empty()).then(|| request.database.clone());
+        let backend_request = ChangeUser {
+            user: request.user.clone(),
+            auth_response: backend::auth_token(&sha1, &self.backend_scramble),
+            database: request.database.clone(),
+            charset: request.charset,
+            auth_plugin: Some(Bytes::from_static(NATIVE_PASSWORD.as_bytes())),
+            connect_attrs: request.connect_attrs.clone(),
+        };
+        let mut payload = BytesMut::new();
+        backend_request.encode(&mut payload, self.backend_caps);
+        let mut io = PacketStream::new(&mut self.backend, HANDSHAKE_MAX_PACKET);
+        io.buf = std::mem::take(&mut self.bbuf);
+        io.write(&payload).await.map_err(SessionError::backend_io)?;
+        let verdict = backend::finish_auth(&mut io, &sha1).await;
+        let (_, buf) = io.into_parts();
+        self.bbuf = buf;
+        match verdict {
+            Ok(_) => {
+                self.login.user = request.user.clone();
+                self.login.sha1 = sha1;
+                self.login.database = database.clone();
+                if let Some(cs) = request.charset {
+                    self.login.charset = cs as u8;
+                    self.state.charset = cs as u8;
+                }
+                self.state
+                    .reset(database.map(|d| String::from_utf8_lossy(&d).into_owned()));
+                self.statement_ids.clear();
+                *lock(&self.info.login) = self.login.clone();
+                self.dirty = true;
+                self.restore_tracking().await?;
+                self.reply_to_client(seq, &ok_payload(SERVER_STATUS_AUTOCOMMIT, self.login.caps))
+                    .await;
+                Ok(true)
+            }
+            Err(e) => {
+                let address = self.shared.active_address();
+                self.reply_to_client(seq, &connect_error_reply(&address, &e))
+                    .await;
+                Err(e.into())
+            }
+        }
+    }
+}

@@ -1,0 +1,335 @@
+//! Moving a session to the new target after a switchover: open (or take the
+//! pre-opened) connection, replay the session's state on it — schema, session
+//! variables, user variables, prepared statements — and swap it in.
+//!
+//! Runs inside the session task, at a transaction boundary, before the held command
+//! is sent, so the client sees only a short wait. A pinned session cannot move: it
+//! gets a clear error and is closed.
+
+use std::collections::HashMap;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::AsyncWriteExt;
+
+use crate::protocol::buf::Reader;
+use crate::protocol::codec::write_packet;
+use crate::protocol::constants::*;
+use crate::protocol::packets::ErrPacket;
+use crate::protocol::ProtocolError;
+use crate::proxy::backend::{self, BackendConn};
+use crate::proxy::errors::{reply, SessionError};
+use crate::proxy::io::{PacketStream, HANDSHAKE_MAX_PACKET};
+use crate::proxy::response::Expect;
+use crate::proxy::session::{connect_error_reply, Session};
+
+/// Session variables that are not replayed: read-only, or set by the proxy itself.
+const NOT_REPLAYED: &[&str] = &[
+    "last_gtid",
+    "session_track_system_variables",
+    "session_track_schema",
+    "session_track_state_change",
+    "session_track_transaction_info",
+];
+
+impl Session {
+    /// Moves the session to the current target (see the module doc).
+    pub(crate) async fn migrate(&mut self) -> Result<(), SessionError> {
+        let target = self.shared.target.load_full();
+        if let Some(reason) = self.state.pin_reason() {
+            self.reply_to_client(1, &reply::pinned(reason)).await;
+            return Err(SessionError::Pinned(reason));
+        }
+        // 1. User variables live on the old server: read them while it is there.
+        let user_vars = if self.state.user_variables {
+            match self.read_user_variables().await {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::warn!(session = self.id, "cannot read user variables: {e}");
+                    Vec::new()
+                }
+            }
+        } else {
+            Vec::new()
+        };
+        // 2. A connection to the new target, pre-opened by the switchover if it could.
+        let conn = match self.info.take_preopened(target.epoch) {
+            Some(conn) => conn,
+            None => {
+                let timeout = self.shared.config.load().proxy.connect_timeout.0;
+                match backend::connect(&target.address, &self.login, timeout).await {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        self.reply_to_client(1, &connect_error_reply(&target.address, &e))
+                            .await;
+                        return Err(e.into());
+                    }
+                }
+            }
+        };
+        // 3. Swap it in; the old connection is closed politely in the background.
+        let BackendConn {
+            stream,
+            buf,
+            thread_id,
+            caps,
+            mariadb_caps,
+            scramble,
+            ..
+        } = conn;
+        let mut old = std::mem::replace(&mut self.backend, stream);
+        self.bbuf = buf;
+        tokio::spawn(async move {
+            let mut quit = BytesMut::new();
+            write_packet(&mut quit, 0, &[COM_QUIT]);
+            let _ = old.write_all(&quit).await;
+            let _ = old.shutdown().await;
+        });
+        self.backend_caps = caps;
+        self.mariadb_caps = mariadb_caps;
+        self.backend_scramble = scramble;
+        self.info
+            .backend_thread
+            .store(thread_id, std::sync::atomic::Ordering::Relaxed);
+        self.epoch = target.epoch;
+        // 4. Replay the state.
+        self.replay(user_vars).await?;
+        tracing::debug!(session = self.id, to = %target.address, backend_thread = thread_id, "session moved");
+        Ok(())
+    }
+
+    /// Sends every state-restoring command at once (pipelined), then reads each answer
+    /// without passing it to the client. A statement the new server refuses (e.g. a
+    /// variable it no longer has) is logged and skipped: the session carries on.
+    async fn replay(&mut self, user_vars: Vec<(String, String)>) -> Result<(), SessionError> {
+        let mut batch = BytesMut::new();
+        let mut answers: Vec<(Expect, Option<u32>, String)> = Vec::new();
+        if let Some(schema) = &self.state.schema {
+            let payload = [&[COM_INIT_DB][..], schema.as_bytes()].concat();
+            write_packet(&mut batch, 0, &payload);
+            answers.push((Expect::Single, None, format!("USE {schema}")));
+        }
+        let mut statements = Vec::new();
+        for (name, value) in &self.state.variables {
+            if NOT_REPLAYED.contains(&name.as_str()) {
+                continue;
+            }
+            statements.push(format!(
+                "SET SESSION {} = {}",
+                quote_ident(name),
+                sysvar_literal(name, value)
+            ));
+        }
+        for (name, literal) in &user_vars {
+            statements.push(format!("SET @{} = {}", quote_ident(name), literal));
+        }
+        for sql in statements {
+            write_packet(&mut batch, 0, &[&[COM_QUERY][..], sql.as_bytes()].concat());
+            answers.push((Expect::ResultSets, None, sql));
+        }
+        let mut prepared: Vec<(u32, Bytes)> = self
+            .state
+            .statements
+            .iter()
+            .map(|(id, p)| (*id, p.sql.clone()))
+            .collect();
+        prepared.sort_by_key(|(id, _)| *id);
+        for (client_id, sql) in &prepared {
+            write_packet(&mut batch, 0, &[&[COM_STMT_PREPARE][..], sql].concat());
+            answers.push((Expect::Prepare, Some(*client_id), "PREPARE".into()));
+        }
+        if answers.is_empty() {
+            self.map_statements = true;
+            return Ok(());
+        }
+        self.backend
+            .write_all(&batch)
+            .await
+            .map_err(SessionError::backend_io)?;
+        self.forward = false;
+        let mut ids = HashMap::new();
+        for (expect, client_id, what) in answers {
+            let outcome = match self.relay_response(expect).await {
+                Ok(o) => o,
+                Err(e) => {
+                    self.forward = true;
+                    return Err(e);
+                }
+            };
+            if outcome.error {
+                tracing::warn!(session = self.id, "replay on the new server failed: {what}");
+            }
+            if let (Some(client_id), Some((backend_id, _, _))) = (client_id, outcome.prepared) {
+                ids.insert(client_id, backend_id);
+            }
+        }
+        self.forward = true;
+        let highest = prepared.iter().map(|(id, _)| *id).max().unwrap_or(0);
+        self.next_statement_id = self.next_statement_id.max(highest.wrapping_add(1)).max(1);
+        self.statement_ids = ids;
+        self.map_statements = true;
+        Ok(())
+    }
+
+    /// The session's user variables as `(name, SQL literal)`, read on the current
+    /// backend from `information_schema.USER_VARIABLES` (strings by `HEX()`, exact).
+    async fn read_user_variables(&mut self) -> Result<Vec<(String, String)>, SessionError> {
+        let rows = self
+            .query_rows(
+                "SELECT VARIABLE_NAME, VARIABLE_TYPE, CHARACTER_SET_NAME, VARIABLE_VALUE \
+                 FROM information_schema.USER_VARIABLES",
+            )
+            .await?;
+        let mut out = Vec::new();
+        let mut strings = Vec::new();
+        for row in rows {
+            let [Some(name), Some(kind), charset, value] =
+                <[Option<Bytes>; 4]>::try_from(row).map_err(|_| malformed("user variable row"))?
+            else {
+                continue;
+            };
+            let name = String::from_utf8_lossy(&name).into_owned();
+            let literal = match (kind.as_ref(), value) {
+                (_, None) => "NULL".to_string(),
+                (b"INT" | b"DECIMAL", Some(v)) => String::from_utf8_lossy(&v).into_owned(),
+                (b"DOUBLE", Some(v)) => format!("{}e0", String::from_utf8_lossy(&v)),
+                (_, Some(_)) => {
+                    strings.push((
+                        name,
+                        charset.unwrap_or_else(|| Bytes::from_static(b"binary")),
+                    ));
+                    continue;
+                }
+            };
+            out.push((name, literal));
+        }
+        if !strings.is_empty() {
+            let select = strings
+                .iter()
+                .map(|(name, _)| format!("HEX(@{})", quote_ident(name)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let rows = self.query_rows(&format!("SELECT {select}")).await?;
+            let values = rows.into_iter().next().unwrap_or_default();
+            for ((name, charset), hex) in strings.into_iter().zip(values) {
+                let charset: String = String::from_utf8_lossy(&charset)
+                    .chars()
+                    .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                let literal = match hex {
+                    Some(hex) => format!("_{charset} X'{}'", String::from_utf8_lossy(&hex)),
+                    None => "NULL".into(),
+                };
+                out.push((name, literal));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Runs a text query on the backend and returns its rows (NULL = `None`), without
+    /// passing anything to the client. For small control queries only.
+    async fn query_rows(&mut self, sql: &str) -> Result<Vec<Vec<Option<Bytes>>>, SessionError> {
+        let deprecate_eof = self.backend_caps & CLIENT_DEPRECATE_EOF != 0;
+        let mut io = PacketStream::new(&mut self.backend, HANDSHAKE_MAX_PACKET);
+        io.buf = std::mem::take(&mut self.bbuf);
+        let result = async {
+            io.write(&[&[COM_QUERY][..], sql.as_bytes()].concat())
+                .await
+                .map_err(SessionError::backend_io)?;
+            let first = io.read().await.map_err(SessionError::Backend)?;
+            match first.payload.first() {
+                Some(0xFF) => {
+                    let err = ErrPacket::parse(&first.payload).map_err(SessionError::Backend)?;
+                    return Err(SessionError::Backend(ProtocolError::Malformed {
+                        what: if err.code == 0 {
+                            "query refused"
+                        } else {
+                            "query failed"
+                        },
+                    }));
+                }
+                Some(0x00) => return Ok(Vec::new()),
+                _ => {}
+            }
+            let columns = Reader::new(&first.payload)
+                .lenenc_int()
+                .map_err(SessionError::Backend)?;
+            for _ in 0..columns {
+                io.read().await.map_err(SessionError::Backend)?;
+            }
+            if !deprecate_eof {
+                io.read().await.map_err(SessionError::Backend)?;
+            }
+            let mut rows = Vec::new();
+            loop {
+                let p = io.read().await.map_err(SessionError::Backend)?;
+                match p.payload.first() {
+                    Some(0xFE) if p.payload.len() < MAX_CHUNK => return Ok(rows),
+                    Some(0xFF) => return Err(malformed("error in the middle of a result")),
+                    _ => {}
+                }
+                let mut r = Reader::new(&p.payload);
+                let mut row = Vec::new();
+                for _ in 0..columns {
+                    if r.peek() == Some(0xFB) {
+                        r.u8().map_err(SessionError::Backend)?;
+                        row.push(None);
+                    } else {
+                        let v = r.lenenc_bytes().map_err(SessionError::Backend)?;
+                        row.push(Some(Bytes::copy_from_slice(v)));
+                    }
+                }
+                rows.push(row);
+            }
+        }
+        .await;
+        let (_, buf) = io.into_parts();
+        self.bbuf = buf;
+        result
+    }
+}
+
+fn malformed(what: &'static str) -> SessionError {
+    SessionError::Backend(ProtocolError::Malformed { what })
+}
+
+/// `name` as a backquoted identifier.
+fn quote_ident(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+/// A session variable's tracked value as an SQL literal: numbers bare, everything
+/// else quoted (MariaDB accepts quoted values for string, enum and boolean variables).
+fn sysvar_literal(name: &str, value: &str) -> String {
+    let numeric = !value.is_empty()
+        && value.parse::<f64>().is_ok()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-');
+    if numeric {
+        value.to_string()
+    } else if value == "NULL" && name.starts_with("character_set_") {
+        "NULL".to_string()
+    } else {
+        format!("'{}'", value.replace('\\', "\\\\").replace('\'', "''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals() {
+        assert_eq!(sysvar_literal("wait_timeout", "28800"), "28800");
+        assert_eq!(
+            sysvar_literal("sql_mode", "ANSI_QUOTES,STRICT_ALL_TABLES"),
+            "'ANSI_QUOTES,STRICT_ALL_TABLES'"
+        );
+        assert_eq!(sysvar_literal("sql_mode", ""), "''");
+        assert_eq!(sysvar_literal("x", "it's"), "'it''s'");
+        assert_eq!(sysvar_literal("autocommit", "OFF"), "'OFF'");
+        assert_eq!(sysvar_literal("character_set_results", "NULL"), "NULL");
+        assert_eq!(sysvar_literal("long_query_time", "1.500000"), "1.500000");
+        assert_eq!(quote_ident("a`b"), "`a``b`");
+    }
+}

@@ -1,0 +1,215 @@
+//! The pause gate: holds sessions at transaction boundaries.
+//!
+//! A session *enters* the gate when it starts a command at a transaction boundary and
+//! *leaves* when it is back at a boundary (the answer is complete and no transaction is
+//! open). Commands inside a transaction never touch the gate, so a transaction always
+//! runs to its COMMIT or ROLLBACK. While the gate is closed, entering waits — the
+//! command is held, not failed — and [`Gate::wait_drained`] tells the closer when no
+//! session is between boundaries any more.
+//!
+//! Invariants: the gate is closed while at least one [`Closed`] guard lives, so every
+//! error path reopens it by dropping the guard. `busy` counts sessions between
+//! boundaries; enter increments it *before* checking `closers` and close increments
+//! `closers` *before* reading `busy` (both SeqCst), so a session can never slip
+//! past a closing gate unseen.
+
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+#[derive(Default)]
+pub struct Gate {
+    closers: AtomicUsize,
+    busy: AtomicUsize,
+    held: AtomicUsize,
+    opened: Notify,
+    drained: Notify,
+    /// The guard of a manual `pause`, kept until `resume`.
+    manual: Mutex<Option<Closed>>,
+}
+
+/// Keeps the gate closed while it lives.
+pub struct Closed {
+    gate: Arc<Gate>,
+}
+
+impl Drop for Closed {
+    fn drop(&mut self) {
+        if self.gate.closers.fetch_sub(1, SeqCst) == 1 {
+            self.gate.opened.notify_waiters();
+        }
+    }
+}
+
+impl Gate {
+    pub fn new() -> Arc<Gate> {
+        Arc::new(Gate::default())
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closers.load(SeqCst) > 0
+    }
+
+    /// Sessions between transaction boundaries right now.
+    pub fn busy(&self) -> usize {
+        self.busy.load(SeqCst)
+    }
+
+    /// Sessions waiting at the closed gate right now.
+    pub fn held(&self) -> usize {
+        self.held.load(SeqCst)
+    }
+
+    /// Closes the gate until the returned guard is dropped.
+    pub fn close(self: &Arc<Self>) -> Closed {
+        self.closers.fetch_add(1, SeqCst);
+        Closed { gate: self.clone() }
+    }
+
+    /// Called by a session at a transaction boundary before it runs a command: returns
+    /// at once when the gate is open; waits while it is closed. Returns how long the
+    /// session was held.
+    pub async fn enter(&self) -> Duration {
+        self.busy.fetch_add(1, SeqCst);
+        if !self.is_closed() {
+            return Duration::ZERO;
+        }
+        let start = Instant::now();
+        self.held.fetch_add(1, SeqCst);
+        loop {
+            self.leave();
+            self.wait_open().await;
+            self.busy.fetch_add(1, SeqCst);
+            if !self.is_closed() {
+                break;
+            }
+        }
+        self.held.fetch_sub(1, SeqCst);
+        start.elapsed()
+    }
+
+    /// Called by a session back at a transaction boundary.
+    pub fn leave(&self) {
+        if self.busy.fetch_sub(1, SeqCst) == 1 && self.is_closed() {
+            self.drained.notify_one();
+        }
+    }
+
+    async fn wait_open(&self) {
+        loop {
+            let notified = self.opened.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if !self.is_closed() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Waits until no session is between boundaries, up to `timeout`. Returns whether
+    /// that happened. Call with the gate closed.
+    pub async fn wait_drained(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.busy() == 0 {
+                return true;
+            }
+            // Poll as well as wait: a session can leave between the check and the wait.
+            let tick = Instant::now() + Duration::from_millis(5);
+            if tokio::time::timeout_at(deadline.min(tick), self.drained.notified())
+                .await
+                .is_err()
+                && Instant::now() >= deadline
+            {
+                return self.busy() == 0;
+            }
+        }
+    }
+
+    /// `pause`: closes the gate until [`Gate::resume`]. False when already paused.
+    pub fn pause(self: &Arc<Self>) -> bool {
+        let mut manual = self.manual.lock().unwrap_or_else(|p| p.into_inner());
+        if manual.is_some() {
+            return false;
+        }
+        *manual = Some(self.close());
+        true
+    }
+
+    /// `resume`: drops the manual pause. False when not paused by hand.
+    pub fn resume(&self) -> bool {
+        let guard = self.manual.lock().unwrap_or_else(|p| p.into_inner()).take();
+        guard.is_some()
+    }
+
+    pub fn manually_paused(&self) -> bool {
+        self.manual
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn open_gate_does_not_wait() {
+        let gate = Gate::new();
+        assert_eq!(gate.enter().await, Duration::ZERO);
+        assert_eq!(gate.busy(), 1);
+        gate.leave();
+        assert_eq!(gate.busy(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn closed_gate_holds_until_guard_drops() {
+        let gate = Gate::new();
+        let closed = gate.close();
+        let g = gate.clone();
+        let task = tokio::spawn(async move {
+            let held = g.enter().await;
+            g.leave();
+            held
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(gate.held(), 1);
+        assert_eq!(gate.busy(), 0);
+        drop(closed);
+        let held = task.await.unwrap();
+        assert!(held >= Duration::from_millis(50));
+        assert_eq!(gate.held(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn drain_waits_for_busy_sessions() {
+        let gate = Gate::new();
+        gate.enter().await; // a session inside a transaction
+        let _closed = gate.close();
+        assert!(!gate.wait_drained(Duration::from_millis(20)).await);
+        let g = gate.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            g.leave();
+        });
+        assert!(gate.wait_drained(Duration::from_secs(1)).await);
+    }
+
+    #[tokio::test]
+    async fn pause_and_resume_never_stick() {
+        let gate = Gate::new();
+        assert!(gate.pause());
+        assert!(!gate.pause());
+        let sw = gate.close();
+        assert!(gate.resume());
+        assert!(!gate.resume());
+        assert!(gate.is_closed());
+        drop(sw);
+        assert!(!gate.is_closed());
+    }
+}

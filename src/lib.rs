@@ -12,4 +12,5 @@ pub mod config;
 pub mod demo;
 pub mod protocol;
 pub mod proxy;
+pub mod switchover;
 pub mod testbed;

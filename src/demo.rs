@@ -32,9 +32,12 @@ pub struct DemoOptions {
 
 /// The demo's config text, for a pair and a proxy port.
 pub fn demo_config(pair: &Pair, port: u16) -> String {
+    let dir = pair.dir().display();
     format!(
         r#"[proxy]
 listen = "127.0.0.1:{port}"
+admin_socket = "{dir}/admin.sock"
+state_file = "{dir}/state.json"
 
 [blue]
 address = "{blue}"
@@ -46,6 +49,10 @@ address = "{green}"
 user = "{cu}"
 password = "{cp}"
 
+[replication]
+user = "{ru}"
+password = "{rp}"
+
 [[users]]
 name = "{APP_USER}"
 password = "{APP_PASSWORD}"
@@ -54,6 +61,8 @@ password = "{APP_PASSWORD}"
         green = pair.green.addr(),
         cu = crate::testbed::CONTROL_USER,
         cp = crate::testbed::CONTROL_PASSWORD,
+        ru = crate::testbed::REPL_USER,
+        rp = crate::testbed::REPL_PASSWORD,
     )
 }
 
@@ -75,9 +84,13 @@ pub fn run(opts: DemoOptions) -> Result<(), DemoError> {
     let config = Config::parse(&text)?;
     let runtime = tokio::runtime::Runtime::new()?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let proxy = runtime.spawn(crate::proxy::run(config, async {
-        let _ = stop_rx.await;
-    }));
+    let proxy = runtime.spawn(crate::proxy::run(
+        config,
+        Some(config_path.clone()),
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
     std::thread::sleep(Duration::from_millis(300));
 
     println!("blue  : {} (server_id 1)", pair.blue.addr());

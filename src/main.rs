@@ -41,6 +41,25 @@ enum Command {
         #[arg(long)]
         exit: bool,
     },
+    /// Send one admin command to a running proxy and print its answer; exits 0 on OK,
+    /// 1 on ERR. Commands: status, sessions, check, switchover [--timeout D]
+    /// [--drain-timeout D], pause [--timeout D], resume, reload, help.
+    Ctl {
+        /// The proxy's admin socket (`[proxy] admin_socket`).
+        #[arg(
+            long,
+            short,
+            default_value = "/run/switchyard/admin.sock",
+            env = "SWITCHYARD_SOCKET"
+        )]
+        socket: PathBuf,
+        /// One JSON object per line instead of text.
+        #[arg(long)]
+        json: bool,
+        /// The command and its options.
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
     /// Validate a config file and exit.
     CheckConfig {
         #[arg(long, short)]
@@ -58,16 +77,41 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
-        Command::Proxy { config } => {
-            let config = Config::load(&config)?;
+        Command::Proxy {
+            config: config_path,
+        } => {
+            let config = Config::load(&config_path)?;
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()
                 .context("starting the async runtime")?;
-            runtime.block_on(switchyard::proxy::run(config, shutdown_signal()))?;
+            let path = std::fs::canonicalize(&config_path).unwrap_or(config_path);
+            runtime.block_on(switchyard::proxy::run(
+                config,
+                Some(path),
+                shutdown_signal(),
+            ))?;
         }
         Command::Demo { dir, port, exit } => {
             switchyard::demo::run(switchyard::demo::DemoOptions { dir, port, exit })?;
+        }
+        Command::Ctl {
+            socket,
+            json,
+            command,
+        } => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            let mut stdout = std::io::stdout();
+            let ok = runtime.block_on(switchyard::admin::client::run(
+                &socket,
+                &command,
+                json,
+                &mut stdout,
+            ))?;
+            std::process::exit(if ok { 0 } else { 1 });
         }
         Command::CheckConfig { config } => {
             Config::load(&config)?;

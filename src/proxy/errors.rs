@@ -26,6 +26,9 @@ pub enum SessionError {
     /// The client's credentials were refused (already answered with ERR 1045).
     #[error("client: access denied")]
     AccessDenied,
+    /// The proxy refuses clients until the active side is the one writable primary.
+    #[error("refused: {0}")]
+    Refused(String),
     /// The session held state that cannot move to another server.
     #[error("closed by the switchover: the session is pinned ({0})")]
     Pinned(&'static str),
@@ -107,6 +110,15 @@ pub mod reply {
             "switchyard does not relay {name}: connect to the database directly for replication"
         );
         err_payload(ER_NOT_SUPPORTED_YET, "42000", &msg)
+    }
+
+    /// Routing is unsafe right now (see the switchover's recovery).
+    pub fn refused(why: &str) -> Bytes {
+        err_payload(
+            ER_OPTION_PREVENTS_STATEMENT,
+            "HY000",
+            &format!("switchyard is not routing: {why}"),
+        )
     }
 
     /// A pinned session cannot follow a switchover.

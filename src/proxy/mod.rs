@@ -67,12 +67,19 @@ pub struct Target {
 
 pub struct Shared {
     pub config: ArcSwap<Config>,
+    /// The file the config came from (for `reload`).
+    pub config_path: Option<std::path::PathBuf>,
     pub target: ArcSwap<Target>,
     pub gate: Arc<Gate>,
     pub users: UserStore,
     /// What the last backend greeting said; the proxy's own greeting copies it.
     pub server_info: ArcSwap<ServerInfo>,
     pub sessions: Registry,
+    /// Why clients are refused right now (the active side is not the one writable
+    /// primary), if they are.
+    pub refusal: ArcSwap<Option<String>>,
+    /// The switchover's phase and last result.
+    pub switch: crate::switchover::orchestrator::SwitchState,
     /// Longest time one command waited at the gate since the last reset, in µs.
     pub max_hold_micros: AtomicU64,
     /// Commands that waited at the gate since the last reset.
@@ -88,12 +95,15 @@ impl Shared {
             epoch: 0,
         };
         Shared {
+            config_path: None,
             target: ArcSwap::from_pointee(target),
             gate: Gate::new(),
             users: UserStore::new(&config),
             config: ArcSwap::from_pointee(config),
             server_info: ArcSwap::from_pointee(ServerInfo::fallback()),
             sessions: Registry::default(),
+            switch: Default::default(),
+            refusal: ArcSwap::from_pointee(None),
             max_hold_micros: AtomicU64::new(0),
             held_commands: AtomicU64::new(0),
             next_id: AtomicU32::new(1),
@@ -153,12 +163,39 @@ impl Shared {
     }
 }
 
-/// Binds `[proxy] listen` and serves clients until `shutdown` resolves.
-pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+/// Binds `[proxy] listen` (and the admin socket, if configured), recovers the active
+/// side from the state file and the servers, and serves until `shutdown` resolves.
+pub async fn run(
+    config: Config,
+    config_path: Option<std::path::PathBuf>,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
     let listener = TcpListener::bind(&config.proxy.listen).await?;
     tracing::info!("listening on {}", listener.local_addr()?);
-    let shared = Arc::new(Shared::new(config));
+    let admin = match &config.proxy.admin_socket {
+        Some(path) => Some(crate::admin::server::AdminListener::bind(path).await?),
+        None => None,
+    };
+    let mut shared = Shared::new(config);
+    shared.config_path = config_path;
+    let shared = Arc::new(shared);
+    crate::switchover::recovery::recover(&shared).await;
     shared.warm_up().await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    if let Some(admin) = admin {
+        let handler = Arc::new(crate::switchover::commands::Admin {
+            shared: shared.clone(),
+        });
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            if let Err(e) = admin.serve(handler, stop.cancelled_owned()).await {
+                tracing::error!("admin socket: {e}");
+            }
+        });
+    }
     listener::serve(listener, shared, shutdown).await;
+    stop.cancel();
+    // Let the admin task remove its socket file.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     Ok(())
 }

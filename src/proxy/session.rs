@@ -106,6 +106,10 @@ async fn establish(
         };
     let target = shared.target.load_full();
     let address = target.address.clone();
+    if let Some(why) = shared.refusal.load().as_ref() {
+        io.write(&reply::refused(why)).await.ok();
+        return Err(SessionError::Refused(why.clone()));
+    }
     let conn = match backend::connect(&address, &login, config.proxy.connect_timeout.0).await {
         Ok(c) => c,
         Err(e) => {

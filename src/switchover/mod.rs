@@ -1,6 +1,10 @@
 //! The switchover: the pause gate, the phases of the state machine, the orchestrator,
 //! the guardrails and the journal.
 
+pub mod commands;
 pub mod gate;
+pub mod guardrails;
 pub mod journal;
+pub mod orchestrator;
 pub mod phase;
+pub mod recovery;

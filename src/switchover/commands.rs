@@ -1,0 +1,346 @@
+//! The proxy's side of the admin socket: each admin command, run against the live
+//! proxy. `status`, `sessions` and `check` change nothing; `switchover`, `pause`,
+//! `resume` and `reload` do.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use crate::admin::command::{Command, Request};
+use crate::admin::reply::Line;
+use crate::admin::server::Handler;
+use crate::backend::Control;
+use crate::config::Config;
+use crate::proxy::registry::lock;
+use crate::proxy::Shared;
+use crate::switchover::guardrails;
+use crate::switchover::orchestrator::{self, Options, SwitchoverError};
+
+/// The admin handler of a running proxy.
+pub struct Admin {
+    pub shared: Arc<Shared>,
+}
+
+impl Handler for Admin {
+    fn handle(
+        &self,
+        request: Request,
+        out: mpsc::Sender<Line>,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            let last = match request.command {
+                Command::Status => status(&shared, &out).await,
+                Command::Sessions => sessions(&shared, &out).await,
+                Command::Check => check(&shared, &out).await,
+                Command::Switchover {
+                    timeout,
+                    drain_timeout,
+                } => {
+                    switchover(
+                        &shared,
+                        Options {
+                            timeout,
+                            drain_timeout,
+                        },
+                        &out,
+                    )
+                    .await
+                }
+                Command::Pause { timeout } => pause(&shared, timeout).await,
+                Command::Resume => {
+                    if shared.gate.resume() {
+                        Line::ok("resumed")
+                    } else {
+                        Line::err("not paused")
+                    }
+                }
+                Command::Reload => reload(&shared, &out).await,
+                Command::Help => Line::ok(crate::admin::command::HELP),
+            };
+            let _ = out.send(last).await;
+        })
+    }
+}
+
+async fn status(shared: &Shared, out: &mpsc::Sender<Line>) -> Line {
+    let target = shared.target.load_full();
+    let phase = shared.switch.phase();
+    let (mut idle, mut in_tx, mut held, mut pinned) = (0, 0, 0, 0);
+    for s in shared.sessions.all() {
+        let sum = s.summary();
+        if sum.held {
+            held += 1;
+        } else if sum.in_transaction {
+            in_tx += 1;
+        } else {
+            idle += 1;
+        }
+        if sum.pin.is_some() {
+            pinned += 1;
+        }
+    }
+    let _ = out
+        .send(
+            Line::progress(format!("active: {} ({}), epoch {}", target.side.name(), target.address, target.epoch))
+                .with_data(json!({"active": target.side.name(), "address": target.address, "epoch": target.epoch})),
+        )
+        .await;
+    let _ = out
+        .send(
+            Line::progress(format!(
+                "phase: {}{}",
+                phase.name(),
+                if shared.gate.manually_paused() {
+                    " (paused by hand)"
+                } else {
+                    ""
+                }
+            ))
+            .with_data(json!({"phase": phase.name(), "paused": shared.gate.is_closed()})),
+        )
+        .await;
+    let _ = out
+        .send(
+            Line::progress(format!("sessions: {idle} idle, {in_tx} in transaction, {held} held, {pinned} pinned"))
+                .with_data(json!({"sessions": {"idle": idle, "in_transaction": in_tx, "held": held, "pinned": pinned}})),
+        )
+        .await;
+    let standby = target.side.other();
+    let config = shared.config.load_full();
+    if let (Some(address), Some(control)) = (shared.address_of(standby), config.control.clone()) {
+        let line = match Control::connect(&address, &control.user, &control.password, Duration::from_secs(3)).await {
+            Ok(mut c) => match (c.replica_status().await, c.gtid_current_pos().await) {
+                (Ok(Some(r)), Ok(pos)) => Line::progress(format!(
+                    "standby {} ({address}): IO {}, SQL {}, lag {}, gtid {pos}{}",
+                    standby.name(),
+                    if r.io_running { "running" } else { "stopped" },
+                    if r.sql_running { "running" } else { "stopped" },
+                    r.seconds_behind.map_or("unknown".into(), |s| format!("{s}s")),
+                    [r.last_io_error.as_str(), r.last_sql_error.as_str()]
+                        .iter()
+                        .filter(|e| !e.is_empty())
+                        .map(|e| format!(", error: {e}"))
+                        .collect::<String>()
+                ))
+                .with_data(json!({"standby": {
+                    "side": standby.name(), "address": address, "io_running": r.io_running,
+                    "sql_running": r.sql_running, "seconds_behind": r.seconds_behind,
+                    "gtid_current_pos": pos, "last_io_error": r.last_io_error, "last_sql_error": r.last_sql_error,
+                }})),
+                (Ok(None), _) => Line::progress(format!("standby {} ({address}): not replicating", standby.name())),
+                (Err(e), _) | (_, Err(e)) => Line::progress(format!("standby {}: {e}", standby.name())),
+            },
+            Err(e) => Line::progress(format!("standby {} ({address}): unreachable: {e}", standby.name())),
+        };
+        let _ = out.send(line).await;
+    }
+    let last = lock(&shared.switch.last).clone();
+    if let Some(report) = last {
+        let phases = report
+            .phases
+            .iter()
+            .map(|(p, ms)| format!("{} {ms:.1}ms", p.name()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let _ = out
+            .send(
+                Line::progress(format!(
+                    "last switchover: {} → {} {} in {:.1} ms (pause {:.1} ms, longest hold {:.1} ms): {phases}",
+                    report.from.name(),
+                    report.to.name(),
+                    if report.ok { "done" } else { "rolled back" },
+                    report.total_ms,
+                    report.pause_ms,
+                    report.max_hold_ms
+                ))
+                .with_data(json!({"last_switchover": report})),
+            )
+            .await;
+    }
+    Line::ok(format!("{} is active", target.side.name()))
+}
+
+async fn sessions(shared: &Shared, out: &mpsc::Sender<Line>) -> Line {
+    let all = shared.sessions.all();
+    for s in &all {
+        let sum = s.summary();
+        let state = if sum.held {
+            "held"
+        } else if sum.in_transaction {
+            "in_transaction"
+        } else {
+            "idle"
+        };
+        let age = s.started.elapsed().as_secs();
+        let line = Line::progress(format!(
+            "{} user={} client={} schema={} state={} pin={} age={}s",
+            s.id,
+            s.user(),
+            s.peer,
+            sum.schema.as_deref().unwrap_or("-"),
+            state,
+            sum.pin.unwrap_or("-"),
+            age
+        ))
+        .with_data(json!({
+            "id": s.id, "user": s.user(), "client": s.peer.to_string(), "schema": sum.schema,
+            "state": state, "pin": sum.pin, "age_s": age,
+        }));
+        let _ = out.send(line).await;
+    }
+    Line::ok(format!("{} sessions", all.len()))
+}
+
+async fn check(shared: &Shared, out: &mpsc::Sender<Line>) -> Line {
+    let config = shared.config.load_full();
+    let from = shared.target.load_full();
+    let Some(to) = shared.address_of(from.side.other()) else {
+        return Line::err("no standby: [green] is not configured");
+    };
+    let checks = guardrails::run(shared, &config, &from.address, &to).await;
+    send_checks(out, &checks).await;
+    let failed: Vec<&str> = checks.iter().filter(|c| !c.ok).map(|c| c.name).collect();
+    if failed.is_empty() {
+        Line::ok(format!(
+            "ready: {} → {} would be allowed",
+            from.side.name(),
+            from.side.other().name()
+        ))
+    } else {
+        Line::err(format!(
+            "switchover would be refused: {}",
+            failed.join(", ")
+        ))
+    }
+}
+
+async fn send_checks(out: &mpsc::Sender<Line>, checks: &[guardrails::Check]) {
+    for c in checks {
+        let line = Line::progress(format!(
+            "{} {}: {}",
+            if c.ok { "pass" } else { "FAIL" },
+            c.name,
+            c.reason
+        ))
+        .with_data(json!({"check": c.name, "ok": c.ok, "reason": c.reason}));
+        let _ = out.send(line).await;
+    }
+}
+
+async fn switchover(shared: &Arc<Shared>, opts: Options, out: &mpsc::Sender<Line>) -> Line {
+    let tx = out.clone();
+    let progress = move |phase: crate::switchover::phase::Phase, message: String| {
+        let _ = tx.try_send(
+            Line::progress(format!("{}: {message}", phase.name()))
+                .with_data(json!({"phase": phase.name()})),
+        );
+    };
+    match orchestrator::run(shared, opts, &progress).await {
+        Ok(report) => {
+            let phases = report
+                .phases
+                .iter()
+                .map(|(p, ms)| format!("{} {ms:.1}ms", p.name()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            Line::ok(format!(
+                "switched {} → {} in {:.1} ms; pause {:.1} ms, longest hold {:.1} ms, {} held commands, {} sessions ({} pre-opened); fence gtid {}; {phases}{}",
+                report.from.name(),
+                report.to.name(),
+                report.total_ms,
+                report.pause_ms,
+                report.max_hold_ms,
+                report.held_commands,
+                report.sessions,
+                report.preopened,
+                report.fence_gtid.clone().unwrap_or_default(),
+                report
+                    .reverse_replication_error
+                    .as_ref()
+                    .map(|e| format!("; WARNING: reverse replication failed: {e}"))
+                    .unwrap_or_default()
+            ))
+            .with_data(json!({ "report": report }))
+        }
+        Err(SwitchoverError::Refused(checks)) => {
+            send_checks(out, &checks).await;
+            let failed: Vec<&str> = checks.iter().filter(|c| !c.ok).map(|c| c.name).collect();
+            Line::err(format!(
+                "refused by the guardrails: {}; nothing was changed",
+                failed.join(", ")
+            ))
+        }
+        Err(e @ SwitchoverError::RolledBack { .. }) => {
+            Line::err(format!("{e}; traffic continues on the old primary"))
+        }
+        Err(e) => Line::err(e.to_string()),
+    }
+}
+
+/// pgbouncer's PAUSE: hold new commands at transaction boundaries and wait until no
+/// transaction is open; stays paused until `resume`. If the drain does not finish
+/// within the timeout, the pause is released and the command fails.
+async fn pause(shared: &Shared, timeout: Option<Duration>) -> Line {
+    if !shared.gate.pause() {
+        return Line::err("already paused");
+    }
+    let timeout = timeout.unwrap_or(shared.config.load().switchover.drain_timeout.0);
+    if shared.gate.wait_drained(timeout).await {
+        Line::ok(format!("paused; {} commands held", shared.gate.held()))
+    } else {
+        shared.gate.resume();
+        Line::err(format!(
+            "transactions still open after {timeout:?}; not paused"
+        ))
+    }
+}
+
+async fn reload(shared: &Shared, out: &mpsc::Sender<Line>) -> Line {
+    let Some(path) = shared.config_path.clone() else {
+        return Line::err("the proxy was not started from a config file");
+    };
+    let new = match Config::load(&path) {
+        Ok(c) => c,
+        Err(e) => return Line::err(format!("{e}; the old config stays in force")),
+    };
+    let old = shared.config.load_full();
+    if let Some(key) = needs_restart(&old, &new) {
+        return Line::err(format!(
+            "`{key}` changed: that needs a restart; the old config stays in force"
+        ));
+    }
+    shared.users.apply(&new);
+    let _ = out
+        .send(Line::progress(format!(
+            "{} configured users",
+            new.users.len()
+        )))
+        .await;
+    shared.config.store(Arc::new(new));
+    Line::ok(format!("reloaded {}", path.display()))
+}
+
+/// The first key whose change a running proxy cannot apply.
+fn needs_restart(old: &Config, new: &Config) -> Option<&'static str> {
+    if old.proxy.listen != new.proxy.listen {
+        return Some("proxy.listen");
+    }
+    if old.proxy.admin_socket != new.proxy.admin_socket {
+        return Some("proxy.admin_socket");
+    }
+    if old.proxy.state_file != new.proxy.state_file {
+        return Some("proxy.state_file");
+    }
+    if old.blue.address != new.blue.address {
+        return Some("blue.address");
+    }
+    if old.green.as_ref().map(|g| &g.address) != new.green.as_ref().map(|g| &g.address) {
+        return Some("green.address");
+    }
+    None
+}

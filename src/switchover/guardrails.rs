@@ -1,0 +1,373 @@
+//! The guardrails: every check the precheck runs before anything is touched. `check`
+//! runs exactly these and changes nothing. Each has a name, a verdict and a reason.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::backend::gtid::{errant, GtidSet};
+use crate::backend::Control;
+use crate::config::{BypassWriters, Config, ControlConfig};
+use crate::proxy::backend::{probe_greeting, RELAYED_CAPS};
+use crate::proxy::registry::lock;
+use crate::proxy::Shared;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub ok: bool,
+    pub reason: String,
+}
+
+fn pass(name: &'static str, reason: impl Into<String>) -> Check {
+    Check {
+        name,
+        ok: true,
+        reason: reason.into(),
+    }
+}
+
+fn fail(name: &'static str, reason: impl Into<String>) -> Check {
+    Check {
+        name,
+        ok: false,
+        reason: reason.into(),
+    }
+}
+
+/// Bound on each control connection the checks open.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Runs every guardrail for a switchover from `from` (the active primary) to `to`.
+pub async fn run(shared: &Shared, config: &Config, from: &str, to: &str) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let Some(control) = config.control.clone() else {
+        checks.push(fail(
+            "control_account",
+            "no [control] account is configured",
+        ));
+        return checks;
+    };
+    let primary = Control::connect(from, &control.user, &control.password, CHECK_TIMEOUT).await;
+    let standby = Control::connect(to, &control.user, &control.password, CHECK_TIMEOUT).await;
+    let (mut primary, mut standby) = match (primary, standby) {
+        (Ok(p), Ok(s)) => {
+            checks.push(pass("reachable", format!("{from} and {to} answer")));
+            (p, s)
+        }
+        (p, s) => {
+            for (side, r) in [(from, p.err()), (to, s.err())] {
+                if let Some(e) = r {
+                    checks.push(fail("reachable", format!("{side}: {e}")));
+                }
+            }
+            return checks;
+        }
+    };
+    checks.push(primary_writable(&mut primary).await);
+    checks.push(standby_read_only(&mut standby).await);
+    checks.extend(replication(&mut standby, from, config.switchover.max_lag.0).await);
+    checks.push(errant_gtids(&mut primary, &mut standby).await);
+    checks.push(long_transactions(&mut primary, config.switchover.drain_timeout.0).await);
+    checks.push(running_ddl(&mut primary).await);
+    checks.push(bypass_writers(shared, &mut primary, config.switchover.bypass_writers).await);
+    checks.push(capabilities(shared, to).await);
+    checks.push(pinned_sessions(shared, config));
+    checks.push(reverse_account(config, &control));
+    checks
+}
+
+async fn primary_writable(primary: &mut Control) -> Check {
+    match primary.read_only().await {
+        Ok(false) => pass("primary_writable", "the active side has read_only=OFF"),
+        Ok(true) => fail(
+            "primary_writable",
+            "the active side is read-only: it is not the primary",
+        ),
+        Err(e) => fail("primary_writable", e.to_string()),
+    }
+}
+
+async fn standby_read_only(standby: &mut Control) -> Check {
+    match standby.read_only().await {
+        Ok(true) => pass("standby_read_only", "the standby has read_only=ON"),
+        Ok(false) => fail(
+            "standby_read_only",
+            "the standby is writable: writes may have gone to it (set read_only=ON)",
+        ),
+        Err(e) => fail("standby_read_only", e.to_string()),
+    }
+}
+
+/// The standby replicates from the primary, both threads run, no error, lag small.
+async fn replication(standby: &mut Control, from: &str, max_lag: Duration) -> Vec<Check> {
+    let status = match standby.replica_status().await {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            return vec![fail(
+                "standby_replicating",
+                "the standby is not a replica (no SHOW SLAVE STATUS)",
+            )]
+        }
+        Err(e) => return vec![fail("standby_replicating", e.to_string())],
+    };
+    let mut out = Vec::new();
+    if status.io_running && status.sql_running {
+        out.push(pass("standby_replicating", "IO and SQL threads running"));
+    } else {
+        let error = [&status.last_io_error, &status.last_sql_error]
+            .into_iter()
+            .filter(|e| !e.is_empty())
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("; ");
+        out.push(fail(
+            "standby_replicating",
+            format!(
+                "IO thread {}, SQL thread {}{}",
+                yes_no(status.io_running),
+                yes_no(status.sql_running),
+                if error.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {error}")
+                }
+            ),
+        ));
+    }
+    let (host, port) = from.rsplit_once(':').unwrap_or((from, ""));
+    let same_host =
+        status.master_host == host || (is_loopback(&status.master_host) && is_loopback(host));
+    if same_host && port.parse::<u16>().ok() == Some(status.master_port) {
+        out.push(pass(
+            "standby_source",
+            format!(
+                "replicates from {}:{}",
+                status.master_host, status.master_port
+            ),
+        ));
+    } else {
+        out.push(fail(
+            "standby_source",
+            format!(
+                "replicates from {}:{}, not from the primary {from}",
+                status.master_host, status.master_port
+            ),
+        ));
+    }
+    match status.seconds_behind {
+        Some(lag) if Duration::from_secs(lag) <= max_lag => out.push(pass(
+            "replication_lag",
+            format!("{lag}s behind (max {}s)", max_lag.as_secs()),
+        )),
+        Some(lag) => out.push(fail(
+            "replication_lag",
+            format!("{lag}s behind, more than max_lag {}s", max_lag.as_secs()),
+        )),
+        None => out.push(fail(
+            "replication_lag",
+            "lag unknown (replication not running)",
+        )),
+    }
+    out
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "running"
+    } else {
+        "stopped"
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    matches!(host, "127.0.0.1" | "localhost" | "::1")
+}
+
+/// Transactions on the standby that the primary never had would be lost or break
+/// replication the other way.
+async fn errant_gtids(primary: &mut Control, standby: &mut Control) -> Check {
+    let positions = async {
+        let p = primary.gtid_binlog_pos().await?;
+        let s = standby.gtid_binlog_pos().await?;
+        Ok::<_, crate::backend::ControlError>((p, s))
+    }
+    .await;
+    let (p, s) = match positions {
+        Ok(v) => v,
+        Err(e) => return fail("no_errant_gtids", e.to_string()),
+    };
+    match (GtidSet::parse(&p), GtidSet::parse(&s)) {
+        (Ok(pp), Ok(ss)) => {
+            let extra = errant(&pp, &ss);
+            if extra.is_empty() {
+                pass("no_errant_gtids", format!("primary at {p}, standby at {s}"))
+            } else {
+                let list = extra
+                    .iter()
+                    .map(|g| g.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",");
+                fail(
+                    "no_errant_gtids",
+                    format!("the standby has transactions the primary lacks: {list}"),
+                )
+            }
+        }
+        _ => fail(
+            "no_errant_gtids",
+            format!("cannot parse GTID positions {p:?} / {s:?}"),
+        ),
+    }
+}
+
+async fn long_transactions(primary: &mut Control, older_than: Duration) -> Check {
+    match primary.long_transactions(older_than).await {
+        Ok(list) if list.is_empty() => pass(
+            "no_long_transactions",
+            format!("none older than {}s", older_than.as_secs()),
+        ),
+        Ok(list) => {
+            let ids = list
+                .iter()
+                .map(|t| format!("thread {} ({}s)", t.thread_id, t.started_secs_ago))
+                .collect::<Vec<_>>();
+            fail(
+                "no_long_transactions",
+                format!("open longer than the drain timeout: {}", ids.join(", ")),
+            )
+        }
+        Err(e) => fail("no_long_transactions", e.to_string()),
+    }
+}
+
+async fn running_ddl(primary: &mut Control) -> Check {
+    match primary.running_ddl().await {
+        Ok(list) if list.is_empty() => pass("no_running_ddl", "no DDL running on the primary"),
+        Ok(list) => {
+            let what = list
+                .iter()
+                .map(|c| format!("thread {}: {}", c.id, c.info.clone().unwrap_or_default()))
+                .collect::<Vec<_>>();
+            fail("no_running_ddl", what.join("; "))
+        }
+        Err(e) => fail("no_running_ddl", e.to_string()),
+    }
+}
+
+/// Connections to the primary outside the proxy whose accounts ignore `read_only`.
+pub async fn bypassing_writers(
+    shared: &Shared,
+    primary: &mut Control,
+) -> Result<Vec<(u64, String)>, crate::backend::ControlError> {
+    let admins = primary.users_with_read_only_admin().await?;
+    let ours: Vec<u64> = shared
+        .sessions
+        .backend_threads()
+        .into_iter()
+        .map(u64::from)
+        .collect();
+    let conns = primary.connections().await?;
+    Ok(conns
+        .into_iter()
+        .filter(|c| !ours.contains(&c.id) && c.command != "Binlog Dump")
+        .filter(|c| admins.iter().any(|a| account_user(a) == c.user))
+        .map(|c| (c.id, format!("{}@{}", c.user, c.host)))
+        .collect())
+}
+
+/// `'user'@'host'` → `user`.
+fn account_user(account: &str) -> &str {
+    let user = account.rsplit_once('@').map_or(account, |(u, _)| u);
+    user.trim_matches(|c| c == '\'' || c == '`')
+}
+
+async fn bypass_writers(shared: &Shared, primary: &mut Control, policy: BypassWriters) -> Check {
+    match (bypassing_writers(shared, primary).await, policy) {
+        (Err(e), _) => fail("no_bypass_writers", e.to_string()),
+        (Ok(list), _) if list.is_empty() => pass("no_bypass_writers", "no connection outside the proxy can write past read_only"),
+        (Ok(list), BypassWriters::Refuse) => fail(
+            "no_bypass_writers",
+            format!(
+                "connections outside the proxy can write past read_only: {} (close them, or set switchover.bypass_writers = \"kill\")",
+                describe(&list)
+            ),
+        ),
+        (Ok(list), BypassWriters::Kill) => pass("no_bypass_writers", format!("will be killed at the fence: {}", describe(&list))),
+        (Ok(list), BypassWriters::Ignore) => pass("no_bypass_writers", format!("ignored by policy: {}", describe(&list))),
+    }
+}
+
+fn describe(list: &[(u64, String)]) -> String {
+    list.iter()
+        .map(|(id, who)| format!("{id} ({who})"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The standby must offer every capability a live session negotiated.
+async fn capabilities(shared: &Shared, to: &str) -> Check {
+    let info = match probe_greeting(to, CHECK_TIMEOUT).await {
+        Ok(i) => i,
+        Err(e) => return fail("capabilities", e.to_string()),
+    };
+    let mut missing = 0u32;
+    for s in shared.sessions.all() {
+        missing |= lock(&s.login).caps & RELAYED_CAPS & !info.capabilities;
+    }
+    // Bit 0 means "MySQL" vs "MariaDB" flavours, not a feature sessions rely on.
+    missing &= !1;
+    if missing == 0 {
+        pass(
+            "capabilities",
+            format!(
+                "{} offers every capability in use",
+                String::from_utf8_lossy(&info.version)
+            ),
+        )
+    } else {
+        fail(
+            "capabilities",
+            format!("the standby lacks capability bits {missing:#x} that sessions use"),
+        )
+    }
+}
+
+fn pinned_sessions(shared: &Shared, config: &Config) -> Check {
+    let pinned: Vec<String> = shared
+        .sessions
+        .all()
+        .iter()
+        .filter_map(|s| s.summary().pin.map(|p| format!("{} ({p})", s.id)))
+        .collect();
+    if pinned.is_empty() {
+        pass("pinned_sessions", "no session is pinned")
+    } else {
+        pass(
+            "pinned_sessions",
+            format!(
+                "pinned now: {}; the switchover waits up to {}s for them, then {}",
+                pinned.join(", "),
+                config.switchover.drain_timeout.0.as_secs(),
+                match config.switchover.on_pinned {
+                    crate::config::OnPinned::Abort => "aborts",
+                    crate::config::OnPinned::Close => "closes them",
+                }
+            ),
+        )
+    }
+}
+
+fn reverse_account(config: &Config, control: &ControlConfig) -> Check {
+    if !config.switchover.reverse_replication {
+        return pass(
+            "reverse_replication",
+            "off: the old primary will not follow the new one",
+        );
+    }
+    let user = config.replication.as_ref().unwrap_or(control).user.clone();
+    pass(
+        "reverse_replication",
+        format!("the old primary will replicate from the new one as {user}"),
+    )
+}

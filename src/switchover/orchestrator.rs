@@ -1,0 +1,584 @@
+//! The switchover state machine (DESIGN §3), run by `switchyard ctl switchover`.
+//!
+//! Order matters; the steps are numbered in [`run`]. Before the new side is made
+//! writable (the *point of no return*), any failure, timeout or error rolls back: the
+//! old primary is made writable again, the gate opens, and sessions carry on where they
+//! were. After it, failures roll forward. Whatever happens, the gate reopens: it is
+//! held by a guard that the error paths drop.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+use crate::backend::gtid::{errant, GtidSet};
+use crate::backend::{Control, ControlError};
+use crate::config::{BypassWriters, Config, OnPinned};
+use crate::proxy::backend::connect;
+use crate::proxy::registry::lock;
+use crate::proxy::{Shared, Side, Target};
+use crate::switchover::guardrails::{self, bypassing_writers, Check};
+use crate::switchover::journal::{self, Journal};
+use crate::switchover::phase::Phase;
+
+/// What `switchover` may override from the config.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub timeout: Option<Duration>,
+    pub drain_timeout: Option<Duration>,
+}
+
+/// The result of a switchover, kept for `status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub from: Side,
+    pub to: Side,
+    pub ok: bool,
+    /// Why it rolled back, if it did.
+    pub error: Option<String>,
+    /// Each phase reached and how long it took, in ms.
+    pub phases: Vec<(Phase, f64)>,
+    pub fence_gtid: Option<String>,
+    /// Time the gate was closed (applications waited), ms.
+    pub pause_ms: f64,
+    /// Longest time one command waited at the gate, ms.
+    pub max_hold_ms: f64,
+    pub held_commands: u64,
+    pub sessions: usize,
+    pub preopened: usize,
+    pub total_ms: f64,
+    /// The old primary could not be made a replica of the new one.
+    pub reverse_replication_error: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SwitchoverError {
+    #[error("a switchover is already running")]
+    Busy,
+    #[error("refused by the guardrails")]
+    Refused(Vec<Check>),
+    #[error("no standby: [green] is not configured")]
+    NoStandby,
+    #[error("no [control] account is configured")]
+    NoControl,
+    #[error("rolled back in phase {phase}: {reason}", phase = .phase.name())]
+    RolledBack {
+        phase: Phase,
+        reason: String,
+        report: Box<Report>,
+    },
+    #[error("rolled back in phase {phase}: {reason}; and the rollback itself failed: {rollback}", phase = .phase.name())]
+    RollbackFailed {
+        phase: Phase,
+        reason: String,
+        rollback: String,
+    },
+}
+
+/// The switchover's live state, shown by `status`.
+#[derive(Default)]
+pub struct SwitchState {
+    running: tokio::sync::Mutex<()>,
+    pub phase: std::sync::Mutex<Option<Phase>>,
+    pub last: std::sync::Mutex<Option<Report>>,
+}
+
+impl SwitchState {
+    pub fn phase(&self) -> Phase {
+        lock(&self.phase).unwrap_or(Phase::Idle)
+    }
+}
+
+/// Progress lines go here as the switchover runs.
+pub type Progress<'a> = &'a (dyn Fn(Phase, String) + Send + Sync);
+
+struct Run<'a> {
+    shared: &'a Arc<Shared>,
+    config: Arc<Config>,
+    progress: Progress<'a>,
+    report: Report,
+    phase: Phase,
+    phase_start: Instant,
+    deadline: Instant,
+    journal: Journal,
+}
+
+impl Run<'_> {
+    fn enter(&mut self, phase: Phase, message: String) {
+        let now = Instant::now();
+        if self.phase != Phase::Idle {
+            let ms = (now - self.phase_start).as_secs_f64() * 1000.0;
+            self.report.phases.push((self.phase, ms));
+        }
+        self.phase = phase;
+        self.phase_start = now;
+        *lock(&self.shared.switch.phase) = Some(phase);
+        tracing::info!(phase = phase.name(), "switchover: {message}");
+        (self.progress)(phase, message);
+    }
+
+    fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+
+    fn write_journal(&mut self) {
+        self.journal.phase = self.phase;
+        if let Some(path) = &self.config.proxy.state_file {
+            if let Err(e) = journal::store(path, &self.journal) {
+                tracing::error!("cannot write the state file {}: {e}", path.display());
+            }
+        }
+    }
+}
+
+/// Runs one switchover from the active side to the other.
+pub async fn run(
+    shared: &Arc<Shared>,
+    opts: Options,
+    progress: Progress<'_>,
+) -> Result<Report, SwitchoverError> {
+    let Ok(_running) = shared.switch.running.try_lock() else {
+        return Err(SwitchoverError::Busy);
+    };
+    let config = shared.config.load_full();
+    let from = shared.target.load_full();
+    let to_side = from.side.other();
+    let to_address = shared
+        .address_of(to_side)
+        .ok_or(SwitchoverError::NoStandby)?;
+    let control = config.control.clone().ok_or(SwitchoverError::NoControl)?;
+    let start = Instant::now();
+    let timeout = opts.timeout.unwrap_or(config.switchover.timeout.0);
+    let mut run = Run {
+        shared,
+        config: config.clone(),
+        progress,
+        report: Report {
+            from: from.side,
+            to: to_side,
+            ok: false,
+            error: None,
+            phases: Vec::new(),
+            fence_gtid: None,
+            pause_ms: 0.0,
+            max_hold_ms: 0.0,
+            held_commands: 0,
+            sessions: shared.sessions.len(),
+            preopened: 0,
+            total_ms: 0.0,
+            reverse_replication_error: None,
+        },
+        phase: Phase::Idle,
+        phase_start: start,
+        deadline: start + timeout,
+        journal: Journal::new(from.side),
+    };
+    let result = switch(&mut run, &from, to_side, &to_address, &control, &opts).await;
+    *lock(&shared.switch.phase) = Some(Phase::Idle);
+    run.report.total_ms = start.elapsed().as_secs_f64() * 1000.0;
+    match result {
+        Ok(()) => {
+            run.report.ok = true;
+            *lock(&shared.switch.last) = Some(run.report.clone());
+            Ok(run.report)
+        }
+        Err(e) => {
+            if let SwitchoverError::RolledBack { report, .. } = &e {
+                *lock(&shared.switch.last) = Some((**report).clone());
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn switch(
+    run: &mut Run<'_>,
+    from: &Target,
+    to_side: Side,
+    to_address: &str,
+    control: &crate::config::ControlConfig,
+    opts: &Options,
+) -> Result<(), SwitchoverError> {
+    let sw = run.config.switchover.clone();
+    let shared = run.shared.clone();
+    let connect_timeout = run.config.proxy.connect_timeout.0;
+
+    // 1. Precheck: nothing is touched yet.
+    run.enter(
+        Phase::Precheck,
+        format!(
+            "{} → {}: running the guardrails",
+            from.side.name(),
+            to_side.name()
+        ),
+    );
+    let checks = guardrails::run(&shared, &run.config, &from.address, to_address).await;
+    if checks.iter().any(|c| !c.ok) {
+        return Err(SwitchoverError::Refused(checks));
+    }
+    let mut old = Control::connect(
+        &from.address,
+        &control.user,
+        &control.password,
+        connect_timeout,
+    )
+    .await
+    .map_err(|e| rolled_back(run, e.to_string()))?;
+    let mut new = Control::connect(
+        to_address,
+        &control.user,
+        &control.password,
+        connect_timeout,
+    )
+    .await
+    .map_err(|e| rolled_back(run, e.to_string()))?;
+
+    // 2. Draining: close the gate; open transactions run to their end; meanwhile
+    //    connections to the new side are opened for every session.
+    shared
+        .max_hold_micros
+        .store(0, std::sync::atomic::Ordering::Relaxed);
+    shared
+        .held_commands
+        .store(0, std::sync::atomic::Ordering::Relaxed);
+    let drain_timeout = opts.drain_timeout.unwrap_or(sw.drain_timeout.0);
+    run.enter(
+        Phase::Draining,
+        format!("holding new commands; waiting up to {drain_timeout:?} for open transactions"),
+    );
+    run.write_journal();
+    let pause_start = Instant::now();
+    let closed = shared.gate.close();
+    let new_epoch = from.epoch + 1;
+    let preopen = tokio::spawn(preopen(
+        shared.clone(),
+        to_address.to_string(),
+        new_epoch,
+        connect_timeout,
+    ));
+    let drained = drain(&shared, drain_timeout.min(run.remaining()), sw.on_pinned).await;
+    if let Err(why) = drained {
+        drop(closed);
+        preopen.abort();
+        return Err(rollback(run, &mut old, &mut new, false, why).await);
+    }
+    run.report.preopened = preopen.await.unwrap_or(0);
+
+    // 3. Fencing: the old primary stops taking writes; its position must be stable.
+    run.enter(
+        Phase::Fencing,
+        format!("SET GLOBAL read_only=ON on {}", from.address),
+    );
+    run.journal.fenced = true;
+    run.write_journal();
+    if let Err(e) = old
+        .set_read_only(true, sw.fence_timeout.0.min(run.remaining()))
+        .await
+    {
+        drop(closed);
+        return Err(rollback(run, &mut old, &mut new, true, format!("fence failed: {e}")).await);
+    }
+    if sw.bypass_writers == BypassWriters::Kill {
+        match bypassing_writers(&shared, &mut old).await {
+            Ok(list) => {
+                for (id, who) in list {
+                    tracing::warn!("killing connection {id} ({who}) that bypasses the proxy");
+                    let _ = old.kill_connection(id).await;
+                }
+            }
+            Err(e) => {
+                drop(closed);
+                return Err(rollback(run, &mut old, &mut new, true, e.to_string()).await);
+            }
+        }
+    }
+    let position = match stable_position(&mut old).await {
+        Ok(p) => p,
+        Err(why) => {
+            drop(closed);
+            return Err(rollback(run, &mut old, &mut new, true, why).await);
+        }
+    };
+    run.report.fence_gtid = Some(position.clone());
+    run.journal.fence_gtid = Some(position.clone());
+
+    // 4. CatchingUp: proof, not an estimate — the new side has applied `position`.
+    let wait = sw
+        .catchup_timeout
+        .0
+        .min(run.remaining())
+        .min(sw.max_pause.0.saturating_sub(pause_start.elapsed()));
+    run.enter(
+        Phase::CatchingUp,
+        format!("MASTER_GTID_WAIT('{position}') on {to_address}"),
+    );
+    run.write_journal();
+    match new.master_gtid_wait(&position, wait).await {
+        Ok(true) => {}
+        Ok(false) => {
+            drop(closed);
+            let why = format!("{to_address} did not reach {position} within {wait:?}");
+            return Err(rollback(run, &mut old, &mut new, true, why).await);
+        }
+        Err(e) => {
+            drop(closed);
+            return Err(rollback(run, &mut old, &mut new, true, e.to_string()).await);
+        }
+    }
+    if let Err(why) = check_errant(&position, &mut new).await {
+        drop(closed);
+        return Err(rollback(run, &mut old, &mut new, true, why).await);
+    }
+
+    // 5. Promoting: the new side stops replicating and becomes writable.
+    run.enter(Phase::Promoting, format!("promoting {to_address}"));
+    run.write_journal();
+    if let Err(e) = new.stop_replication().await {
+        drop(closed);
+        return Err(rollback(
+            run,
+            &mut old,
+            &mut new,
+            true,
+            format!("stop replication: {e}"),
+        )
+        .await);
+    }
+    if let Err(e) = new.set_read_only(false, sw.fence_timeout.0).await {
+        drop(closed);
+        let why = format!("read_only=OFF on the new side: {e}");
+        return Err(rollback(run, &mut old, &mut new, true, why).await);
+    }
+    // ── point of no return: the new side takes writes; from here we roll forward. ──
+    run.journal.active = to_side;
+    run.write_journal();
+    if sw.reverse_replication {
+        let repl = run
+            .config
+            .replication
+            .clone()
+            .unwrap_or_else(|| control.clone());
+        if let Err(e) = old
+            .replicate_from(to_address, &repl.user, &repl.password)
+            .await
+        {
+            tracing::error!("the old primary cannot replicate from the new one: {e}");
+            run.report.reverse_replication_error = Some(e.to_string());
+        }
+    }
+
+    // 6. Retargeting: one atomic swap; held sessions move at their boundary.
+    run.enter(
+        Phase::Retargeting,
+        format!("routing every session to {to_address}"),
+    );
+    shared.target.store(Arc::new(Target {
+        side: to_side,
+        address: to_address.to_string(),
+        epoch: new_epoch,
+    }));
+    run.write_journal();
+    drop(closed);
+    run.report.pause_ms = pause_start.elapsed().as_secs_f64() * 1000.0;
+
+    // 7. Done.
+    run.enter(
+        Phase::Done,
+        format!(
+            "{} is the primary; gate open after {:.1} ms",
+            to_side.name(),
+            run.report.pause_ms
+        ),
+    );
+    run.journal.fenced = false;
+    run.write_journal();
+    // Let held sessions pass the gate before reading the longest hold.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    run.report.max_hold_ms = shared
+        .max_hold_micros
+        .load(std::sync::atomic::Ordering::Relaxed) as f64
+        / 1000.0;
+    run.report.held_commands = shared
+        .held_commands
+        .load(std::sync::atomic::Ordering::Relaxed);
+    Ok(())
+}
+
+fn rolled_back(run: &mut Run<'_>, reason: String) -> SwitchoverError {
+    run.report.error = Some(reason.clone());
+    SwitchoverError::RolledBack {
+        phase: run.phase,
+        reason,
+        report: Box::new(run.report.clone()),
+    }
+}
+
+/// Undoes what was done before the point of no return: the old primary writable
+/// again, the new side replicating again, pre-opened connections dropped.
+async fn rollback(
+    run: &mut Run<'_>,
+    old: &mut Control,
+    new: &mut Control,
+    fenced: bool,
+    reason: String,
+) -> SwitchoverError {
+    let failed_in = run.phase;
+    run.enter(Phase::RollingBack, format!("rolling back: {reason}"));
+    for s in run.shared.sessions.all() {
+        lock(&s.preopened).take();
+    }
+    let mut problems = Vec::new();
+    if fenced {
+        if let Err(e) = old
+            .set_read_only(false, run.config.switchover.fence_timeout.0)
+            .await
+        {
+            problems.push(format!("read_only=OFF on the old primary: {e}"));
+        }
+    }
+    if let Ok(Some(status)) = new.replica_status().await {
+        if !status.sql_running || !status.io_running {
+            let _ = new.start_replication().await;
+        }
+    }
+    run.journal.fenced = !problems.is_empty();
+    run.write_journal();
+    run.report.error = Some(reason.clone());
+    run.phase = failed_in;
+    if problems.is_empty() {
+        SwitchoverError::RolledBack {
+            phase: failed_in,
+            reason,
+            report: Box::new(run.report.clone()),
+        }
+    } else {
+        SwitchoverError::RollbackFailed {
+            phase: failed_in,
+            reason,
+            rollback: problems.join("; "),
+        }
+    }
+}
+
+/// Waits until no session is inside a transaction or a command, and (with the abort
+/// policy) none is pinned.
+async fn drain(shared: &Shared, timeout: Duration, on_pinned: OnPinned) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if !shared.gate.wait_drained(left).await {
+            let open: Vec<String> = shared
+                .sessions
+                .all()
+                .iter()
+                .filter(|s| s.summary().in_transaction)
+                .map(|s| s.id.to_string())
+                .collect();
+            return Err(format!(
+                "sessions still inside a transaction after the drain timeout ({timeout:?}): {}",
+                if open.is_empty() {
+                    "busy".to_string()
+                } else {
+                    open.join(", ")
+                }
+            ));
+        }
+        let pinned: Vec<String> = shared
+            .sessions
+            .all()
+            .iter()
+            .filter_map(|s| s.summary().pin.map(|p| format!("{} ({p})", s.id)))
+            .collect();
+        if pinned.is_empty() || on_pinned == OnPinned::Close {
+            if !pinned.is_empty() {
+                tracing::warn!(
+                    "closing pinned sessions at the retarget: {}",
+                    pinned.join(", ")
+                );
+            }
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "sessions still pinned after the drain timeout: {}",
+                pinned.join(", ")
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Opens a connection to the new side for every session (16 at a time).
+async fn preopen(shared: Arc<Shared>, address: String, epoch: u64, timeout: Duration) -> usize {
+    let limit = Arc::new(Semaphore::new(16));
+    let mut tasks = Vec::new();
+    for session in shared.sessions.all() {
+        let limit = limit.clone();
+        let address = address.clone();
+        tasks.push(tokio::spawn(async move {
+            let _permit = limit.acquire_owned().await.ok()?;
+            let login = lock(&session.login).clone();
+            match connect(&address, &login, timeout).await {
+                Ok(conn) => {
+                    *lock(&session.preopened) = Some((epoch, conn));
+                    Some(())
+                }
+                Err(e) => {
+                    tracing::debug!(
+                        session = session.id,
+                        "pre-open failed (will connect at the move): {e}"
+                    );
+                    None
+                }
+            }
+        }));
+    }
+    let mut opened = 0;
+    for t in tasks {
+        if let Ok(Some(())) = t.await {
+            opened += 1;
+        }
+    }
+    opened
+}
+
+/// Reads the fenced primary's GTID position until two reads agree.
+async fn stable_position(old: &mut Control) -> Result<String, String> {
+    let mut last = old.gtid_binlog_pos().await.map_err(|e| e.to_string())?;
+    for _ in 0..10 {
+        let now = old.gtid_binlog_pos().await.map_err(|e| e.to_string())?;
+        if now == last {
+            return Ok(now);
+        }
+        last = now;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Err(format!("the fenced primary is still writing (position moves: {last}): an account that ignores read_only?"))
+}
+
+async fn check_errant(position: &str, new: &mut Control) -> Result<(), String> {
+    let mine = new
+        .gtid_binlog_pos()
+        .await
+        .map_err(|e: ControlError| e.to_string())?;
+    let (Ok(p), Ok(m)) = (GtidSet::parse(position), GtidSet::parse(&mine)) else {
+        return Err(format!(
+            "cannot parse GTID positions {position:?} / {mine:?}"
+        ));
+    };
+    let extra = errant(&p, &m);
+    if extra.is_empty() {
+        Ok(())
+    } else {
+        let list = extra
+            .iter()
+            .map(|g| g.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        Err(format!(
+            "the new side has transactions the old primary lacks: {list}"
+        ))
+    }
+}

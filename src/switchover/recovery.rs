@@ -1,0 +1,165 @@
+//! Startup: where to route, from the journal and from the servers themselves.
+//!
+//! 1. The journal names the active side and how far the last switchover got. One cut
+//!    short before its point of no return is rolled back (the old primary is made
+//!    writable again, the standby replicates again); one past it is rolled forward.
+//! 2. Then `read_only` is read on both sides: sessions go only to the side that is the
+//!    one writable primary. If the journal's side is read-only and the other side is
+//!    the writable one, the proxy follows the servers; if both or neither are writable
+//!    it refuses clients (ERR 1290-style message) and re-checks every few seconds.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::backend::Control;
+use crate::proxy::{Shared, Side, Target};
+use crate::switchover::journal::{self, Journal};
+use crate::switchover::phase::Phase;
+
+const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Applies the journal, then decides where to route. Never fails: problems are logged
+/// and, when routing would be unsafe, clients are refused until it is safe.
+pub async fn recover(shared: &Arc<Shared>) {
+    let config = shared.config.load_full();
+    let journal = match config.proxy.state_file.as_deref().map(journal::load) {
+        Some(Ok(Some(j))) => Some(j),
+        Some(Ok(None)) | None => None,
+        Some(Err(e)) => {
+            tracing::error!("cannot read the state file: {e}; assuming blue is active");
+            None
+        }
+    };
+    let mut active = journal.as_ref().map_or(Side::Blue, |j| j.active);
+    if let Some(j) = &journal {
+        repair(shared, j).await;
+        if j.phase == Phase::Retargeting {
+            active = j.active;
+        }
+    }
+    set_active(shared, active);
+    decide(shared).await;
+    if shared.refusal.load().is_some() {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            while shared.refusal.load().is_some() {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                decide(&shared).await;
+            }
+        });
+    }
+}
+
+fn set_active(shared: &Shared, side: Side) {
+    if let Some(address) = shared.address_of(side) {
+        let epoch = shared.target.load().epoch + 1;
+        shared.target.store(Arc::new(Target {
+            side,
+            address,
+            epoch,
+        }));
+    }
+    let config = shared.config.load();
+    if let Some(path) = &config.proxy.state_file {
+        let mut j = Journal::new(side);
+        j.phase = Phase::Idle;
+        if let Err(e) = journal::store(path, &j) {
+            tracing::error!("cannot write the state file {}: {e}", path.display());
+        }
+    }
+}
+
+/// Undoes a switchover cut short before its point of no return.
+async fn repair(shared: &Shared, j: &Journal) {
+    let interrupted = matches!(
+        j.phase,
+        Phase::Precheck | Phase::Draining | Phase::Fencing | Phase::CatchingUp | Phase::Promoting
+    );
+    if !interrupted {
+        return;
+    }
+    let config = shared.config.load_full();
+    let Some(control) = config.control.clone() else {
+        return;
+    };
+    let from = j.active;
+    tracing::warn!(
+        phase = j.phase.name(),
+        "the last switchover was interrupted; rolling it back"
+    );
+    if let Some(address) = shared.address_of(from) {
+        if let Ok(mut c) =
+            Control::connect(&address, &control.user, &control.password, CHECK_TIMEOUT).await
+        {
+            if let Err(e) = c.set_read_only(false, CHECK_TIMEOUT).await {
+                tracing::error!("cannot make {address} writable again: {e}");
+            }
+        }
+    }
+    if let Some(address) = shared.address_of(from.other()) {
+        if let Ok(mut c) =
+            Control::connect(&address, &control.user, &control.password, CHECK_TIMEOUT).await
+        {
+            let _ = c.set_read_only(true, CHECK_TIMEOUT).await;
+            if let Ok(Some(r)) = c.replica_status().await {
+                if !r.io_running || !r.sql_running {
+                    let _ = c.start_replication().await;
+                }
+            }
+        }
+    }
+}
+
+/// Reads `read_only` on both sides and routes to the one writable primary.
+async fn decide(shared: &Shared) {
+    let config = shared.config.load_full();
+    let Some(control) = config.control.clone() else {
+        shared.refusal.store(Arc::new(None));
+        return;
+    };
+    let active = shared.target.load().side;
+    let writable = |side: Side| {
+        let control = control.clone();
+        let address = shared.address_of(side);
+        async move {
+            let address = address?;
+            let mut c = Control::connect(&address, &control.user, &control.password, CHECK_TIMEOUT)
+                .await
+                .ok()?;
+            c.read_only().await.ok().map(|ro| !ro)
+        }
+    };
+    let this = writable(active).await;
+    let other = if shared.address_of(active.other()).is_some() {
+        writable(active.other()).await
+    } else {
+        Some(false)
+    };
+    let refusal = match (this, other) {
+        (Some(true), Some(false)) | (Some(true), None) => None,
+        (Some(false), Some(true)) => {
+            tracing::warn!(
+                "{} is read-only and {} is writable: routing to {}",
+                active.name(),
+                active.other().name(),
+                active.other().name()
+            );
+            set_active(shared, active.other());
+            None
+        }
+        (Some(true), Some(true)) => Some(format!(
+            "both blue and green are writable: refusing to route until one is read-only"
+        )),
+        (Some(false), _) => Some(format!(
+            "{} (the active side) is read-only: it is not the primary",
+            active.name()
+        )),
+        (None, _) => None, // unreachable now: sessions get the connect error of their own
+    };
+    if let Some(r) = &refusal {
+        tracing::error!("{r}");
+    } else if shared.refusal.load().is_some() {
+        tracing::info!("routing again to {}", shared.target.load().side.name());
+    }
+    shared.refusal.store(Arc::new(refusal));
+}

@@ -8,6 +8,8 @@
 //! - [`demo`]: `switchyard demo`, the pair with the proxy in front.
 #![forbid(unsafe_code)]
 
+pub mod admin;
+pub mod backend;
 pub mod config;
 pub mod demo;
 pub mod protocol;

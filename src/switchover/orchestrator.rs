@@ -335,7 +335,8 @@ async fn switch(
     // 5. Promoting: the new side stops replicating and becomes writable.
     run.enter(Phase::Promoting, format!("promoting {to_address}"));
     run.write_journal();
-    if let Err(e) = new.stop_replication().await {
+    // Only STOP SLAVE inside the pause; RESET SLAVE ALL waits until the gate is open.
+    if let Err(e) = new.query_drop("STOP SLAVE").await {
         drop(closed);
         return Err(rollback(
             run,
@@ -354,20 +355,6 @@ async fn switch(
     // ── point of no return: the new side takes writes; from here we roll forward. ──
     run.journal.active = to_side;
     run.write_journal();
-    if sw.reverse_replication {
-        let repl = run
-            .config
-            .replication
-            .clone()
-            .unwrap_or_else(|| control.clone());
-        if let Err(e) = old
-            .replicate_from(to_address, &repl.user, &repl.password)
-            .await
-        {
-            tracing::error!("the old primary cannot replicate from the new one: {e}");
-            run.report.reverse_replication_error = Some(e.to_string());
-        }
-    }
 
     // 6. Retargeting: one atomic swap; held sessions move at their boundary.
     run.enter(
@@ -383,7 +370,27 @@ async fn switch(
     drop(closed);
     run.report.pause_ms = pause_start.elapsed().as_secs_f64() * 1000.0;
 
-    // 7. Done.
+    // 7. Outside the pause: the new primary forgets its old source, and (the way
+    //    back) the fenced old primary follows the new one.
+    if let Err(e) = new.query_drop("RESET SLAVE ALL").await {
+        tracing::warn!("RESET SLAVE ALL on the new primary: {e}");
+    }
+    if sw.reverse_replication {
+        let repl = run
+            .config
+            .replication
+            .clone()
+            .unwrap_or_else(|| control.clone());
+        if let Err(e) = old
+            .replicate_from(to_address, &repl.user, &repl.password)
+            .await
+        {
+            tracing::error!("the old primary cannot replicate from the new one: {e}");
+            run.report.reverse_replication_error = Some(e.to_string());
+        }
+    }
+
+    // 8. Done.
     run.enter(
         Phase::Done,
         format!(
@@ -438,10 +445,26 @@ async fn rollback(
             problems.push(format!("read_only=OFF on the old primary: {e}"));
         }
     }
-    if let Ok(Some(status)) = new.replica_status().await {
-        if !status.sql_running || !status.io_running {
+    match new.replica_status().await {
+        Ok(Some(status)) if !status.sql_running || !status.io_running => {
             let _ = new.start_replication().await;
         }
+        Ok(None) => {
+            // Promotion had begun (replication reset): follow the old primary again.
+            let _ = new
+                .set_read_only(true, run.config.switchover.fence_timeout.0)
+                .await;
+            let control = run.config.control.clone();
+            if let Some(repl) = run.config.replication.clone().or(control) {
+                if let Err(e) = new
+                    .replicate_from(old.address(), &repl.user, &repl.password)
+                    .await
+                {
+                    problems.push(format!("the standby cannot replicate again: {e}"));
+                }
+            }
+        }
+        _ => {}
     }
     run.journal.fenced = !problems.is_empty();
     run.write_journal();

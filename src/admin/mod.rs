@@ -13,13 +13,13 @@
 //!
 //! | command | what it does | output |
 //! |---|---|---|
-//! | `status` | read-only | the active backend, the switchover phase and session counts, then `OK` |
-//! | `sessions` | read-only | one progress line per client session (id, user, backend, state), then `OK <n> sessions` |
-//! | `check` | read-only; probes both backends | one line per check (reachable, replication caught up, …), then `OK ready` or `ERR <what blocks a switchover>` |
-//! | `switchover [--timeout D] [--drain-timeout D]` | moves traffic to the standby | one progress line per phase as it happens (pause, drain, catch up, flip, resume), then `OK` naming the new active backend, or `ERR` naming the phase that failed and confirming traffic resumed on the old one |
-//! | `pause [--timeout D]` | holds new statements at a statement boundary | `OK paused` once held; resumes by itself after the timeout |
-//! | `resume` | releases a pause | `OK resumed` |
-//! | `reload` | re-reads the config file | one line per change applied, then `OK`, or `ERR` saying which key is wrong |
+//! | `status` | read-only | active side and address, switchover phase, sessions by state (idle, in transaction, held, pinned), the standby's replication (threads, lag, GTID, error), the last switchover with per-phase durations; then `OK <side> is active` |
+//! | `sessions` | read-only | one line per client session (id, user, client, schema, state, pin, age), then `OK <n> sessions` |
+//! | `check` | read-only; probes both backends | one `pass`/`FAIL <check>: <reason>` line per guardrail, then `OK ready: …` or `ERR switchover would be refused: <checks>` |
+//! | `switchover [--timeout D] [--drain-timeout D]` | moves traffic to the standby | one line per phase as it happens (precheck, draining, fencing, catching_up, promoting, retargeting, done), then `OK switched …` with the pause and per-phase durations, or `ERR` naming the phase that failed and confirming traffic continues on the old primary |
+//! | `pause [--timeout D]` | holds new commands at transaction boundaries and waits (up to D, default the drain timeout) until no transaction is open | `OK paused` once drained; stays paused until `resume`; `ERR` (and released) if transactions stay open |
+//! | `resume` | releases a pause | `OK resumed`, or `ERR not paused` |
+//! | `reload` | re-reads the config file (users, timeouts, policies) | `OK reloaded`, or `ERR` saying which key is wrong or needs a restart; the old config stays in force |
 //! | `help` | answered by the server itself | one line per command, then `OK` |
 //!
 //! `D` is a duration such as `500ms`, `30s` or `2m`; without it the config's value

@@ -60,7 +60,8 @@ impl Handler for Admin {
                     }
                 }
                 Command::Reload => reload(&shared, &out).await,
-                Command::Help => Line::ok(crate::admin::command::HELP),
+                // Answered by the admin server itself; kept for completeness.
+                Command::Help => Line::ok("see `help`"),
             };
             let _ = out.send(last).await;
         })

@@ -9,6 +9,84 @@ use std::time::Duration;
 use crate::config::Config;
 use crate::testbed::{free_port, Pair, PairOptions, TestbedError, APP_PASSWORD, APP_USER};
 
+/// What the demo's load saw across the switchover.
+struct LoadResult {
+    acked: u64,
+    errors: u64,
+    longest_ms: f64,
+    server_id_after: u32,
+}
+
+/// Four writers insert through the proxy while a switchover runs; counts what they saw.
+async fn live_switchover(port: u16, socket: &std::path::Path) -> Result<LoadResult, DemoError> {
+    use mysql_async::prelude::Queryable;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(port)
+        .user(Some(APP_USER))
+        .pass(Some(APP_PASSWORD))
+        .db_name(Some("app"))
+        .prefer_socket(false);
+    let check = |e: mysql_async::Error| DemoError::Check(e.to_string());
+    let mut setup = mysql_async::Conn::new(opts.clone()).await.map_err(check)?;
+    setup
+        .query_drop("CREATE TABLE IF NOT EXISTS demo_load (id BIGINT AUTO_INCREMENT PRIMARY KEY, writer INT, at TIMESTAMP(6) DEFAULT NOW(6))")
+        .await
+        .map_err(check)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let mut conn = mysql_async::Conn::new(opts.clone()).await.map_err(check)?;
+        let stop = stop.clone();
+        writers.push(tokio::spawn(async move {
+            let (mut acked, mut errors, mut longest) = (0u64, 0u64, Duration::ZERO);
+            while !stop.load(Ordering::Relaxed) {
+                let start = std::time::Instant::now();
+                match conn
+                    .exec_drop("INSERT INTO demo_load (writer) VALUES (?)", (w,))
+                    .await
+                {
+                    Ok(()) => acked += 1,
+                    Err(e) => {
+                        errors += 1;
+                        eprintln!("writer {w}: {e}");
+                    }
+                }
+                longest = longest.max(start.elapsed());
+            }
+            let server: Option<u32> = conn.query_first("SELECT @@server_id").await.ok().flatten();
+            (acked, errors, longest, server.unwrap_or(0))
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut stdout = std::io::stdout();
+    let ok = crate::admin::client::run(socket, &["switchover".to_string()], false, &mut stdout)
+        .await
+        .map_err(|e| DemoError::Check(e.to_string()))?;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut result = LoadResult {
+        acked: 0,
+        errors: 0,
+        longest_ms: 0.0,
+        server_id_after: 0,
+    };
+    for w in writers {
+        let (acked, errors, longest, server) =
+            w.await.map_err(|e| DemoError::Check(e.to_string()))?;
+        result.acked += acked;
+        result.errors += errors;
+        result.longest_ms = result.longest_ms.max(longest.as_secs_f64() * 1000.0);
+        result.server_id_after = server;
+    }
+    if !ok {
+        return Err(DemoError::Check("the switchover did not succeed".into()));
+    }
+    Ok(result)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DemoError {
     #[error("starting the MariaDB pair: {0}")]
@@ -132,6 +210,34 @@ pub fn run(opts: DemoOptions) -> Result<(), DemoError> {
     println!(
         "green has replicated {} row(s) of app.demo",
         on_green.trim()
+    );
+    let socket = pair.dir().join("admin.sock");
+    println!("\nlive switchover under load: 4 sessions writing through the proxy, then `switchyard ctl switchover`");
+    let load = runtime.block_on(live_switchover(port, &socket))?;
+    pair.wait_green_caught_up(Duration::from_millis(100)).ok();
+    let on_green = pair.green.sql("SELECT COUNT(*) FROM app.demo_load")?;
+    println!(
+        "writes acknowledged: {}   client errors: {}   longest statement: {:.1} ms   rows on green: {}   server now: {}",
+        load.acked,
+        load.errors,
+        load.longest_ms,
+        on_green.trim(),
+        load.server_id_after
+    );
+    if load.errors > 0 || on_green.trim() != load.acked.to_string() {
+        return Err(DemoError::Check(format!(
+            "{} errors; {} acknowledged, {} on green",
+            load.errors,
+            load.acked,
+            on_green.trim()
+        )));
+    }
+    println!(
+        "admin: {} ctl --socket {} status",
+        std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "switchyard".into()),
+        socket.display()
     );
     println!(
         "\nconnect with:\n  mariadb --protocol=TCP -h 127.0.0.1 -P {port} -u {APP_USER} -p{APP_PASSWORD} --skip-ssl app"

@@ -65,6 +65,18 @@ pub struct Target {
     pub epoch: u64,
 }
 
+/// Proxy session ids (the connection id clients see at login) start here, far above
+/// the thread ids servers hand out, so `KILL n` can tell the two apart: a proxy id is
+/// translated to its session's backend thread, any other number (e.g. one read from
+/// `CONNECTION_ID()`) is passed to the server as it is. Kept below 2^31 for clients
+/// that read the id as a signed 32-bit number.
+pub const PROXY_ID_BASE: u32 = 1_000_000_000;
+
+/// Whether `id` is in the proxy's id range.
+pub fn is_proxy_id(id: u32) -> bool {
+    (PROXY_ID_BASE..(1 << 31)).contains(&id)
+}
+
 pub struct Shared {
     pub config: ArcSwap<Config>,
     /// The file the config came from (for `reload`).
@@ -106,7 +118,7 @@ impl Shared {
             refusal: ArcSwap::from_pointee(None),
             max_hold_micros: AtomicU64::new(0),
             held_commands: AtomicU64::new(0),
-            next_id: AtomicU32::new(1),
+            next_id: AtomicU32::new(PROXY_ID_BASE),
         }
     }
 
@@ -135,9 +147,16 @@ impl Shared {
     pub fn next_session_id(&self) -> u32 {
         loop {
             let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-            if id != 0 {
+            if is_proxy_id(id) {
                 return id;
             }
+            // Wrapped: start again at the base.
+            let _ = self.next_id.compare_exchange(
+                id.wrapping_add(1),
+                PROXY_ID_BASE,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
         }
     }
 

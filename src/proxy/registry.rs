@@ -94,7 +94,12 @@ impl Registry {
         lock(&self.sessions).remove(&id);
     }
 
+    /// The backend thread of the session with proxy id `id`; `None` for numbers outside
+    /// the proxy's range (those are the server's own thread ids) and for unknown ids.
     pub fn backend_thread(&self, id: u32) -> Option<u32> {
+        if !crate::proxy::is_proxy_id(id) {
+            return None;
+        }
         lock(&self.sessions)
             .get(&id)
             .map(|s| s.backend_thread.load(Ordering::Relaxed))

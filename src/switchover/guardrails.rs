@@ -187,9 +187,11 @@ fn is_loopback(host: &str) -> bool {
 /// Transactions on the standby that the primary never had would be lost or break
 /// replication the other way.
 async fn errant_gtids(primary: &mut Control, standby: &mut Control) -> Check {
+    // The standby first: under load it keeps applying what the primary wrote, so a
+    // position read after the primary's could look ahead of it without being errant.
     let positions = async {
-        let p = primary.gtid_binlog_pos().await?;
         let s = standby.gtid_binlog_pos().await?;
+        let p = primary.gtid_binlog_pos().await?;
         Ok::<_, crate::backend::ControlError>((p, s))
     }
     .await;

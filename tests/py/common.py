@@ -1,0 +1,80 @@
+"""Shared by the PyMySQL scripts that tests/pymysql.rs runs.
+
+Every script is run as `python3 SCRIPT PROXY_PORT DIRECT_PORT`, with the app user's
+name and password in SWITCHYARD_USER / SWITCHYARD_PASSWORD. It exits 0 when all its
+checks pass; on the first mismatch it prints what it expected and what it got, and
+exits 1 (an exception exits non-zero too, with its traceback).
+"""
+
+import os
+import sys
+
+import pymysql
+
+HOST = "127.0.0.1"
+
+
+def ports():
+    """(proxy port, direct port) from argv."""
+    if len(sys.argv) != 3:
+        fail(f"usage: {sys.argv[0]} PROXY_PORT DIRECT_PORT")
+    return int(sys.argv[1]), int(sys.argv[2])
+
+
+def connect(port, **kwargs):
+    """A PyMySQL connection to 127.0.0.1:port as the app user, database `test` unless
+    told otherwise, utf8mb4."""
+    options = dict(
+        host=HOST,
+        port=port,
+        user=os.environ["SWITCHYARD_USER"],
+        password=os.environ["SWITCHYARD_PASSWORD"],
+        database="test",
+        charset="utf8mb4",
+        connect_timeout=10,
+        read_timeout=60,
+        write_timeout=60,
+    )
+    options.update(kwargs)
+    return pymysql.connect(**options)
+
+
+def fail(message):
+    print(f"FAIL: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def check(condition, message):
+    if not condition:
+        fail(message)
+
+
+def same(what, proxied, direct):
+    """The value seen through the proxy must equal the one seen directly."""
+    if proxied != direct:
+        fail(f"{what}: through the proxy {proxied!r}, directly {direct!r}")
+
+
+def equal(what, got, expected):
+    if got != expected:
+        fail(f"{what}: got {got!r}, expected {expected!r}")
+
+
+def query(conn, sql, args=None):
+    """(description, rows) of one statement."""
+    with conn.cursor() as cur:
+        cur.execute(sql, args)
+        return cur.description, cur.fetchall()
+
+
+def error_of(conn, sql, args=None):
+    """The (code, message) of the MySQL error `sql` raises; fails if it raises none."""
+    try:
+        query(conn, sql, args)
+    except pymysql.MySQLError as e:
+        return e.args
+    fail(f"{sql!r} did not fail")
+
+
+def ok(name):
+    print(f"ok: {name}")

@@ -182,6 +182,22 @@ impl Shared {
     }
 }
 
+/// SIGHUP re-reads the config, like the admin `reload`.
+fn spawn_reload_on_sighup(shared: Arc<Shared>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            match crate::switchover::commands::reload_config(&shared) {
+                Ok(msg) => tracing::info!("SIGHUP: {msg}"),
+                Err(msg) => tracing::error!("SIGHUP: {msg}"),
+            }
+        }
+    });
+}
+
 /// Binds `[proxy] listen` (and the admin socket, if configured), recovers the active
 /// side from the state file and the servers, and serves until `shutdown` resolves.
 pub async fn run(
@@ -212,6 +228,7 @@ pub async fn run(
             }
         });
     }
+    spawn_reload_on_sighup(shared.clone());
     listener::serve(listener, shared, shutdown).await;
     stop.cancel();
     // Let the admin task remove its socket file.

@@ -302,28 +302,34 @@ async fn pause(shared: &Shared, timeout: Option<Duration>) -> Line {
 }
 
 async fn reload(shared: &Shared, out: &mpsc::Sender<Line>) -> Line {
+    match reload_config(shared) {
+        Ok(msg) => {
+            let users = shared.config.load().users.len();
+            let _ = out
+                .send(Line::progress(format!("{users} configured users")))
+                .await;
+            Line::ok(msg)
+        }
+        Err(msg) => Line::err(msg),
+    }
+}
+
+/// Re-reads the config file (admin `reload` and SIGHUP). A config that does not parse,
+/// or that changes what only a restart can change, is refused and the old one kept.
+pub fn reload_config(shared: &Shared) -> Result<String, String> {
     let Some(path) = shared.config_path.clone() else {
-        return Line::err("the proxy was not started from a config file");
+        return Err("the proxy was not started from a config file".into());
     };
-    let new = match Config::load(&path) {
-        Ok(c) => c,
-        Err(e) => return Line::err(format!("{e}; the old config stays in force")),
-    };
+    let new = Config::load(&path).map_err(|e| format!("{e}; the old config stays in force"))?;
     let old = shared.config.load_full();
     if let Some(key) = needs_restart(&old, &new) {
-        return Line::err(format!(
+        return Err(format!(
             "`{key}` changed: that needs a restart; the old config stays in force"
         ));
     }
     shared.users.apply(&new);
-    let _ = out
-        .send(Line::progress(format!(
-            "{} configured users",
-            new.users.len()
-        )))
-        .await;
     shared.config.store(Arc::new(new));
-    Line::ok(format!("reloaded {}", path.display()))
+    Ok(format!("reloaded {}", path.display()))
 }
 
 /// The first key whose change a running proxy cannot apply.

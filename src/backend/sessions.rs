@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use mysql_async::Row;
+use tokio::time::{sleep, Instant};
 
 use super::sql;
 use super::{Control, ControlError};
@@ -38,6 +39,9 @@ pub struct LongTrx {
     /// The statement it is running now, if any.
     pub query: Option<String>,
 }
+
+/// How often [`Control::kill_connection`] looks whether its victim is gone.
+const KILL_POLL: Duration = Duration::from_millis(20);
 
 /// Client connections only: not our own, not the server's background threads
 /// (`system user`: InnoDB, event scheduler, replica IO/SQL/worker threads), not the
@@ -77,19 +81,37 @@ impl Control {
             .collect()
     }
 
-    /// `KILL CONNECTION id`. A connection that is already gone counts as killed.
+    /// `KILL CONNECTION id`, then wait (bounded by the connection's timeout) until the
+    /// connection has left the process list: `KILL` only flags it, and a killed
+    /// connection can still be rolling back — or finishing a commit — for a while.
+    /// A connection that is already gone counts as killed.
     pub async fn kill_connection(&mut self, id: u64) -> Result<(), ControlError> {
         if self.connection_id() == Some(id) {
             return Err(self.unexpected(format!("refusing to kill our own connection {id}")));
         }
         let timeout = self.timeout;
+        let deadline = Instant::now() + timeout;
         match self
             .run("KILL CONNECTION", &format!("KILL CONNECTION {id}"), timeout)
             .await
         {
             // 1094 ER_NO_SUCH_THREAD.
-            Err(e) if e.server_code() == Some(1094) => Ok(()),
-            other => other.map(drop),
+            Err(e) if e.server_code() == Some(1094) => return Ok(()),
+            other => other.map(drop)?,
+        }
+        let present =
+            format!("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {id}");
+        loop {
+            let row = self
+                .first_row("look for a killed connection", &present, timeout)
+                .await?;
+            if sql::uint(&row, 0) == Some(0) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(self.timed_out("waiting for a killed connection to end"));
+            }
+            sleep(KILL_POLL).await;
         }
     }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::backend::gtid::{errant, GtidSet};
+use crate::backend::gtid::{errant_by_state, GtidSet};
 use crate::backend::Control;
 use crate::config::{BypassWriters, Config, ControlConfig};
 use crate::proxy::backend::{probe_greeting, RELAYED_CAPS};
@@ -187,39 +187,44 @@ fn is_loopback(host: &str) -> bool {
 /// Transactions on the standby that the primary never had would be lost or break
 /// replication the other way.
 async fn errant_gtids(primary: &mut Control, standby: &mut Control) -> Check {
-    // The standby first: under load it keeps applying what the primary wrote, so a
-    // position read after the primary's could look ahead of it without being errant.
-    let positions = async {
-        let s = standby.gtid_binlog_pos().await?;
-        let p = primary.gtid_binlog_pos().await?;
-        Ok::<_, crate::backend::ControlError>((p, s))
-    }
-    .await;
-    let (p, s) = match positions {
-        Ok(v) => v,
-        Err(e) => return fail("no_errant_gtids", e.to_string()),
-    };
-    match (GtidSet::parse(&p), GtidSet::parse(&s)) {
-        (Ok(pp), Ok(ss)) => {
-            let extra = errant(&pp, &ss);
-            if extra.is_empty() {
-                pass("no_errant_gtids", format!("primary at {p}, standby at {s}"))
-            } else {
-                let list = extra
-                    .iter()
-                    .map(|g| g.to_string())
-                    .collect::<Vec<_>>()
-                    .join(",");
-                fail(
-                    "no_errant_gtids",
-                    format!("the standby has transactions the primary lacks: {list}"),
-                )
-            }
-        }
-        _ => fail(
+    match errant_transactions(primary, standby).await {
+        Ok(extra) if extra.is_empty() => pass(
             "no_errant_gtids",
-            format!("cannot parse GTID positions {p:?} / {s:?}"),
+            "the standby has nothing the primary lacks",
         ),
+        Ok(extra) => fail(
+            "no_errant_gtids",
+            format!(
+                "the standby has transactions the primary lacks: {}",
+                extra.join(",")
+            ),
+        ),
+        Err(e) => fail("no_errant_gtids", e),
+    }
+}
+
+/// GTIDs in the standby's binlog state that the primary's lacks (compared per
+/// server, which also catches a local write on a lagging replica). The standby is read
+/// first: under load it keeps applying what the primary writes, so a state read after
+/// the primary's could look ahead of it without anything being errant.
+pub async fn errant_transactions(
+    primary: &mut Control,
+    standby: &mut Control,
+) -> Result<Vec<String>, String> {
+    let s = standby
+        .gtid_binlog_state()
+        .await
+        .map_err(|e| e.to_string())?;
+    let p = primary
+        .gtid_binlog_state()
+        .await
+        .map_err(|e| e.to_string())?;
+    match (GtidSet::parse(&p), GtidSet::parse(&s)) {
+        (Ok(pp), Ok(ss)) => Ok(errant_by_state(&pp, &ss)
+            .iter()
+            .map(|g| g.to_string())
+            .collect()),
+        _ => Err(format!("cannot parse GTID states {p:?} / {s:?}")),
     }
 }
 

@@ -13,8 +13,7 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use crate::backend::gtid::{errant, GtidSet};
-use crate::backend::{Control, ControlError};
+use crate::backend::Control;
 use crate::config::{BypassWriters, Config, OnPinned};
 use crate::proxy::backend::connect;
 use crate::proxy::registry::lock;
@@ -327,7 +326,7 @@ async fn switch(
             return Err(rollback(run, &mut old, &mut new, true, e.to_string()).await);
         }
     }
-    if let Err(why) = check_errant(&position, &mut new).await {
+    if let Err(why) = check_errant(&mut old, &mut new).await {
         drop(closed);
         return Err(rollback(run, &mut old, &mut new, true, why).await);
     }
@@ -581,27 +580,14 @@ async fn stable_position(old: &mut Control) -> Result<String, String> {
     Err(format!("the fenced primary is still writing (position moves: {last}): an account that ignores read_only?"))
 }
 
-async fn check_errant(position: &str, new: &mut Control) -> Result<(), String> {
-    let mine = new
-        .gtid_binlog_pos()
-        .await
-        .map_err(|e: ControlError| e.to_string())?;
-    let (Ok(p), Ok(m)) = (GtidSet::parse(position), GtidSet::parse(&mine)) else {
-        return Err(format!(
-            "cannot parse GTID positions {position:?} / {mine:?}"
-        ));
-    };
-    let extra = errant(&p, &m);
+async fn check_errant(old: &mut Control, new: &mut Control) -> Result<(), String> {
+    let extra = guardrails::errant_transactions(old, new).await?;
     if extra.is_empty() {
         Ok(())
     } else {
-        let list = extra
-            .iter()
-            .map(|g| g.to_string())
-            .collect::<Vec<_>>()
-            .join(",");
         Err(format!(
-            "the new side has transactions the old primary lacks: {list}"
+            "the new side has transactions the old primary lacks: {}",
+            extra.join(",")
         ))
     }
 }

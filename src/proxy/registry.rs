@@ -112,6 +112,14 @@ impl Registry {
         all
     }
 
+    /// Pinned sessions, as `id (reason)`.
+    pub fn pinned(&self) -> Vec<String> {
+        self.all()
+            .iter()
+            .filter_map(|s| s.summary().pin.map(|p| format!("{} ({p})", s.id)))
+            .collect()
+    }
+
     /// Backend thread ids of every session (to tell proxy connections from others).
     pub fn backend_threads(&self) -> Vec<u32> {
         lock(&self.sessions)

@@ -142,12 +142,7 @@ async fn status(shared: &Shared, out: &mpsc::Sender<Line>) -> Line {
     }
     let last = lock(&shared.switch.last).clone();
     if let Some(report) = last {
-        let phases = report
-            .phases
-            .iter()
-            .map(|(p, ms)| format!("{} {ms:.1}ms", p.name()))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let phases = report.phases_summary();
         let _ = out
             .send(
                 Line::progress(format!(
@@ -243,12 +238,7 @@ async fn switchover(shared: &Arc<Shared>, opts: Options, out: &mpsc::Sender<Line
     };
     match orchestrator::run(shared, opts, &progress).await {
         Ok(report) => {
-            let phases = report
-                .phases
-                .iter()
-                .map(|(p, ms)| format!("{} {ms:.1}ms", p.name()))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let phases = report.phases_summary();
             Line::ok(format!(
                 "switched {} → {} in {:.1} ms; pause {:.1} ms, longest hold {:.1} ms, {} held commands, {} sessions ({} pre-opened); fence gtid {}; {phases}{}",
                 report.from.name(),

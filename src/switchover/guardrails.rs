@@ -341,12 +341,7 @@ async fn capabilities(shared: &Shared, to: &str) -> Check {
 }
 
 fn pinned_sessions(shared: &Shared, config: &Config) -> Check {
-    let pinned: Vec<String> = shared
-        .sessions
-        .all()
-        .iter()
-        .filter_map(|s| s.summary().pin.map(|p| format!("{} ({p})", s.id)))
-        .collect();
+    let pinned = shared.sessions.pinned();
     if pinned.is_empty() {
         pass("pinned_sessions", "no session is pinned")
     } else {

@@ -52,6 +52,17 @@ pub struct Report {
     pub reverse_replication_error: Option<String>,
 }
 
+impl Report {
+    /// `precheck 12.8ms, draining 6.1ms, …`
+    pub fn phases_summary(&self) -> String {
+        self.phases
+            .iter()
+            .map(|(p, ms)| format!("{} {ms:.1}ms", p.name()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SwitchoverError {
     #[error("a switchover is already running")]
@@ -507,12 +518,7 @@ async fn drain(shared: &Shared, timeout: Duration, on_pinned: OnPinned) -> Resul
                 }
             ));
         }
-        let pinned: Vec<String> = shared
-            .sessions
-            .all()
-            .iter()
-            .filter_map(|s| s.summary().pin.map(|p| format!("{} ({p})", s.id)))
-            .collect();
+        let pinned = shared.sessions.pinned();
         if pinned.is_empty() || on_pinned == OnPinned::Close {
             if !pinned.is_empty() {
                 tracing::warn!(

@@ -293,8 +293,8 @@ impl Session {
     }
 
     /// Waits until a command header is buffered. While idle, watches the backend: if
-    /// it closes or speaks unasked (a kill, a shutdown), the client is told and the
-    /// session ends. `Ok(false)` when the client closed.
+    /// it closes or speaks unasked (a kill, a shutdown), what it said is passed on and
+    /// the session ends. `Ok(false)` when the client closed.
     async fn wait_for_command(&mut self) -> Result<bool, SessionError> {
         while self.cbuf.len() < 4 {
             tokio::select! {
@@ -308,7 +308,8 @@ impl Session {
                     self.bbuf.reserve(4096);
                     match self.backend.try_read_buf(&mut self.bbuf) {
                         Ok(0) => {
-                            self.reply_to_client(0, &reply::backend_lost("the database closed the connection")).await;
+                            // The server closed (a kill, a shutdown): close the client
+                            // too, as the server would have.
                             return Err(SessionError::backend_io(std::io::ErrorKind::UnexpectedEof.into()));
                         }
                         Ok(_) => {

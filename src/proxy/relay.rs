@@ -167,6 +167,7 @@ impl Session {
         if status & SERVER_SESSION_STATE_CHANGED != 0 {
             if let Ok(ok) = OkPacket::parse(payload, self.backend_caps) {
                 if self.state.on_ok(&ok) {
+                    self.dirty = true;
                     tracing::debug!(session = self.id, state = ?self.state, "session state changed");
                 }
             }

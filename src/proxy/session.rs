@@ -54,6 +54,9 @@ pub struct Session {
     pub(crate) at_boundary: bool,
     /// The published summary may be stale.
     pub(crate) dirty: bool,
+    /// The transaction flag and pin reason last published.
+    pub(crate) published_in_tx: bool,
+    pub(crate) published_pin: Option<&'static str>,
     /// Client statement id → backend statement id, once the session has moved to
     /// another server (before that the ids are the same and the map is empty).
     pub(crate) statement_ids: HashMap<u32, u32>,
@@ -159,6 +162,8 @@ async fn establish(
         epoch,
         at_boundary: true,
         dirty: false,
+        published_in_tx: false,
+        published_pin: None,
         statement_ids: HashMap::new(),
         next_statement_id: 1,
         map_statements: false,
@@ -270,13 +275,13 @@ impl Session {
             self.shared.gate.leave();
             self.at_boundary = true;
         }
-        if self.dirty || in_tx != self.published_in_tx() {
+        // Compared with a local copy: no lock unless something changed.
+        if self.dirty
+            || in_tx != self.published_in_tx
+            || self.state.pin_reason() != self.published_pin
+        {
             self.publish();
         }
-    }
-
-    fn published_in_tx(&self) -> bool {
-        lock(&self.info.summary).in_transaction
     }
 
     /// Publishes schema, transaction and pin state for the admin and the switchover.
@@ -284,6 +289,8 @@ impl Session {
         let mut summary = lock(&self.info.summary);
         summary.schema = self.state.schema.clone();
         summary.in_transaction = self.state.in_transaction();
+        self.published_in_tx = summary.in_transaction;
+        self.published_pin = summary.pin;
         summary.pin = self.state.pin_reason();
         self.dirty = false;
     }

@@ -11,4 +11,19 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/install-deps.sh
+
+# tests/upgrade.rs runs green on MariaDB 11.8, unpacked into target/mariadb-11.8.
+# fetch-mariadb.sh downloads and unpacks every time it runs, so it runs only when the
+# folder has no server yet. If it fails, the other tests still run and the upgrade
+# test fails saying what is missing. A SWITCHYARD_UPGRADE_BUILD given by the caller
+# is used as is.
+if [[ -z "${SWITCHYARD_UPGRADE_BUILD:-}" ]]; then
+    upgrade_build=$PWD/target/mariadb-11.8
+    if [[ ! -x "$upgrade_build/usr/sbin/mariadbd" ]]; then
+        bash scripts/fetch-mariadb.sh "$upgrade_build" \
+            || echo "test.sh: fetching MariaDB 11.8 failed; tests/upgrade.rs will fail" >&2
+    fi
+    export SWITCHYARD_UPGRADE_BUILD=$upgrade_build
+fi
+
 exec cargo nextest run --no-fail-fast --test-threads "${NEXTEST_TEST_THREADS:-3}" "$@"

@@ -98,7 +98,8 @@ pub async fn run(
 
 /// `Some(true)` for an OK line, `Some(false)` for an ERR line, `None` for neither.
 fn outcome(line: &str, json: bool) -> Option<bool> {
-    if json {
+    // `--json` may also have been written after the command: trust the line's shape.
+    if json || line.starts_with('{') {
         let value: serde_json::Value = serde_json::from_str(line).ok()?;
         match value.get("type")?.as_str()? {
             "ok" => Some(true),
@@ -133,5 +134,6 @@ mod tests {
         );
         assert_eq!(outcome(r#"{"type":"progress"}"#, true), None);
         assert_eq!(outcome("OK", true), None);
+        assert_eq!(outcome(r#"{"type":"ok","message":""}"#, false), Some(true));
     }
 }

@@ -91,6 +91,7 @@ impl Session {
             .backend_thread
             .store(thread_id, std::sync::atomic::Ordering::Relaxed);
         self.epoch = target.epoch;
+        *crate::proxy::registry::lock(&self.info.backend_address) = target.address.clone();
         // 4. Replay the state.
         self.replay(user_vars).await?;
         tracing::debug!(session = self.id, to = %target.address, backend_thread = thread_id, "session moved");

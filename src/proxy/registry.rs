@@ -26,6 +26,8 @@ pub struct SessionInfo {
     pub peer: SocketAddr,
     pub started: Instant,
     pub backend_thread: AtomicU32,
+    /// The server the backend connection is on (changes when the session moves).
+    pub backend_address: Mutex<String>,
     /// Who the session is logged in as, for opening its connection to another side.
     pub login: Mutex<Login>,
     pub summary: Mutex<Summary>,
@@ -69,6 +71,7 @@ impl Registry {
         login: Login,
         peer: SocketAddr,
         backend_thread: u32,
+        backend_address: String,
     ) -> Arc<SessionInfo> {
         let schema = login
             .database
@@ -79,6 +82,7 @@ impl Registry {
             peer,
             started: Instant::now(),
             backend_thread: AtomicU32::new(backend_thread),
+            backend_address: Mutex::new(backend_address),
             login: Mutex::new(login),
             summary: Mutex::new(Summary {
                 schema,
@@ -94,15 +98,17 @@ impl Registry {
         lock(&self.sessions).remove(&id);
     }
 
-    /// The backend thread of the session with proxy id `id`; `None` for numbers outside
-    /// the proxy's range (those are the server's own thread ids) and for unknown ids.
-    pub fn backend_thread(&self, id: u32) -> Option<u32> {
+    /// Where the session with proxy id `id` runs: its backend thread and that
+    /// server's address. `None` for numbers outside the proxy's range (those are the
+    /// server's own thread ids) and for unknown ids.
+    pub fn backend_of(&self, id: u32) -> Option<(u32, String)> {
         if !crate::proxy::is_proxy_id(id) {
             return None;
         }
-        lock(&self.sessions)
-            .get(&id)
-            .map(|s| s.backend_thread.load(Ordering::Relaxed))
+        let info = lock(&self.sessions).get(&id)?.clone();
+        let thread = info.backend_thread.load(Ordering::Relaxed);
+        let address = lock(&info.backend_address).clone();
+        Some((thread, address))
     }
 
     /// All sessions, ordered by id.

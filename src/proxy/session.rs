@@ -135,7 +135,9 @@ async fn establish(
         .await
         .map_err(SessionError::client_io)?;
     let (client, cbuf) = io.into_parts();
-    let info = shared.sessions.insert(id, login.clone(), peer, thread_id);
+    let info = shared
+        .sessions
+        .insert(id, login.clone(), peer, thread_id, address.clone());
     let schema = login
         .database
         .as_ref()
@@ -362,7 +364,10 @@ impl Session {
             COM_QUERY => {
                 let effects = scan(&packet[5..]);
                 if effects.kill {
-                    if let Some(translated) = self.translate_kill_statement(&packet) {
+                    if let Some((translated, elsewhere)) = self.translate_kill_statement(&packet) {
+                        if let Some(address) = elsewhere {
+                            return self.kill_elsewhere(&address, &translated).await;
+                        }
                         packet = translated;
                     }
                 }
@@ -405,7 +410,9 @@ impl Session {
                 return Ok(true);
             }
             COM_PROCESS_KILL => {
-                self.translate_kill(&mut packet);
+                if let Some(address) = self.translate_kill(&mut packet) {
+                    return self.kill_elsewhere(&address, &packet).await;
+                }
                 Expect::Single
             }
             COM_STMT_EXECUTE | COM_STMT_BULK_EXECUTE => {
@@ -508,26 +515,56 @@ impl Session {
         }
     }
 
-    /// `KILL n` by protocol command: `n` is a proxy session id; the backend knows the
-    /// session by its own thread id.
-    fn translate_kill(&self, packet: &mut BytesMut) {
-        let Some(id) = statement_id(packet) else {
-            return;
-        };
-        if let Some(thread) = self.shared.sessions.backend_thread(id) {
-            packet[5..9].copy_from_slice(&thread.to_le_bytes());
-        }
+    /// `KILL n` by protocol command: `n` is a proxy session id; the server knows the
+    /// session by its own thread id. Returns the target's server when it is not this
+    /// session's (one of them has not moved since a switchover).
+    fn translate_kill(&self, packet: &mut BytesMut) -> Option<String> {
+        let id = statement_id(packet)?;
+        let (thread, address) = self.shared.sessions.backend_of(id)?;
+        packet[5..9].copy_from_slice(&thread.to_le_bytes());
+        self.elsewhere(address)
     }
 
     /// `KILL [QUERY] n` as SQL: the same translation, rewriting the statement text.
-    fn translate_kill_statement(&self, packet: &[u8]) -> Option<BytesMut> {
+    fn translate_kill_statement(&self, packet: &[u8]) -> Option<(BytesMut, Option<String>)> {
         let sql = packet.get(5..)?;
         let (start, end, id) = kill_target(sql)?;
-        let thread = self.shared.sessions.backend_thread(id)?;
+        let (thread, address) = self.shared.sessions.backend_of(id)?;
         let text = [&sql[..start], thread.to_string().as_bytes(), &sql[end..]].concat();
         let mut out = BytesMut::with_capacity(text.len() + 5);
         crate::protocol::codec::write_packet(&mut out, 0, &[&[COM_QUERY][..], &text].concat());
-        Some(out)
+        Some((out, self.elsewhere(address)))
+    }
+
+    fn elsewhere(&self, address: String) -> Option<String> {
+        (*lock(&self.info.backend_address) != address).then_some(address)
+    }
+
+    /// Sends a translated KILL to the server the target session is on, over a
+    /// connection of its own as this session's user (so the server checks the same
+    /// privileges), and passes the server's answer to the client.
+    async fn kill_elsewhere(&mut self, address: &str, packet: &[u8]) -> Result<bool, SessionError> {
+        let timeout = self.shared.config.load().proxy.connect_timeout.0;
+        let answer = async {
+            let conn = backend::connect(address, &self.login, timeout).await?;
+            let mut io = PacketStream::new(conn.stream, HANDSHAKE_MAX_PACKET);
+            io.stream
+                .write_all(packet)
+                .await
+                .map_err(ProtocolError::Io)?;
+            io.codec.set_seq(1);
+            let reply = io.read().await?;
+            Ok::<_, ConnectError>(reply.payload)
+        }
+        .await;
+        match answer {
+            Ok(payload) => self.reply_to_client(1, &payload).await,
+            Err(e) => {
+                self.reply_to_client(1, &connect_error_reply(address, &e))
+                    .await
+            }
+        }
+        Ok(true)
     }
 
     /// Turns session tracking back on after the server reset the session.

@@ -48,6 +48,9 @@ pub struct Report {
     pub sessions: usize,
     pub preopened: usize,
     pub total_ms: f64,
+    /// Time spent after the pause resetting the new primary's replication and making
+    /// the old primary its replica, ms.
+    pub reverse_replication_ms: f64,
     /// The old primary could not be made a replica of the new one.
     pub reverse_replication_error: Option<String>,
 }
@@ -178,6 +181,7 @@ pub async fn run(
             sessions: shared.sessions.len(),
             preopened: 0,
             total_ms: 0.0,
+            reverse_replication_ms: 0.0,
             reverse_replication_error: None,
         },
         phase: Phase::Idle,
@@ -380,27 +384,6 @@ async fn switch(
     drop(closed);
     run.report.pause_ms = pause_start.elapsed().as_secs_f64() * 1000.0;
 
-    // 7. Outside the pause: the new primary forgets its old source, and (the way
-    //    back) the fenced old primary follows the new one.
-    if let Err(e) = new.query_drop("RESET SLAVE ALL").await {
-        tracing::warn!("RESET SLAVE ALL on the new primary: {e}");
-    }
-    if sw.reverse_replication {
-        let repl = run
-            .config
-            .replication
-            .clone()
-            .unwrap_or_else(|| control.clone());
-        if let Err(e) = old
-            .replicate_from(to_address, &repl.user, &repl.password)
-            .await
-        {
-            tracing::error!("the old primary cannot replicate from the new one: {e}");
-            run.report.reverse_replication_error = Some(e.to_string());
-        }
-    }
-
-    // 8. Done.
     run.enter(
         Phase::Done,
         format!(
@@ -411,16 +394,45 @@ async fn switch(
     );
     run.journal.fenced = false;
     run.write_journal();
+
+    // 7. Outside the pause: the new primary forgets its old source, and (the way
+    //    back) the fenced old primary follows the new one.
+    let after = Instant::now();
+    if let Err(e) = new.query_drop("RESET SLAVE ALL").await {
+        tracing::warn!("RESET SLAVE ALL on the new primary: {e}");
+    }
+    if sw.reverse_replication {
+        let repl = run
+            .config
+            .replication
+            .clone()
+            .unwrap_or_else(|| control.clone());
+        match old
+            .replicate_from(to_address, &repl.user, &repl.password)
+            .await
+        {
+            Ok(()) => (run.progress)(
+                Phase::Done,
+                format!("{} now replicates from {}", from.address, to_address),
+            ),
+            Err(e) => {
+                tracing::error!("the old primary cannot replicate from the new one: {e}");
+                run.report.reverse_replication_error = Some(e.to_string());
+            }
+        }
+    }
+    run.report.reverse_replication_ms = after.elapsed().as_secs_f64() * 1000.0;
     // Let held sessions pass the gate before reading the longest hold.
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    run.report.max_hold_ms = shared
-        .max_hold_micros
-        .load(std::sync::atomic::Ordering::Relaxed) as f64
-        / 1000.0;
-    run.report.held_commands = shared
-        .held_commands
-        .load(std::sync::atomic::Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    record_holds(run);
     Ok(())
+}
+
+/// Copies the gate's hold statistics into the report.
+fn record_holds(run: &mut Run<'_>) {
+    use std::sync::atomic::Ordering::Relaxed;
+    run.report.max_hold_ms = run.shared.max_hold_micros.load(Relaxed) as f64 / 1000.0;
+    run.report.held_commands = run.shared.held_commands.load(Relaxed);
 }
 
 fn rolled_back(run: &mut Run<'_>, reason: String) -> SwitchoverError {
@@ -478,6 +490,8 @@ async fn rollback(
     }
     run.journal.fenced = !problems.is_empty();
     run.write_journal();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    record_holds(run);
     run.report.error = Some(reason.clone());
     run.phase = failed_in;
     if problems.is_empty() {

@@ -147,9 +147,10 @@ async fn decide(shared: &Shared) {
             set_active(shared, active.other());
             None
         }
-        (Some(true), Some(true)) => Some(format!(
+        (Some(true), Some(true)) => Some(
             "both blue and green are writable: refusing to route until one is read-only"
-        )),
+                .to_string(),
+        ),
         (Some(false), _) => Some(format!(
             "{} (the active side) is read-only: it is not the primary",
             active.name()

@@ -3,9 +3,16 @@
 //!
 //! Everything here panics with a readable message instead of returning errors: a
 //! test that cannot set up must fail, never skip (a missing MariaDB is a failure).
+//!
+//! The standard proxy config has an admin socket and a state file in the proxy's own
+//! temp dir and a `[replication]` account, so every proxy can be switched over with
+//! [`Proxy::ctl`] and restarted with [`Proxy::restart`]. `load` holds the switchover
+//! workload and its checker.
 #![allow(dead_code)]
 
-use std::fs::{self, File};
+pub mod load;
+
+use std::fs;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -15,10 +22,13 @@ use std::time::{Duration, Instant};
 
 use switchyard::testbed::{
     free_port, Build, Pair, PairOptions, APP_PASSWORD, APP_USER, CONTROL_PASSWORD, CONTROL_USER,
+    REPL_PASSWORD, REPL_USER,
 };
 
 /// How long the proxy may take to greet a client after it is spawned.
 const PROXY_START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the proxy may take to exit after SIGTERM before it is killed.
+const PROXY_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A running blue/green pair: blue = the system's MariaDB; green = the folder named by
 /// `SWITCHYARD_GREEN_BUILD` (see scripts/fetch-mariadb.sh) or the system's too.
@@ -42,8 +52,13 @@ pub struct Proxy {
     /// `127.0.0.1:PORT`, where clients connect.
     pub addr: String,
     pub config_path: PathBuf,
+    /// `[proxy] admin_socket`, for `switchyard ctl`.
+    pub admin_socket: PathBuf,
+    /// `[proxy] state_file`, the switchover journal.
+    pub state_file: PathBuf,
     log_path: PathBuf,
-    child: Child,
+    /// `None` after [`Proxy::stop`].
+    child: Option<Child>,
     _dir: tempfile::TempDir,
 }
 
@@ -62,6 +77,8 @@ impl Proxy {
             .expect("temp dir for the proxy");
         let addr = format!("127.0.0.1:{}", free_port());
         let config_path = dir.path().join("switchyard.toml");
+        let admin_socket = dir.path().join("admin.sock");
+        let state_file = dir.path().join("state.json");
         let default_users =
             format!("[[users]]\nname = \"{APP_USER}\"\npassword = \"{APP_PASSWORD}\"\n");
         let config = format!(
@@ -70,6 +87,8 @@ impl Proxy {
              max_client_connections = 4096\n\
              max_packet_size = \"64MiB\"\n\
              handshake_timeout = \"10s\"\n\
+             admin_socket = \"{admin_socket}\"\n\
+             state_file = \"{state_file}\"\n\
              \n\
              [blue]\n\
              address = \"{blue}\"\n\
@@ -81,19 +100,45 @@ impl Proxy {
              user = \"{CONTROL_USER}\"\n\
              password = \"{CONTROL_PASSWORD}\"\n\
              \n\
+             [replication]\n\
+             user = \"{REPL_USER}\"\n\
+             password = \"{REPL_PASSWORD}\"\n\
+             \n\
              {users}\n\
              {extra_toml}\n",
             blue = pair.blue.addr(),
             green = pair.green.addr(),
+            admin_socket = admin_socket.display(),
+            state_file = state_file.display(),
             users = users.unwrap_or(&default_users),
         );
         fs::write(&config_path, config).expect("write the proxy config");
         let log_path = dir.path().join("proxy.log");
-        let log = File::create(&log_path).expect("create the proxy log");
+        let mut proxy = Proxy {
+            addr,
+            config_path,
+            admin_socket,
+            state_file,
+            log_path,
+            child: None,
+            _dir: dir,
+        };
+        proxy.spawn();
+        proxy
+    }
+
+    /// Start the binary with the config file and wait for its greeting. The log file
+    /// is appended to, so a restarted proxy's log follows the first one's.
+    fn spawn(&mut self) {
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .expect("open the proxy log");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchyard"));
         cmd.arg("proxy")
             .arg("--config")
-            .arg(&config_path)
+            .arg(&self.config_path)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone the log file handle"))
             .stderr(log);
@@ -102,16 +147,65 @@ impl Proxy {
         if std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "info");
         }
-        let child = cmd.spawn().expect("spawn the switchyard binary");
-        let mut proxy = Proxy {
-            addr,
-            config_path,
-            log_path,
-            child,
-            _dir: dir,
+        self.child = Some(cmd.spawn().expect("spawn the switchyard binary"));
+        self.wait_for_greeting();
+    }
+
+    /// Stop the proxy as an operator would (SIGTERM, then SIGKILL if it overruns
+    /// [`PROXY_STOP_TIMEOUT`]). Idempotent.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
         };
-        proxy.wait_for_greeting();
-        proxy
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + PROXY_STOP_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// Stop, then start again with the same config file (same port, admin socket and
+    /// state file).
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// `switchyard ctl --socket ADMIN_SOCKET ARGS…` as a command, not yet run (for
+    /// running it in the background or from async code).
+    pub fn ctl_command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchyard"));
+        cmd.arg("ctl")
+            .arg("--socket")
+            .arg(&self.admin_socket)
+            .args(args)
+            .stdin(Stdio::null())
+            .env("NO_COLOR", "1");
+        cmd
+    }
+
+    /// Run `switchyard ctl ARGS…` against this proxy: whether it exited 0 (the reply
+    /// ended in `OK`) and what it printed on stdout. Its stderr, if any, is printed.
+    pub fn ctl(&self, args: &[&str]) -> (bool, String) {
+        ctl_output(&args.join(" "), self.ctl_command(args).output())
+    }
+
+    /// [`Proxy::ctl`] without blocking the async runtime.
+    pub async fn ctl_async(&self, args: &[&str]) -> (bool, String) {
+        let output = tokio::process::Command::from(self.ctl_command(args))
+            .output()
+            .await;
+        ctl_output(&args.join(" "), output)
     }
 
     /// What the proxy has printed so far (stdout and stderr).
@@ -121,7 +215,7 @@ impl Proxy {
 
     /// Whether the process is still alive.
     pub fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        matches!(self.child.as_mut().map(Child::try_wait), Some(Ok(None)))
     }
 
     /// Wait until the listen port accepts a connection whose first packet is a
@@ -131,7 +225,11 @@ impl Proxy {
         let addr: SocketAddr = self.addr.parse().expect("proxy address");
         let mut last = String::from("no attempt");
         while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
+            let exited = match self.child.as_mut() {
+                Some(child) => child.try_wait(),
+                None => panic!("wait_for_greeting without a proxy process"),
+            };
+            if let Ok(Some(status)) = exited {
                 panic!(
                     "the proxy exited ({status}) while starting; its log:\n{}",
                     self.log()
@@ -154,9 +252,24 @@ impl Proxy {
 
 impl Drop for Proxy {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
+}
+
+/// The result of a finished `switchyard ctl`: exit status and stdout; stderr printed.
+fn ctl_output(line: &str, output: std::io::Result<Output>) -> (bool, String) {
+    let output = output.unwrap_or_else(|e| panic!("cannot run `switchyard ctl {line}`: {e}"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !stderr.trim().is_empty() {
+        eprintln!("`switchyard ctl {line}` stderr: {}", stderr.trim_end());
+    }
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
 }
 
 /// Connect, read the first packet, hang up; the packet's first payload byte.

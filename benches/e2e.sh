@@ -27,7 +27,7 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 proxy_port=$(free_port)
-target/release/switchyard demo --port "$proxy_port" >"$work/demo.out" 2>"$work/demo.err" &
+target/release/switchyard demo --no-switchover --port "$proxy_port" >"$work/demo.out" 2>"$work/demo.err" &
 demo_pid=$!
 for _ in $(seq 120); do
     grep -q '^connect with' "$work/demo.out" 2>/dev/null && break
@@ -54,7 +54,8 @@ haproxy -f "$work/haproxy.cfg" -D -p "$work/haproxy.pid"
 
 sb=(--db-driver=mysql --mysql-host=127.0.0.1 --mysql-user=app --mysql-password=app-secret
     --mysql-db=sbtest --mysql-ssl=off --tables=4 --table-size=10000)
-sysbench oltp_point_select "${sb[@]}" --mysql-port="$blue_port" --threads=4 prepare >/dev/null
+sysbench oltp_point_select "${sb[@]}" --mysql-port="$blue_port" --threads=4 prepare >"$work/prepare.log" 2>&1 ||
+    { cat "$work/prepare.log"; exit 1; }
 
 declare -A tps
 echo "oltp_point_select, ${secs}s per run ($(nproc) cores, $(sysbench --version))"

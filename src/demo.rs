@@ -106,6 +106,8 @@ pub struct DemoOptions {
     pub port: u16,
     /// Stop after the checks instead of serving until Ctrl-C.
     pub exit: bool,
+    /// Leave out the live switchover (blue stays the primary).
+    pub no_switchover: bool,
 }
 
 /// The demo's config text, for a pair and a proxy port.
@@ -212,25 +214,27 @@ pub fn run(opts: DemoOptions) -> Result<(), DemoError> {
         on_green.trim()
     );
     let socket = pair.dir().join("admin.sock");
-    println!("\nlive switchover under load: 4 sessions writing through the proxy, then `switchyard ctl switchover`");
-    let load = runtime.block_on(live_switchover(port, &socket))?;
-    pair.wait_green_caught_up(Duration::from_millis(100)).ok();
-    let on_green = pair.green.sql("SELECT COUNT(*) FROM app.demo_load")?;
-    println!(
-        "writes acknowledged: {}   client errors: {}   longest statement: {:.1} ms   rows on green: {}   server now: {}",
-        load.acked,
-        load.errors,
-        load.longest_ms,
-        on_green.trim(),
-        load.server_id_after
-    );
-    if load.errors > 0 || on_green.trim() != load.acked.to_string() {
-        return Err(DemoError::Check(format!(
-            "{} errors; {} acknowledged, {} on green",
-            load.errors,
+    if !opts.no_switchover {
+        println!("\nlive switchover under load: 4 sessions writing through the proxy, then `switchyard ctl switchover`");
+        let load = runtime.block_on(live_switchover(port, &socket))?;
+        pair.wait_green_caught_up(Duration::from_millis(100)).ok();
+        let on_green = pair.green.sql("SELECT COUNT(*) FROM app.demo_load")?;
+        println!(
+            "writes acknowledged: {}   client errors: {}   longest statement: {:.1} ms   rows on green: {}   server now: {}",
             load.acked,
-            on_green.trim()
-        )));
+            load.errors,
+            load.longest_ms,
+            on_green.trim(),
+            load.server_id_after
+        );
+        if load.errors > 0 || on_green.trim() != load.acked.to_string() {
+            return Err(DemoError::Check(format!(
+                "{} errors; {} acknowledged, {} on green",
+                load.errors,
+                load.acked,
+                on_green.trim()
+            )));
+        }
     }
     println!(
         "admin: {} ctl --socket {} status",

@@ -37,9 +37,12 @@ enum Command {
         /// Port for the proxy (default: a free one).
         #[arg(long, default_value_t = 0)]
         port: u16,
-        /// Stop after showing the query instead of serving until Ctrl-C.
+        /// Stop after showing the query and the switchover instead of serving until Ctrl-C.
         #[arg(long)]
         exit: bool,
+        /// Leave out the live switchover (blue stays the primary).
+        #[arg(long)]
+        no_switchover: bool,
     },
     /// Send one admin command to a running proxy and print its answer; exits 0 on OK,
     /// 1 on ERR. Commands: status, sessions, check, switchover [--timeout D]
@@ -92,8 +95,18 @@ fn main() -> anyhow::Result<()> {
                 shutdown_signal(),
             ))?;
         }
-        Command::Demo { dir, port, exit } => {
-            switchyard::demo::run(switchyard::demo::DemoOptions { dir, port, exit })?;
+        Command::Demo {
+            dir,
+            port,
+            exit,
+            no_switchover,
+        } => {
+            switchyard::demo::run(switchyard::demo::DemoOptions {
+                dir,
+                port,
+                exit,
+                no_switchover,
+            })?;
         }
         Command::Ctl {
             socket,

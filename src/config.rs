@@ -491,6 +491,17 @@ password = "secret"
         assert!(Config::parse(&text).is_err());
     }
 
+    /// The README's configuration example and the deploy example are real configs.
+    #[test]
+    fn documented_configs_parse() {
+        let readme = include_str!("../README.md");
+        let start = readme.find("```toml\n").expect("README has a toml block") + 8;
+        let end = start + readme[start..].find("```").expect("closed block");
+        let example = readme[start..end].replace('…', "x");
+        Config::parse(&example).unwrap_or_else(|e| panic!("README config example: {e}"));
+        Config::parse(include_str!("../deploy/switchyard.toml")).unwrap();
+    }
+
     #[test]
     fn sizes_and_durations() {
         assert_eq!(parse_size("64MiB").unwrap(), 64 << 20);

@@ -513,4 +513,39 @@ mod tests {
         let mut r = Response::new(Expect::Prepare, 0, 0);
         assert!(r.on_packet(&[0x00, 1]).is_err());
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Whatever a server sends, the walker answers with events or errors and
+            /// never panics; once done, it stays done.
+            #[test]
+            fn never_panics(
+                expect in prop::sample::select(vec![
+                    Expect::ResultSets, Expect::Prepare, Expect::FieldList,
+                    Expect::Fetch, Expect::Single, Expect::Raw,
+                ]),
+                caps in prop::sample::select(vec![0u32, CLIENT_DEPRECATE_EOF]),
+                progress in any::<bool>(),
+                packets in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..12), 0..20),
+            ) {
+                let mut r = Response::new(expect, caps, if progress { MARIADB_CLIENT_PROGRESS } else { 0 });
+                for p in &packets {
+                    if r.is_done() {
+                        break;
+                    }
+                    let step = if r.needs_whole(p.first().copied(), p.len()) {
+                        r.on_packet(p).map(|_| ())
+                    } else {
+                        r.on_streamed()
+                    };
+                    if step.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    }
 }

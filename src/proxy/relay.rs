@@ -90,8 +90,8 @@ impl Session {
                 }
                 let event = rs.on_packet(&self.bbuf[pos + 4..end])?;
                 match event {
-                    Event::Ok => {
-                        let rewrite = self.on_backend_ok(pos, end);
+                    Event::Ok { status } => {
+                        let rewrite = self.on_backend_ok(status, pos, end);
                         if rewrite {
                             self.out.extend_from_slice(&self.bbuf[copied_to..pos]);
                             let seq = self.bbuf[pos + 3];
@@ -154,16 +154,8 @@ impl Session {
 
     /// Updates session state from an OK packet at `bbuf[pos..end]`; returns whether it
     /// must be rewritten for a client that did not ask for session tracking.
-    fn on_backend_ok(&mut self, pos: usize, end: usize) -> bool {
+    fn on_backend_ok(&mut self, status: u16, pos: usize, end: usize) -> bool {
         let payload = &self.bbuf[pos + 4..end];
-        let mut r = Reader::new(payload);
-        let status = (|| {
-            r.u8()?;
-            r.lenenc_int()?;
-            r.lenenc_int()?;
-            r.u16()
-        })()
-        .unwrap_or(self.state.status);
         if status & SERVER_SESSION_STATE_CHANGED != 0 {
             if let Ok(ok) = OkPacket::parse(payload, self.backend_caps) {
                 if self.state.on_ok(&ok) {

@@ -48,8 +48,9 @@ pub enum Phase {
 pub enum Event {
     /// Nothing the session needs to know; more packets follow.
     More,
-    /// An OK packet (final or between results): the session parses it for state.
-    Ok,
+    /// An OK packet (final or between results) with these status flags: the session
+    /// parses it for state when the flags say session state changed.
+    Ok { status: u16 },
     /// An EOF packet with these status flags.
     Eof { status: u16 },
     /// An ERR packet; `done` tells whether it ended the answer.
@@ -221,7 +222,7 @@ impl Response {
                     } else {
                         Self::end_of_result(status)
                     };
-                    Ok(Event::Ok)
+                    Ok(Event::Ok { status })
                 } else {
                     let status = eof_status(payload)?;
                     self.phase = if fetch {
@@ -289,7 +290,7 @@ impl Response {
                 } else {
                     Self::end_of_result(status)
                 };
-                Ok(Event::Ok)
+                Ok(Event::Ok { status })
             }
             (_, 0xFE) if payload.len() < 9 => {
                 let status = eof_status(payload)?;
@@ -367,7 +368,7 @@ mod tests {
     #[test]
     fn ok_only() {
         let mut r = Response::new(Expect::ResultSets, 0, 0);
-        assert_eq!(feed(&mut r, &[ok(0, 2)]), vec![Event::Ok]);
+        assert_eq!(feed(&mut r, &[ok(0, 2)]), vec![Event::Ok { status: 2 }]);
         assert!(r.is_done());
     }
 

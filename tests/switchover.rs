@@ -732,3 +732,79 @@ async fn kill_reaches_a_session_not_yet_moved() {
         problems.join("\n")
     );
 }
+
+/// Idle sessions do not wait for their next command: they move as soon as the target
+/// changes, so the old primary keeps no application connection.
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_sessions_leave_the_old_primary() {
+    let pair = support::pair();
+    let proxy = Proxy::start(&pair, "");
+    let mut idle = sessions(&proxy, 5).await;
+    let app_on = |server: &switchyard::testbed::Server| {
+        sql(
+            server,
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'app'",
+        )
+    };
+    assert_eq!(app_on(&pair.blue), "5");
+    let (ok, out) = proxy.ctl_async(&["switchover"]).await;
+    assert!(ok, "switchover:\n{out}");
+    let deadline = Instant::now() + GUARD;
+    while app_on(&pair.blue) != "0" {
+        assert!(
+            Instant::now() < deadline,
+            "app sessions stay on blue: {}",
+            app_on(&pair.blue)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(app_on(&pair.green), "5");
+    for c in idle.iter_mut() {
+        assert_eq!(server_id(c).await, 2);
+    }
+}
+
+/// A connection to the primary outside the proxy, by an account that ignores
+/// `read_only`, could write past the fence: refused by default, killed at the fence
+/// with `bypass_writers = "kill"`.
+#[tokio::test(flavor = "multi_thread")]
+async fn bypass_writers_are_refused_or_killed() {
+    use switchyard::testbed::{CONTROL_PASSWORD, CONTROL_USER};
+    let pair = support::pair();
+    let opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(pair.blue.port)
+        .user(Some(CONTROL_USER))
+        .pass(Some(CONTROL_PASSWORD))
+        .prefer_socket(false);
+    let mut outsider = Conn::new(opts)
+        .await
+        .expect("direct admin connection to blue");
+    let outsider_id = outsider.id();
+
+    let mut refusing = Proxy::start(&pair, "");
+    let (ok, out) = refusing.ctl_async(&["check"]).await;
+    assert!(!ok, "check passed with an admin connected to blue:\n{out}");
+    assert!(
+        out.contains("FAIL no_bypass_writers") && out.contains(&outsider_id.to_string()),
+        "{out}"
+    );
+    let (ok, out) = refusing.ctl_async(&["switchover"]).await;
+    assert!(!ok && out.contains("no_bypass_writers"), "{out}");
+    assert_eq!(sql(&pair.blue, "SELECT @@read_only"), "0");
+    refusing.stop();
+
+    let killing = Proxy::start(&pair, "[switchover]\nbypass_writers = \"kill\"\n");
+    let (ok, out) = killing.ctl_async(&["switchover"]).await;
+    assert!(ok, "switchover with bypass_writers = kill:\n{out}");
+    let after = outsider.query_drop("SELECT 1").await;
+    assert!(
+        after.is_err(),
+        "the outside admin connection survived the fence"
+    );
+    let listed = sql(
+        &pair.blue,
+        &format!("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = {outsider_id}"),
+    );
+    assert_eq!(listed, "0");
+}

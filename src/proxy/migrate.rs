@@ -34,6 +34,32 @@ const NOT_REPLAYED: &[&str] = &[
 impl Session {
     /// Moves the session to the current target (see the module doc).
     pub(crate) async fn migrate(&mut self) -> Result<(), SessionError> {
+        self.migrate_to_target(true).await
+    }
+
+    /// Moves an idle session as soon as the target changes, so the old server keeps
+    /// no application connections: passes the gate like a command would (a second
+    /// switchover waits for it), and on failure stays where it is — the move is
+    /// tried again, with an error to the client if need be, at its next command.
+    /// Pinned sessions are left for their next command, which tells them why.
+    pub(crate) async fn move_idle(&mut self) -> Result<(), SessionError> {
+        if !self.at_boundary || !self.cbuf.is_empty() || self.state.pin_reason().is_some() {
+            return Ok(());
+        }
+        let gate = self.shared.gate.clone();
+        gate.enter().await;
+        let result = if self.epoch != self.shared.target.load().epoch {
+            self.migrate_to_target(false).await
+        } else {
+            Ok(())
+        };
+        gate.leave();
+        result
+    }
+
+    /// `pending`: a client command waits for the move, so failures are answered with
+    /// an ERR to it; otherwise they are only logged.
+    async fn migrate_to_target(&mut self, pending: bool) -> Result<(), SessionError> {
         let target = self.shared.target.load_full();
         if let Some(reason) = self.state.pin_reason() {
             self.reply_to_client(1, &reply::pinned(reason)).await;
@@ -58,6 +84,14 @@ impl Session {
                 let timeout = self.shared.config.load().proxy.connect_timeout.0;
                 match backend::connect(&target.address, &self.login, timeout).await {
                     Ok(conn) => conn,
+                    Err(e) if !pending => {
+                        tracing::warn!(
+                            session = self.id,
+                            "cannot move to {}: {e}; will retry at the next command",
+                            target.address
+                        );
+                        return Ok(());
+                    }
                     Err(e) => {
                         self.reply_to_client(1, &connect_error_reply(&target.address, &e))
                             .await;

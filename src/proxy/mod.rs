@@ -82,6 +82,8 @@ pub struct Shared {
     /// The file the config came from (for `reload`).
     pub config_path: Option<std::path::PathBuf>,
     pub target: ArcSwap<Target>,
+    /// Announces each new target epoch to idle sessions.
+    pub retargets: tokio::sync::watch::Sender<u64>,
     pub gate: Arc<Gate>,
     pub users: UserStore,
     /// What the last backend greeting said; the proxy's own greeting copies it.
@@ -109,6 +111,7 @@ impl Shared {
         Shared {
             config_path: None,
             target: ArcSwap::from_pointee(target),
+            retargets: tokio::sync::watch::Sender::new(0),
             gate: Gate::new(),
             users: UserStore::new(&config),
             config: ArcSwap::from_pointee(config),
@@ -125,6 +128,13 @@ impl Shared {
     /// The backend sessions are routed to.
     pub fn active_address(&self) -> String {
         self.target.load().address.clone()
+    }
+
+    /// Routes new commands to `target` from now on and wakes idle sessions to move.
+    pub fn retarget(&self, target: Target) {
+        let epoch = target.epoch;
+        self.target.store(Arc::new(target));
+        self.retargets.send_replace(epoch);
     }
 
     /// The address of a side in the current config.

@@ -66,6 +66,8 @@ pub struct Session {
     pub(crate) map_statements: bool,
     /// Answers go to the client (false while the proxy replays state on its own).
     pub(crate) forward: bool,
+    /// Wakes an idle session when the target changes, so it moves at once.
+    pub(crate) retargets: tokio::sync::watch::Receiver<u64>,
 }
 
 impl Drop for Session {
@@ -144,6 +146,8 @@ async fn establish(
         .map(|d| String::from_utf8_lossy(d).into_owned());
     tracing::debug!(session = id, %peer, user = info.user(), backend_thread = thread_id, "session open");
     let epoch = target.epoch;
+    let mut retargets = shared.retargets.subscribe();
+    retargets.mark_unchanged();
     Ok(Session {
         id,
         state: SessionState::new(schema, login.charset),
@@ -170,6 +174,7 @@ async fn establish(
         next_statement_id: 1,
         map_statements: false,
         forward: true,
+        retargets,
     })
 }
 
@@ -307,6 +312,11 @@ impl Session {
     async fn wait_for_command(&mut self) -> Result<bool, SessionError> {
         while self.cbuf.len() < 4 {
             tokio::select! {
+                changed = self.retargets.changed() => {
+                    if changed.is_ok() {
+                        self.move_idle().await?;
+                    }
+                }
                 more = Self::read_into(&mut self.client, &mut self.cbuf) => {
                     if !more.map_err(SessionError::client_io)? {
                         return Ok(false);

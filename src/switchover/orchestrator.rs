@@ -375,11 +375,11 @@ async fn switch(
         Phase::Retargeting,
         format!("routing every session to {to_address}"),
     );
-    shared.target.store(Arc::new(Target {
+    shared.retarget(Target {
         side: to_side,
         address: to_address.to_string(),
         epoch: new_epoch,
-    }));
+    });
     run.write_journal();
     drop(closed);
     run.report.pause_ms = pause_start.elapsed().as_secs_f64() * 1000.0;

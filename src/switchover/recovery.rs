@@ -53,11 +53,11 @@ pub async fn recover(shared: &Arc<Shared>) {
 fn set_active(shared: &Shared, side: Side) {
     if let Some(address) = shared.address_of(side) {
         let epoch = shared.target.load().epoch + 1;
-        shared.target.store(Arc::new(Target {
+        shared.retarget(Target {
             side,
             address,
             epoch,
-        }));
+        });
     }
     let config = shared.config.load();
     if let Some(path) = &config.proxy.state_file {

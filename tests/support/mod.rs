@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 pub mod load;
+pub mod raw;
 
 use std::fs;
 use std::io::{Read, Write};

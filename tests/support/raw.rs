@@ -103,7 +103,7 @@ impl Answer {
     }
 }
 
-/// One command and what came back.
+/// One command and what came back, statement ids replaced by ordinals.
 #[derive(Debug, Clone)]
 pub struct Exchange {
     pub label: String,
@@ -119,6 +119,12 @@ pub struct Raw {
     pub caps: u32,
     pub mariadb_caps: u32,
     pub log: Vec<Exchange>,
+    /// Statement ids in the order they were prepared. The log shows ordinals (1, 2, …)
+    /// in their place: MariaDB's numbering depends on the connection's history (a
+    /// connection that follows others on the same server may start above 1).
+    statements: Vec<u32>,
+    /// What to send when the server asks for a LOCAL INFILE (needs CLIENT_LOCAL_FILES).
+    pub local_file: Option<Vec<u8>>,
 }
 
 impl Raw {
@@ -136,6 +142,8 @@ impl Raw {
             caps,
             mariadb_caps,
             log: Vec::new(),
+            statements: Vec::new(),
+            local_file: None,
         };
         raw.login(user, password);
         raw
@@ -240,10 +248,35 @@ impl Raw {
         };
         walk.run(reply);
         let answer = walk.answer;
+        let mut sent = payload.to_vec();
+        let mut wire = answer.wire.clone();
+        match (payload[0], answer.packets.first()) {
+            (COM_STMT_PREPARE, Some(p)) if p.payload.first() == Some(&0x00) => {
+                let id =
+                    u32::from_le_bytes([p.payload[1], p.payload[2], p.payload[3], p.payload[4]]);
+                self.statements.push(id);
+                wire[5..9].copy_from_slice(&(self.statements.len() as u32).to_le_bytes());
+            }
+            (
+                COM_STMT_EXECUTE
+                | COM_STMT_SEND_LONG_DATA
+                | COM_STMT_CLOSE
+                | COM_STMT_RESET
+                | COM_STMT_FETCH
+                | COM_STMT_BULK_EXECUTE,
+                _,
+            ) if sent.len() >= 5 => {
+                let id = u32::from_le_bytes([sent[1], sent[2], sent[3], sent[4]]);
+                if let Some(i) = self.statements.iter().position(|s| *s == id) {
+                    sent[1..5].copy_from_slice(&(i as u32 + 1).to_le_bytes());
+                }
+            }
+            _ => {}
+        }
         self.log.push(Exchange {
             label: label.to_owned(),
-            sent: payload.to_vec(),
-            answer: answer.wire.clone(),
+            sent,
+            answer: wire,
             varies: false,
         });
         answer
@@ -332,6 +365,25 @@ impl Walk<'_> {
         }
     }
 
+    /// Answers a LOCAL INFILE request with [`Raw::local_file`] in one packet, then the
+    /// empty packet that ends the file; the server's verdict follows.
+    fn send_local_file(&mut self) {
+        let seq = self
+            .answer
+            .packets
+            .last()
+            .map_or(0, |p| p.seq)
+            .wrapping_add(1);
+        let Some(file) = self.raw.local_file.clone() else {
+            panic!(
+                "{}: LOCAL INFILE request without a file to send",
+                self.label
+            );
+        };
+        self.raw.write(seq, &file);
+        self.raw.write(seq.wrapping_add(1), &[]);
+    }
+
     fn definitions(&mut self, n: u64) {
         for _ in 0..n {
             self.next();
@@ -393,7 +445,10 @@ impl Walk<'_> {
                 Some(0x00) => ok_status(&p),
                 Some(0xFF) if self.is_progress(&p) => continue,
                 Some(0xFF) => return,
-                Some(0xFB) => panic!("{}: unexpected LOCAL INFILE request", self.label),
+                Some(0xFB) => {
+                    self.send_local_file();
+                    continue;
+                }
                 _ => {
                     let count = Reader::new(&p).lenenc_int().expect("column count");
                     for _ in 0..count {

@@ -297,8 +297,8 @@ impl Session {
         summary.schema = self.state.schema.clone();
         summary.in_transaction = self.state.in_transaction();
         self.published_in_tx = summary.in_transaction;
-        self.published_pin = summary.pin;
         summary.pin = self.state.pin_reason();
+        self.published_pin = summary.pin;
         self.dirty = false;
     }
 

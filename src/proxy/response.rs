@@ -112,13 +112,17 @@ impl Response {
     /// whole. When false, the caller streams it and calls [`Response::on_streamed`].
     pub fn needs_whole(&self, first: Option<u8>, len: usize) -> bool {
         let Some(first) = first else { return true };
+        if len >= MAX_CHUNK {
+            // Only rows (and long data) span chunks; nothing inspected ever does.
+            return false;
+        }
         match self.phase {
             Phase::Columns { .. } | Phase::PrepareParams { .. } | Phase::PrepareColumns { .. } => {
                 false
             }
             Phase::Rows | Phase::FieldList => first == 0xFF || self.is_terminator(first, len),
             Phase::First if self.expect == Expect::Raw => false,
-            _ => len < MAX_CHUNK,
+            _ => true,
         }
     }
 

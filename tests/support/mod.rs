@@ -210,6 +210,11 @@ impl Proxy {
     }
 
     /// What the proxy has printed so far (stdout and stderr).
+    /// The proxy's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     pub fn log(&self) -> String {
         fs::read_to_string(&self.log_path).unwrap_or_default()
     }

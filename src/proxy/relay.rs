@@ -224,16 +224,7 @@ impl Session {
         let mut total = 0usize;
         let mut expected_seq = None;
         loop {
-            while self.cbuf.len() < 4 {
-                if !self.read_client().await? {
-                    return Err(SessionError::client_io(
-                        std::io::ErrorKind::UnexpectedEof.into(),
-                    ));
-                }
-            }
-            let Some((len, seq)) = chunk_header(&self.cbuf) else {
-                continue;
-            };
+            let (len, seq) = self.client_chunk_header().await?;
             if expected_seq.is_some_and(|s| s != seq) {
                 self.reply_to_client(1, &reply::out_of_order()).await;
                 return Err(SessionError::Client(
@@ -290,21 +281,27 @@ impl Session {
         }
     }
 
+    /// Reads until the next chunk header from the client is buffered; the client
+    /// closing in the middle of a packet is an error.
+    async fn client_chunk_header(&mut self) -> Result<(usize, u8), SessionError> {
+        loop {
+            if let Some(header) = chunk_header(&self.cbuf) {
+                return Ok(header);
+            }
+            if !self.read_client().await? {
+                return Err(SessionError::client_io(
+                    std::io::ErrorKind::UnexpectedEof.into(),
+                ));
+            }
+        }
+    }
+
     /// After a LOCAL INFILE request: passes the client's file packets to the backend
     /// up to and including the empty packet that ends them.
     async fn pump_local_infile(&mut self) -> Result<(), SessionError> {
         let mut continued = false;
         loop {
-            while self.cbuf.len() < 4 {
-                if !self.read_client().await? {
-                    return Err(SessionError::client_io(
-                        std::io::ErrorKind::UnexpectedEof.into(),
-                    ));
-                }
-            }
-            let Some((len, _)) = chunk_header(&self.cbuf) else {
-                continue;
-            };
+            let (len, _) = self.client_chunk_header().await?;
             let last = len == 0 && !continued;
             continued = len == MAX_CHUNK;
             self.stream_client_chunk(len).await?;

@@ -112,3 +112,51 @@ async fn restart_mid_switchover_rolls_back() {
     assert!(ok, "{out}");
     assert_eq!(server_id(&mut session).await, 2);
 }
+
+/// Both sides writable at startup (a split brain, or someone promoted green by hand):
+/// the proxy refuses clients with ERR 1290 rather than guess, and routes again once
+/// one side is read-only.
+#[tokio::test(flavor = "multi_thread")]
+async fn refuses_to_route_while_both_sides_are_writable() {
+    let pair = support::pair();
+    pair.green.sql("SET GLOBAL read_only = OFF").unwrap();
+    let proxy = Proxy::start(&pair, "");
+    let out = support::mariadb_cli(
+        &proxy.addr,
+        switchyard::testbed::APP_USER,
+        switchyard::testbed::APP_PASSWORD,
+        None,
+        &["-e", "SELECT 1"],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "a client got through with both sides writable"
+    );
+    assert!(
+        stderr.contains("ERROR 1290") && stderr.contains("both blue and green are writable"),
+        "{stderr}"
+    );
+    pair.green.sql("SET GLOBAL read_only = ON").unwrap();
+    let deadline = Instant::now() + GUARD;
+    loop {
+        let out = support::mariadb_cli(
+            &proxy.addr,
+            switchyard::testbed::APP_USER,
+            switchyard::testbed::APP_PASSWORD,
+            None,
+            &["-N", "-e", "SELECT @@server_id"],
+            None,
+        );
+        if out.status.success() {
+            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still refused after green became read-only"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -4,6 +4,8 @@
 # ratios are comparable even on a noisy machine.
 #
 #   benches/e2e.sh [SECONDS_PER_RUN] [THREADS...]      (default: 10 s, threads 1 8)
+#   WORKLOAD=oltp_read_only benches/e2e.sh …           (any sysbench OLTP workload;
+#                                                        default oltp_point_select)
 #
 # It starts `switchyard demo` (a local blue/green pair with the proxy in front) and an
 # HAProxy in front of blue, prepares sysbench tables, then runs oltp_point_select for
@@ -12,6 +14,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 secs=${1:-10}
+workload=${WORKLOAD:-oltp_point_select}
 shift || true
 threads=("${@:-1 8}")
 read -r -a threads <<<"${threads[*]}"
@@ -54,16 +57,16 @@ haproxy -f "$work/haproxy.cfg" -D -p "$work/haproxy.pid"
 
 sb=(--db-driver=mysql --mysql-host=127.0.0.1 --mysql-user=app --mysql-password=app-secret
     --mysql-db=sbtest --mysql-ssl=off --tables=4 --table-size=10000)
-sysbench oltp_point_select "${sb[@]}" --mysql-port="$blue_port" --threads=4 prepare >"$work/prepare.log" 2>&1 ||
+sysbench "$workload" "${sb[@]}" --mysql-port="$blue_port" --threads=4 prepare >"$work/prepare.log" 2>&1 ||
     { cat "$work/prepare.log"; exit 1; }
 
 declare -A tps
-echo "oltp_point_select, ${secs}s per run ($(nproc) cores, $(sysbench --version))"
+echo "$workload, ${secs}s per run ($(nproc) cores, $(sysbench --version))"
 for t in "${threads[@]}"; do
     for target in direct:$blue_port switchyard:$proxy_port haproxy:$haproxy_port; do
         name=${target%%:*}
         port=${target##*:}
-        out=$(sysbench oltp_point_select "${sb[@]}" --mysql-port="$port" --threads="$t" --time="$secs" run)
+        out=$(sysbench "$workload" "${sb[@]}" --mysql-port="$port" --threads="$t" --time="$secs" run)
         tps[$name:$t]=$(sed -n 's/.*transactions: *[0-9]* *(\([0-9.]*\) per sec.*/\1/p' <<<"$out")
         lat=$(sed -n 's/.*95th percentile: *\([0-9.]*\)/\1/p' <<<"$out")
         printf '%-11s threads=%-3s tps=%-10s p95_ms=%s\n' "$name" "$t" "${tps[$name:$t]}" "$lat"

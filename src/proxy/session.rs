@@ -392,7 +392,8 @@ impl Session {
                 self.send_to_backend(&packet).await?;
                 let outcome = self.relay_response(Expect::Prepare).await?;
                 if let Some((id, params, columns)) = outcome.prepared {
-                    let sql = packet.split_off(5).freeze();
+                    // A copy: a slice of the read buffer would keep the whole buffer alive.
+                    let sql = Bytes::copy_from_slice(&packet[5..]);
                     self.state.statements.insert(
                         id,
                         Prepared {

@@ -9,6 +9,7 @@ mod change_user;
 pub mod client;
 pub mod errors;
 pub mod io;
+mod kill;
 mod listener;
 mod migrate;
 pub mod registry;

@@ -23,7 +23,7 @@ use crate::proxy::errors::{reply, SessionError};
 use crate::proxy::io::{PacketStream, HANDSHAKE_MAX_PACKET};
 use crate::proxy::registry::{lock, SessionInfo};
 use crate::proxy::response::Expect;
-use crate::proxy::scan::{kill_target, scan, Effects};
+use crate::proxy::scan::{scan, Effects};
 use crate::proxy::state::{Prepared, SessionState};
 use crate::proxy::Shared;
 
@@ -526,58 +526,6 @@ impl Session {
         }
     }
 
-    /// `KILL n` by protocol command: `n` is a proxy session id; the server knows the
-    /// session by its own thread id. Returns the target's server when it is not this
-    /// session's (one of them has not moved since a switchover).
-    fn translate_kill(&self, packet: &mut BytesMut) -> Option<String> {
-        let id = statement_id(packet)?;
-        let (thread, address) = self.shared.sessions.backend_of(id)?;
-        packet[5..9].copy_from_slice(&thread.to_le_bytes());
-        self.elsewhere(address)
-    }
-
-    /// `KILL [QUERY] n` as SQL: the same translation, rewriting the statement text.
-    fn translate_kill_statement(&self, packet: &[u8]) -> Option<(BytesMut, Option<String>)> {
-        let sql = packet.get(5..)?;
-        let (start, end, id) = kill_target(sql)?;
-        let (thread, address) = self.shared.sessions.backend_of(id)?;
-        let text = [&sql[..start], thread.to_string().as_bytes(), &sql[end..]].concat();
-        let mut out = BytesMut::with_capacity(text.len() + 5);
-        crate::protocol::codec::write_packet(&mut out, 0, &[&[COM_QUERY][..], &text].concat());
-        Some((out, self.elsewhere(address)))
-    }
-
-    fn elsewhere(&self, address: String) -> Option<String> {
-        (*lock(&self.info.backend_address) != address).then_some(address)
-    }
-
-    /// Sends a translated KILL to the server the target session is on, over a
-    /// connection of its own as this session's user (so the server checks the same
-    /// privileges), and passes the server's answer to the client.
-    async fn kill_elsewhere(&mut self, address: &str, packet: &[u8]) -> Result<bool, SessionError> {
-        let timeout = self.shared.config.load().proxy.connect_timeout.0;
-        let answer = async {
-            let conn = backend::connect(address, &self.login, timeout).await?;
-            let mut io = PacketStream::new(conn.stream, HANDSHAKE_MAX_PACKET);
-            io.stream
-                .write_all(packet)
-                .await
-                .map_err(ProtocolError::Io)?;
-            io.codec.set_seq(1);
-            let reply = io.read().await?;
-            Ok::<_, ConnectError>(reply.payload)
-        }
-        .await;
-        match answer {
-            Ok(payload) => self.reply_to_client(1, &payload).await,
-            Err(e) => {
-                self.reply_to_client(1, &connect_error_reply(address, &e))
-                    .await
-            }
-        }
-        Ok(true)
-    }
-
     /// Turns session tracking back on after the server reset the session.
     pub(crate) async fn restore_tracking(&mut self) -> Result<(), SessionError> {
         let mut packet = BytesMut::with_capacity(backend::TRACKING_SQL.len() + 5);
@@ -604,7 +552,7 @@ impl Session {
 }
 
 /// The statement id (or thread id) right after the command byte.
-fn statement_id(packet: &[u8]) -> Option<u32> {
+pub(crate) fn statement_id(packet: &[u8]) -> Option<u32> {
     let b = packet.get(5..9)?;
     Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }

@@ -249,128 +249,32 @@ async fn switch(
     .await
     .map_err(|e| rolled_back(run, e.to_string()))?;
 
-    // 2. Draining: close the gate; open transactions run to their end; meanwhile
-    //    connections to the new side are opened for every session.
+    // 2.–5. With the gate closed: drain, fence, catch up, promote. Any failure there
+    //       reopens the gate (the guard is dropped) and rolls back.
     shared
         .max_hold_micros
         .store(0, std::sync::atomic::Ordering::Relaxed);
     shared
         .held_commands
         .store(0, std::sync::atomic::Ordering::Relaxed);
-    let drain_timeout = opts.drain_timeout.unwrap_or(sw.drain_timeout.0);
-    run.enter(
-        Phase::Draining,
-        format!("holding new commands; waiting up to {drain_timeout:?} for open transactions"),
-    );
-    run.write_journal();
     let pause_start = Instant::now();
     let closed = shared.gate.close();
     let new_epoch = from.epoch + 1;
-    let preopen = tokio::spawn(preopen(
-        shared.clone(),
-        to_address.to_string(),
+    let steps = Steps {
+        from,
+        to_address,
         new_epoch,
-        connect_timeout,
-    ));
-    let drained = drain(&shared, drain_timeout.min(run.remaining()), sw.on_pinned).await;
-    if let Err(why) = drained {
-        drop(closed);
-        preopen.abort();
-        return Err(rollback(run, &mut old, &mut new, false, why).await);
-    }
-    run.report.preopened = preopen.await.unwrap_or(0);
-
-    // 3. Fencing: the old primary stops taking writes; its position must be stable.
-    run.enter(
-        Phase::Fencing,
-        format!("SET GLOBAL read_only=ON on {}", from.address),
-    );
-    run.journal.fenced = true;
-    run.write_journal();
-    if let Err(e) = old
-        .set_read_only(true, sw.fence_timeout.0.min(run.remaining()))
-        .await
-    {
-        drop(closed);
-        return Err(rollback(run, &mut old, &mut new, true, format!("fence failed: {e}")).await);
-    }
-    if sw.bypass_writers == BypassWriters::Kill {
-        match bypassing_writers(&shared, &mut old).await {
-            Ok(list) => {
-                for (id, who) in list {
-                    tracing::warn!("killing connection {id} ({who}) that bypasses the proxy");
-                    let _ = old.kill_connection(id).await;
-                }
-            }
-            Err(e) => {
-                drop(closed);
-                return Err(rollback(run, &mut old, &mut new, true, e.to_string()).await);
-            }
-        }
-    }
-    let position = match stable_position(&mut old).await {
-        Ok(p) => p,
-        Err(why) => {
-            drop(closed);
-            return Err(rollback(run, &mut old, &mut new, true, why).await);
-        }
+        pause_start,
     };
-    run.report.fence_gtid = Some(position.clone());
-    run.journal.fence_gtid = Some(position.clone());
-
-    // 4. CatchingUp: proof, not an estimate — the new side has applied `position`.
-    let wait = sw
-        .catchup_timeout
-        .0
-        .min(run.remaining())
-        .min(sw.max_pause.0.saturating_sub(pause_start.elapsed()));
-    run.enter(
-        Phase::CatchingUp,
-        format!("MASTER_GTID_WAIT('{position}') on {to_address}"),
-    );
-    run.write_journal();
-    match new.master_gtid_wait(&position, wait).await {
-        Ok(true) => {}
-        Ok(false) => {
-            drop(closed);
-            let why = format!("{to_address} did not reach {position} within {wait:?}");
-            return Err(rollback(run, &mut old, &mut new, true, why).await);
-        }
-        Err(e) => {
-            drop(closed);
-            return Err(rollback(run, &mut old, &mut new, true, e.to_string()).await);
-        }
-    }
-    if let Err(why) = check_errant(&mut old, &mut new).await {
+    if let Err(failure) = steps.run(run, &mut old, &mut new, opts).await {
         drop(closed);
-        return Err(rollback(run, &mut old, &mut new, true, why).await);
-    }
-
-    // 5. Promoting: the new side stops replicating and becomes writable.
-    run.enter(Phase::Promoting, format!("promoting {to_address}"));
-    run.write_journal();
-    // Only STOP SLAVE inside the pause; RESET SLAVE ALL waits until the gate is open.
-    if let Err(e) = new.query_drop("STOP SLAVE").await {
-        drop(closed);
-        return Err(rollback(
-            run,
-            &mut old,
-            &mut new,
-            true,
-            format!("stop replication: {e}"),
-        )
-        .await);
-    }
-    if let Err(e) = new.set_read_only(false, sw.fence_timeout.0).await {
-        drop(closed);
-        let why = format!("read_only=OFF on the new side: {e}");
-        return Err(rollback(run, &mut old, &mut new, true, why).await);
+        return Err(rollback(run, &mut old, &mut new, failure.fenced, failure.reason).await);
     }
     // ── point of no return: the new side takes writes; from here we roll forward. ──
     run.journal.active = to_side;
     run.write_journal();
 
-    // 6. Retargeting: one atomic swap; held sessions move at their boundary.
+    // 6. Retargeting: one atomic swap; every session moves at its boundary.
     run.enter(
         Phase::Retargeting,
         format!("routing every session to {to_address}"),
@@ -383,7 +287,6 @@ async fn switch(
     run.write_journal();
     drop(closed);
     run.report.pause_ms = pause_start.elapsed().as_secs_f64() * 1000.0;
-
     run.enter(
         Phase::Done,
         format!(
@@ -426,6 +329,117 @@ async fn switch(
     tokio::time::sleep(Duration::from_millis(20)).await;
     record_holds(run);
     Ok(())
+}
+
+/// Why the steps under the closed gate stopped, and whether the old primary had been
+/// fenced by then (the rollback makes it writable again).
+struct Failure {
+    reason: String,
+    fenced: bool,
+}
+
+fn failed(fenced: bool) -> impl Fn(String) -> Failure {
+    move |reason| Failure { reason, fenced }
+}
+
+/// Steps 2 to 5, run while the gate is closed.
+struct Steps<'a> {
+    from: &'a Target,
+    to_address: &'a str,
+    new_epoch: u64,
+    pause_start: Instant,
+}
+
+impl Steps<'_> {
+    async fn run(
+        &self,
+        run: &mut Run<'_>,
+        old: &mut Control,
+        new: &mut Control,
+        opts: &Options,
+    ) -> Result<(), Failure> {
+        let sw = run.config.switchover.clone();
+        let shared = run.shared.clone();
+        let to_address = self.to_address;
+
+        // 2. Draining: open transactions run to their end; meanwhile connections to
+        //    the new side are opened for every session.
+        let drain_timeout = opts.drain_timeout.unwrap_or(sw.drain_timeout.0);
+        run.enter(
+            Phase::Draining,
+            format!("holding new commands; waiting up to {drain_timeout:?} for open transactions"),
+        );
+        run.write_journal();
+        let connect_timeout = run.config.proxy.connect_timeout.0;
+        let preopen = tokio::spawn(preopen(
+            shared.clone(),
+            to_address.to_string(),
+            self.new_epoch,
+            connect_timeout,
+        ));
+        if let Err(why) = drain(&shared, drain_timeout.min(run.remaining()), sw.on_pinned).await {
+            preopen.abort();
+            return Err(failed(false)(why));
+        }
+        run.report.preopened = preopen.await.unwrap_or(0);
+
+        // 3. Fencing: the old primary stops taking writes; its position must be stable.
+        run.enter(
+            Phase::Fencing,
+            format!("SET GLOBAL read_only=ON on {}", self.from.address),
+        );
+        run.journal.fenced = true;
+        run.write_journal();
+        old.set_read_only(true, sw.fence_timeout.0.min(run.remaining()))
+            .await
+            .map_err(|e| failed(true)(format!("fence failed: {e}")))?;
+        if sw.bypass_writers == BypassWriters::Kill {
+            let list = bypassing_writers(&shared, old)
+                .await
+                .map_err(|e| failed(true)(e.to_string()))?;
+            for (id, who) in list {
+                tracing::warn!("killing connection {id} ({who}) that bypasses the proxy");
+                let _ = old.kill_connection(id).await;
+            }
+        }
+        let position = stable_position(old).await.map_err(failed(true))?;
+        run.report.fence_gtid = Some(position.clone());
+        run.journal.fence_gtid = Some(position.clone());
+
+        // 4. CatchingUp: proof, not an estimate — the new side has applied `position`.
+        let wait = sw
+            .catchup_timeout
+            .0
+            .min(run.remaining())
+            .min(sw.max_pause.0.saturating_sub(self.pause_start.elapsed()));
+        run.enter(
+            Phase::CatchingUp,
+            format!("MASTER_GTID_WAIT('{position}') on {to_address}"),
+        );
+        run.write_journal();
+        match new.master_gtid_wait(&position, wait).await {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(failed(true)(format!(
+                    "{to_address} did not reach {position} within {wait:?}"
+                )))
+            }
+            Err(e) => return Err(failed(true)(e.to_string())),
+        }
+        check_errant(old, new).await.map_err(failed(true))?;
+
+        // 5. Promoting: the new side stops replicating and becomes writable. Only
+        //    STOP SLAVE inside the pause; RESET SLAVE ALL waits until the gate is open.
+        run.enter(Phase::Promoting, format!("promoting {to_address}"));
+        run.write_journal();
+        new.query_drop("STOP SLAVE")
+            .await
+            .map_err(|e| failed(true)(format!("stop replication: {e}")))?;
+        new.set_read_only(false, sw.fence_timeout.0)
+            .await
+            .map_err(|e| failed(true)(format!("read_only=OFF on the new side: {e}")))?;
+        Ok(())
+    }
 }
 
 /// Copies the gate's hold statistics into the report.

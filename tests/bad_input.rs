@@ -13,7 +13,7 @@ use std::io::Write;
 use std::net::Shutdown;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -69,6 +69,7 @@ fn server_code(e: &mysql_async::Error) -> Option<u16> {
 /// proxy from the test's own thread.
 struct Background {
     stop: Arc<AtomicBool>,
+    done: Arc<AtomicU64>,
     task: tokio::task::JoinHandle<Result<u64, String>>,
 }
 
@@ -77,6 +78,8 @@ impl Background {
         let mut conn = app(addr).await;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let done_count = Arc::new(AtomicU64::new(0));
+        let counter = done_count.clone();
         let task = tokio::spawn(async move {
             let mut done = 0u64;
             while !flag.load(Ordering::Relaxed) {
@@ -88,23 +91,40 @@ impl Background {
                     return Err(format!("background query {done} answered {got:?}"));
                 }
                 done += 1;
+                counter.store(done, Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
             conn.disconnect().await.map_err(|e| e.to_string())?;
             Ok(done)
         });
-        Background { stop, task }
+        Background {
+            stop,
+            done: done_count,
+            task,
+        }
     }
 
-    /// Stops the load; panics if any of its queries failed.
+    /// Waits for one more query to be answered (the session carries on after whatever
+    /// the test did), stops the load, and panics if any of its queries failed.
     async fn finish(self) {
+        let before = self.done.load(Ordering::Relaxed);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while self.done.load(Ordering::Relaxed) == before
+            && !self.task.is_finished()
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         self.stop.store(true, Ordering::Relaxed);
         let done = self
             .task
             .await
             .expect("background task")
             .unwrap_or_else(|e| panic!("{e}"));
-        assert!(done > 0, "the background session never ran a query");
+        assert!(
+            done > before,
+            "the background session answered nothing after {before} queries"
+        );
     }
 }
 

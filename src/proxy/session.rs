@@ -27,6 +27,9 @@ use crate::proxy::scan::{scan, Effects};
 use crate::proxy::state::{Prepared, SessionState};
 use crate::proxy::Shared;
 
+/// How long a session waits for its next command before it frees its buffers.
+const IDLE_RELEASE: std::time::Duration = std::time::Duration::from_secs(1);
+
 pub struct Session {
     pub(crate) id: u32,
     pub(crate) shared: Arc<Shared>,
@@ -309,18 +312,27 @@ impl Session {
     /// Waits until a command header is buffered. While idle, watches the backend: if
     /// it closes or speaks unasked (a kill, a shutdown), what it said is passed on and
     /// the session ends. `Ok(false)` when the client closed.
+    ///
+    /// A session idle for [`IDLE_RELEASE`] gives its buffers back: an idle session
+    /// costs no buffer memory, a busy one allocates nothing per command.
     async fn wait_for_command(&mut self) -> Result<bool, SessionError> {
         while self.cbuf.len() < 4 {
+            // Only armed while there is something to give back.
+            let holding = self.cbuf.is_empty() && self.holds_buffers();
             tokio::select! {
                 changed = self.retargets.changed() => {
                     if changed.is_ok() {
                         self.move_idle().await?;
                     }
                 }
+                // Cancel-safe: when another branch wins, nothing was read.
                 more = Self::read_into(&mut self.client, &mut self.cbuf) => {
                     if !more.map_err(SessionError::client_io)? {
                         return Ok(false);
                     }
+                }
+                () = tokio::time::sleep(IDLE_RELEASE), if holding => {
+                    self.release_buffers();
                 }
                 ready = self.backend.readable() => {
                     ready.map_err(SessionError::backend_io)?;
@@ -346,13 +358,37 @@ impl Session {
         Ok(true)
     }
 
+    /// Whether any buffer holds memory worth giving back while idle.
+    fn holds_buffers(&self) -> bool {
+        self.cbuf.capacity() + self.bbuf.capacity() + self.out.capacity() > 0
+    }
+
+    /// Frees the (empty) buffers of an idle session; they are allocated again when the
+    /// next command comes.
+    fn release_buffers(&mut self) {
+        for buf in [&mut self.cbuf, &mut self.bbuf, &mut self.out] {
+            if buf.is_empty() {
+                *buf = BytesMut::new();
+            }
+        }
+    }
+
+    /// Reads what the client sent into `buf`; `Ok(false)` when it closed. Room is
+    /// made only once bytes are ready, so a waiting session holds no buffer.
+    /// Cancel-safe: nothing is read unless the future completes.
     pub(crate) async fn read_into(
         stream: &mut TcpStream,
         buf: &mut BytesMut,
     ) -> std::io::Result<bool> {
-        use tokio::io::AsyncReadExt;
-        buf.reserve(16 * 1024);
-        Ok(stream.read_buf(buf).await? > 0)
+        loop {
+            stream.readable().await?;
+            buf.reserve(16 * 1024);
+            match stream.try_read_buf(buf) {
+                Ok(n) => return Ok(n > 0),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// A command of one chunk, whole in `packet` (header included). `Ok(false)` ends

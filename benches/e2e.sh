@@ -30,7 +30,7 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 proxy_port=$(free_port)
-target/release/switchyard demo --no-switchover --port "$proxy_port" >"$work/demo.out" 2>"$work/demo.err" &
+"${CARGO_TARGET_DIR:-target}/release/switchyard" demo --no-switchover --port "$proxy_port" >"$work/demo.out" 2>"$work/demo.err" &
 demo_pid=$!
 for _ in $(seq 120); do
     grep -q '^connect with' "$work/demo.out" 2>/dev/null && break

@@ -7,4 +7,4 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/install-deps.sh
 cargo build --release --quiet
-exec target/release/switchyard demo "$@"
+exec "${CARGO_TARGET_DIR:-target}/release/switchyard" demo "$@"

@@ -469,6 +469,75 @@ async fn pinned_session_aborts_by_default_and_is_closed_on_request() {
     }
 }
 
+/// Polls `ctl check` until its `pinned_sessions` line contains `needle`.
+async fn wait_pins(proxy: &Proxy, needle: &str) {
+    let deadline = Instant::now() + GUARD;
+    loop {
+        let (_, out) = proxy.ctl_async(&["check"]).await;
+        let line = out
+            .lines()
+            .find(|l| l.contains("pinned_sessions"))
+            .unwrap_or_default();
+        if line.contains(needle) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "`ctl check` never said {needle:?} of pins; last:\n{out}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A pin ends with the statement that ends it — a temporary table when it is dropped,
+/// a named lock taken by a server-side prepared statement when it is released — and a
+/// multi-statement is scanned statement by statement. Once nothing is pinned, the
+/// switchover takes every session along.
+#[tokio::test(flavor = "multi_thread")]
+async fn pins_end_with_the_statements_that_end_them() {
+    let pair = support::pair();
+    let proxy = Proxy::start(&pair, "");
+    let mut conns = sessions(&proxy, 3).await;
+    wait_pins(&proxy, "no session is pinned").await;
+
+    conns[0]
+        .query_drop("CREATE TEMPORARY TABLE scratch (x INT)")
+        .await
+        .unwrap();
+    wait_pins(&proxy, "temporary table").await;
+    conns[0]
+        .query_drop("DROP TEMPORARY TABLE scratch")
+        .await
+        .unwrap();
+    wait_pins(&proxy, "no session is pinned").await;
+
+    let got: Option<i64> = conns[1]
+        .exec_first("SELECT GET_LOCK(?, 0)", ("switchyard-test",))
+        .await
+        .unwrap();
+    assert_eq!(got, Some(1));
+    wait_pins(&proxy, "GET_LOCK").await;
+    conns[1]
+        .exec_drop("SELECT RELEASE_LOCK(?)", ("switchyard-test",))
+        .await
+        .unwrap();
+    wait_pins(&proxy, "no session is pinned").await;
+
+    conns[2]
+        .query_drop("SELECT 1; CREATE TEMPORARY TABLE later (x INT)")
+        .await
+        .unwrap();
+    wait_pins(&proxy, "temporary table").await;
+    conns[2].reset().await.unwrap();
+    wait_pins(&proxy, "no session is pinned").await;
+
+    let (ok, out) = proxy.ctl_async(&["switchover"]).await;
+    assert!(ok, "switchover:\n{out}\nproxy log:\n{}", proxy.log());
+    for (i, conn) in conns.iter_mut().enumerate() {
+        assert_eq!(server_id(conn).await, 2, "session {i} moved to green");
+    }
+}
+
 // ---------------------------------------------------------------------------------
 // Restart
 // ---------------------------------------------------------------------------------

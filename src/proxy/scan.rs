@@ -7,6 +7,8 @@
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Effects {
     pub creates_temp_table: bool,
+    /// `DROP [TEMPORARY] TABLE …`: may drop a temporary table.
+    pub drops_table: bool,
     pub locks_tables: bool,
     pub unlocks_tables: bool,
     pub get_lock: bool,
@@ -17,33 +19,45 @@ pub struct Effects {
     pub user_variable: bool,
     /// The statement starts with KILL.
     pub kill: bool,
+    /// The text holds more than one statement (a multi-statement).
+    pub several: bool,
+}
+
+impl Effects {
+    /// Only what takes hold of the server (a temporary table, a lock, an XA
+    /// transaction, a user variable), for a multi-statement that failed part-way:
+    /// the statements before the failing one did run.
+    pub fn acquisitions(&self) -> Effects {
+        Effects {
+            creates_temp_table: self.creates_temp_table,
+            locks_tables: self.locks_tables,
+            get_lock: self.get_lock,
+            xa_start: self.xa_start,
+            user_variable: self.user_variable,
+            several: self.several,
+            ..Effects::default()
+        }
+    }
 }
 
 /// Longest statement searched for function names; longer ones are bulk data.
 const SEARCH_LIMIT: usize = 16 * 1024;
 
-/// Scans one statement (or several, for multi-statements: the function-name search
-/// covers all of them, the leading keyword only the first).
+/// Scans one statement, or each statement of a multi-statement (the function-name
+/// search covers the whole text).
 pub fn scan(sql: &[u8]) -> Effects {
     let mut e = Effects::default();
-    let mut words = Words::new(sql);
-    let first = words.next_word();
-    let second = words.next_word();
-    let second = second.as_ref().map(Word::as_deref);
-    e.kill = matches!(first.as_ref().map(Word::as_deref), Some(b"KILL"));
-    match first.as_ref().map(Word::as_deref) {
-        Some(b"CREATE") => {
-            e.creates_temp_table = matches!(second, Some(b"TEMPORARY"))
-                || (matches!(second, Some(b"OR")) && contains_word_ci(sql, b"TEMPORARY"));
+    // Splitting only when a ';' is there keeps the common case one pass shorter.
+    if sql.contains(&b';') {
+        let mut count = 0;
+        for statement in statements(sql) {
+            count += 1;
+            leading_keywords(statement, &mut e);
         }
-        Some(b"LOCK") => e.locks_tables = matches!(second, Some(b"TABLES" | b"TABLE")),
-        Some(b"UNLOCK") => e.unlocks_tables = true,
-        Some(b"XA") => match second {
-            Some(b"START" | b"BEGIN") => e.xa_start = true,
-            Some(b"COMMIT" | b"ROLLBACK") => e.xa_end = true,
-            _ => {}
-        },
-        _ => {}
+        e.several = count > 1;
+        e.kill &= !e.several;
+    } else {
+        leading_keywords(sql, &mut e);
     }
     if sql.len() <= SEARCH_LIMIT {
         e.get_lock = contains_word_ci(sql, b"GET_LOCK");
@@ -52,6 +66,141 @@ pub fn scan(sql: &[u8]) -> Effects {
         e.user_variable = sql.contains(&b'@') && has_user_variable(sql);
     }
     e
+}
+
+/// What the first two words of one statement say, added to `e`.
+fn leading_keywords(sql: &[u8], e: &mut Effects) {
+    let mut words = Words::new(sql);
+    let first = words.next_word();
+    let second = words.next_word();
+    let second = second.as_ref().map(Word::as_deref);
+    match first.as_ref().map(Word::as_deref) {
+        Some(b"CREATE") => {
+            e.creates_temp_table |= matches!(second, Some(b"TEMPORARY"))
+                || (matches!(second, Some(b"OR")) && contains_word_ci(sql, b"TEMPORARY"));
+        }
+        Some(b"DROP") => {
+            e.drops_table |= matches!(second, Some(b"TEMPORARY" | b"TABLE" | b"TABLES"));
+        }
+        Some(b"LOCK") => e.locks_tables |= matches!(second, Some(b"TABLES" | b"TABLE")),
+        Some(b"UNLOCK") => e.unlocks_tables = true,
+        Some(b"XA") => match second {
+            Some(b"START" | b"BEGIN") => e.xa_start = true,
+            Some(b"COMMIT" | b"ROLLBACK") => e.xa_end = true,
+            _ => {}
+        },
+        Some(b"KILL") => e.kill = true,
+        _ => {}
+    }
+}
+
+/// The statements of a multi-statement text: split at each `;` that is not inside a
+/// quoted string, a quoted identifier or a comment. Blank pieces are left out. (A
+/// `;` inside a compound statement's body splits it too; the pieces are then
+/// scanned as statements of their own, which can only pin more, never less.)
+fn statements(sql: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut start = 0;
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while start < sql.len() {
+            let end = loop {
+                match sql.get(i) {
+                    None => break sql.len(),
+                    Some(b';') => break i,
+                    Some(&q @ (b'\'' | b'"' | b'`')) => i = skip_quoted(sql, i, q),
+                    Some(b'#') => i = skip_to(sql, i, b"\n"),
+                    Some(b'-')
+                        if sql.get(i + 1) == Some(&b'-')
+                            && sql.get(i + 2).is_none_or(u8::is_ascii_whitespace) =>
+                    {
+                        i = skip_to(sql, i, b"\n")
+                    }
+                    Some(b'/') if sql.get(i + 1) == Some(&b'*') => {
+                        i = skip_to(sql, i + 2, b"*/") + 2;
+                    }
+                    Some(_) => i += 1,
+                }
+            };
+            let piece = &sql[start..end.min(sql.len())];
+            i = end + 1;
+            start = i;
+            if !piece.iter().all(u8::is_ascii_whitespace) {
+                return Some(piece);
+            }
+        }
+        None
+    })
+}
+
+/// The index just past the quoted text that starts at `open` (a doubled quote
+/// stays inside; so does a backslash-escaped one, except in identifiers).
+fn skip_quoted(sql: &[u8], open: usize, quote: u8) -> usize {
+    let mut i = open + 1;
+    while i < sql.len() {
+        match sql[i] {
+            b'\\' if quote != b'`' => i += 2,
+            b if b == quote => {
+                if sql.get(i + 1) == Some(&quote) {
+                    i += 2;
+                } else {
+                    return i + 1;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    sql.len()
+}
+
+/// The index of the next `needle` at or after `from` (the end if there is none).
+fn skip_to(sql: &[u8], from: usize, needle: &[u8]) -> usize {
+    let from = from.min(sql.len());
+    find(&sql[from..], needle).map_or(sql.len(), |at| from + at)
+}
+
+/// The tables a single `CREATE [OR REPLACE] TEMPORARY TABLE [IF NOT EXISTS] t …` or
+/// `DROP [TEMPORARY] TABLE[S] [IF EXISTS] t1, t2 …` names, as `(schema, table)` with
+/// quotes removed; `None` for any other statement or one it cannot read.
+pub fn table_names(sql: &[u8]) -> Option<Vec<(Option<String>, String)>> {
+    let mut words = Words::new(sql);
+    let first = words.next_word()?;
+    let several = match first.as_deref() {
+        b"CREATE" => false,
+        b"DROP" => true,
+        _ => return None,
+    };
+    // Keywords up to the first name.
+    loop {
+        let save = words.pos;
+        let word = words.next_word();
+        match word.as_ref().map(Word::as_deref) {
+            Some(
+                b"OR" | b"REPLACE" | b"TEMPORARY" | b"TABLE" | b"TABLES" | b"IF" | b"NOT"
+                | b"EXISTS",
+            ) => {}
+            _ => {
+                words.pos = save;
+                break;
+            }
+        }
+    }
+    let mut names = Vec::new();
+    loop {
+        words.skip_blank();
+        let first = words.identifier()?;
+        let name = if words.sql.get(words.pos) == Some(&b'.') {
+            words.pos += 1;
+            (Some(first), words.identifier()?)
+        } else {
+            (None, first)
+        };
+        names.push(name);
+        words.skip_blank();
+        if !(several && words.sql.get(words.pos) == Some(&b',')) {
+            return Some(names);
+        }
+        words.pos += 1;
+    }
 }
 
 /// For `KILL [HARD|SOFT] [CONNECTION | QUERY [ID]] n`: the byte range of `n` and its
@@ -138,6 +287,29 @@ impl<'a> Words<'a> {
         }
     }
 
+    /// A bare or back-quoted identifier at the current position, unquoted.
+    fn identifier(&mut self) -> Option<String> {
+        let rest = &self.sql[self.pos.min(self.sql.len())..];
+        if rest.first() == Some(&b'`') {
+            let end = skip_quoted(rest, 0, b'`');
+            if end < 2 || rest[end - 1] != b'`' {
+                return None;
+            }
+            self.pos += end;
+            let inner = String::from_utf8_lossy(&rest[1..end - 1]);
+            return Some(inner.replace("``", "`"));
+        }
+        let len = rest
+            .iter()
+            .take_while(|&&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80)
+            .count();
+        if len == 0 {
+            return None;
+        }
+        self.pos += len;
+        Some(String::from_utf8_lossy(&rest[..len]).into_owned())
+    }
+
     fn skip_line(&mut self) {
         while self.pos < self.sql.len() && self.sql[self.pos] != b'\n' {
             self.pos += 1;
@@ -214,6 +386,49 @@ mod tests {
     }
 
     #[test]
+    fn every_statement_of_a_multi_statement_is_scanned() {
+        let e = scan(b"SELECT 1; CREATE TEMPORARY TABLE t (a int)");
+        assert!(e.creates_temp_table && e.several);
+        let e = scan(b"SELECT ';', \"a;b\", `c;d` /* ; */ -- ;\n; LOCK TABLES t READ");
+        assert!(e.locks_tables && e.several);
+        // A ';' only inside quotes, comments or escapes splits nothing.
+        for one in [
+            &b"SELECT 'it''s; fine', 'a\\';b'"[..],
+            b"SELECT 1 /* ; */",
+            b"SELECT 1; ",
+            b"SELECT `x;y` FROM t # ;",
+        ] {
+            assert!(!scan(one).several, "{}", String::from_utf8_lossy(one));
+        }
+        assert!(scan(b"SELECT 1--1;\nLOCK TABLES t WRITE").locks_tables);
+        assert!(!scan(b"KILL 5; SELECT 1").kill);
+        assert!(scan(b"KILL 5;").kill);
+    }
+
+    #[test]
+    fn table_names_of_create_and_drop() {
+        let n = |s: &str, t: &str| (Some(s.to_owned()), t.to_owned());
+        let bare = |t: &str| (None, t.to_owned());
+        assert_eq!(
+            table_names(b"CREATE TEMPORARY TABLE t (a int)"),
+            Some(vec![bare("t")])
+        );
+        assert_eq!(
+            table_names(
+                b"create or replace temporary table if not exists db.`we``ird` as select 1"
+            ),
+            Some(vec![n("db", "we`ird")])
+        );
+        assert_eq!(
+            table_names(b"DROP TEMPORARY TABLE IF EXISTS a, `b`.c ,d"),
+            Some(vec![bare("a"), n("b", "c"), bare("d")])
+        );
+        assert_eq!(table_names(b"DROP TABLE"), None);
+        assert_eq!(table_names(b"SELECT 1"), None);
+        assert_eq!(table_names(b"CREATE TEMPORARY TABLE `open"), None);
+    }
+
+    #[test]
     fn kill_statements() {
         assert_eq!(kill_target(b"KILL 12"), Some((5, 7, 12)));
         assert_eq!(kill_target(b"kill query 7;"), Some((11, 12, 7)));
@@ -244,8 +459,18 @@ mod tests {
             b"(((",
             b"@",
             b"\xff\xfe",
+            b";;;",
+            b"'",
+            b"'\\",
+            b"`;",
+            b"/*;",
+            b"--;",
+            b"DROP TABLE `",
+            b"DROP TABLE a.",
+            b"CREATE TEMPORARY TABLE a,",
         ] {
             scan(s);
+            table_names(s);
         }
     }
 }

@@ -420,7 +420,9 @@ impl Session {
                 self.send_to_backend(&packet).await?;
                 let outcome = self.relay_response(Expect::ResultSets).await?;
                 if !outcome.error {
-                    self.apply_effects(&effects);
+                    self.apply_effects(&effects, &packet[5..]);
+                } else if effects.several {
+                    self.apply_effects(&effects.acquisitions(), &packet[5..]);
                 }
                 return Ok(true);
             }
@@ -430,12 +432,14 @@ impl Session {
                 if let Some((id, params, columns)) = outcome.prepared {
                     // A copy: a slice of the read buffer would keep the whole buffer alive.
                     let sql = Bytes::copy_from_slice(&packet[5..]);
+                    let effects = scan(&sql);
                     self.state.statements.insert(
                         id,
                         Prepared {
                             sql,
                             params,
                             columns,
+                            effects,
                         },
                     );
                 }
@@ -482,6 +486,9 @@ impl Session {
         };
         self.send_to_backend(&packet).await?;
         let outcome = self.relay_response(expect).await?;
+        if cmd == COM_STMT_EXECUTE && !outcome.error {
+            self.apply_statement_effects(&packet);
+        }
         if cmd == COM_RESET_CONNECTION && !outcome.error {
             self.state.reset(None);
             self.statement_ids.clear();
@@ -539,9 +546,22 @@ impl Session {
         Ok(())
     }
 
-    fn apply_effects(&mut self, effects: &Effects) {
+    /// A prepared statement ran: what its text does (a `GET_LOCK`, a temporary
+    /// table…), scanned when it was prepared, takes effect. `packet` carries the
+    /// backend's statement id.
+    fn apply_statement_effects(&mut self, packet: &[u8]) {
+        let Some(p) = statement_id(packet).and_then(|id| self.state.statements.get(&id)) else {
+            return;
+        };
+        if p.effects != Effects::default() {
+            let (effects, sql) = (p.effects, p.sql.clone());
+            self.apply_effects(&effects, &sql);
+        }
+    }
+
+    fn apply_effects(&mut self, effects: &Effects, sql: &[u8]) {
         if *effects != Effects::default() {
-            self.state.on_statement(effects);
+            self.state.on_statement(effects, sql);
             self.dirty = true;
             tracing::debug!(session = self.id, state = ?self.state, "session state changed");
         }

@@ -5,13 +5,13 @@
 //! Fed from OK/EOF packets (status flags and session-tracking data) and from the light
 //! statement scan; it never talks to a server itself.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use bytes::Bytes;
 
 use crate::protocol::constants::*;
 use crate::protocol::packets::{session_changes, OkPacket, SessionChange};
-use crate::proxy::scan::Effects;
+use crate::proxy::scan::{table_names, Effects};
 
 /// A statement prepared on the backend.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,12 +19,19 @@ pub struct Prepared {
     pub sql: Bytes,
     pub params: u16,
     pub columns: u16,
+    /// What running it does to pins and user variables (scanned once, at prepare).
+    pub effects: Effects,
 }
 
 /// Things that tie a session to the server it is on.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Pins {
-    pub temp_tables: bool,
+    /// Temporary tables by (schema, name), the schema being the default one at
+    /// creation when the statement named none.
+    pub temp_tables: BTreeSet<(String, String)>,
+    /// A temporary table whose name could not be read (created inside a
+    /// multi-statement, say): pinned until the session is reset.
+    pub unnamed_temp_table: bool,
     pub locked_tables: bool,
     pub named_locks: u32,
     pub xa: bool,
@@ -40,7 +47,7 @@ impl Pins {
             Some("LOCK TABLES")
         } else if self.named_locks > 0 {
             Some("GET_LOCK")
-        } else if self.temp_tables {
+        } else if self.unnamed_temp_table || !self.temp_tables.is_empty() {
             Some("temporary table")
         } else if self.cursor {
             Some("open cursor")
@@ -118,10 +125,26 @@ impl SessionState {
         true
     }
 
-    /// Applies what the statement scan found, once the statement succeeded.
-    pub fn on_statement(&mut self, e: &Effects) {
+    /// Applies what the statement scan found in `sql`, once the statement succeeded.
+    pub fn on_statement(&mut self, e: &Effects, sql: &[u8]) {
         let p = &mut self.pins;
-        p.temp_tables |= e.creates_temp_table;
+        let qualify = |(schema, table): (Option<String>, String)| {
+            (
+                schema.or_else(|| self.schema.clone()).unwrap_or_default(),
+                table,
+            )
+        };
+        if e.creates_temp_table {
+            match table_names(sql).filter(|_| !e.several) {
+                Some(names) => p.temp_tables.extend(names.into_iter().map(qualify)),
+                None => p.unnamed_temp_table = true,
+            }
+        }
+        if e.drops_table && !e.several && !p.temp_tables.is_empty() {
+            for name in table_names(sql).unwrap_or_default() {
+                p.temp_tables.remove(&qualify(name));
+            }
+        }
         if e.locks_tables {
             p.locked_tables = true;
         }
@@ -165,17 +188,78 @@ mod tests {
     fn pins_follow_statements() {
         let mut s = SessionState::new(None, 45);
         assert_eq!(s.pin_reason(), None);
-        s.on_statement(&scan(b"SELECT GET_LOCK('a', 1)"));
+        s.on_statement(
+            &scan(b"SELECT GET_LOCK('a', 1)"),
+            b"SELECT GET_LOCK('a', 1)",
+        );
         assert_eq!(s.pin_reason(), Some("GET_LOCK"));
-        s.on_statement(&scan(b"SELECT RELEASE_LOCK('a')"));
+        s.on_statement(
+            &scan(b"SELECT RELEASE_LOCK('a')"),
+            b"SELECT RELEASE_LOCK('a')",
+        );
         assert_eq!(s.pin_reason(), None);
-        s.on_statement(&scan(b"LOCK TABLES t WRITE"));
+        s.on_statement(&scan(b"LOCK TABLES t WRITE"), b"LOCK TABLES t WRITE");
         assert_eq!(s.pin_reason(), Some("LOCK TABLES"));
-        s.on_statement(&scan(b"UNLOCK TABLES"));
-        s.on_statement(&scan(b"CREATE TEMPORARY TABLE t (a int)"));
+        s.on_statement(&scan(b"UNLOCK TABLES"), b"UNLOCK TABLES");
+        s.on_statement(
+            &scan(b"CREATE TEMPORARY TABLE t (a int)"),
+            b"CREATE TEMPORARY TABLE t (a int)",
+        );
         assert_eq!(s.pin_reason(), Some("temporary table"));
         s.reset(None);
         assert_eq!(s.pin_reason(), None);
+    }
+
+    fn run(s: &mut SessionState, sql: &[u8]) {
+        s.on_statement(&scan(sql), sql);
+    }
+
+    #[test]
+    fn temporary_tables_pin_until_dropped() {
+        let mut s = SessionState::new(Some("app".into()), 45);
+        run(&mut s, b"CREATE TEMPORARY TABLE t (a int)");
+        run(
+            &mut s,
+            b"create temporary table if not exists `other`.`u``v` like x",
+        );
+        assert_eq!(s.pin_reason(), Some("temporary table"));
+        run(&mut s, b"DROP TEMPORARY TABLE IF EXISTS app.t");
+        assert_eq!(s.pin_reason(), Some("temporary table"));
+        // Another schema's `t` is not ours.
+        s.schema = Some("elsewhere".into());
+        run(&mut s, b"DROP TABLE `other`.`u``v`, t");
+        assert_eq!(s.pin_reason(), None, "{:?}", s.pins);
+    }
+
+    #[test]
+    fn unqualified_names_take_the_schema_of_the_moment() {
+        let mut s = SessionState::new(Some("a".into()), 45);
+        run(&mut s, b"CREATE TEMPORARY TABLE t (x int)");
+        s.schema = Some("b".into());
+        run(&mut s, b"DROP TABLE t");
+        assert_eq!(s.pin_reason(), Some("temporary table"));
+        s.schema = Some("a".into());
+        run(&mut s, b"DROP TABLE t");
+        assert_eq!(s.pin_reason(), None);
+    }
+
+    #[test]
+    fn multi_statements_pin_conservatively() {
+        let mut s = SessionState::new(None, 45);
+        run(&mut s, b"SELECT 1; CREATE TEMPORARY TABLE t (a int)");
+        assert_eq!(s.pin_reason(), Some("temporary table"));
+        // A name read inside a multi-statement is not trusted: still pinned.
+        run(&mut s, b"DROP TEMPORARY TABLE t; SELECT 1");
+        assert_eq!(s.pin_reason(), Some("temporary table"));
+        s.reset(None);
+        run(&mut s, b"SELECT 1; LOCK TABLES t WRITE");
+        assert_eq!(s.pin_reason(), Some("LOCK TABLES"));
+        // A failed multi-statement keeps what it took, drops nothing it released.
+        let failed =
+            scan(b"UNLOCK TABLES; SELECT GET_LOCK('x', 1); SELECT nonsense").acquisitions();
+        s.on_statement(&failed, b"");
+        assert_eq!(s.pin_reason(), Some("LOCK TABLES"));
+        assert_eq!(s.pins.named_locks, 1);
     }
 
     #[test]

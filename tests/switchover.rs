@@ -490,8 +490,9 @@ async fn wait_pins(proxy: &Proxy, needle: &str) {
 }
 
 /// A pin ends with the statement that ends it — a temporary table when it is dropped,
-/// a named lock taken by a server-side prepared statement when it is released — and a
-/// multi-statement is scanned statement by statement. Once nothing is pinned, the
+/// a statement prepared from over 16 MiB of text when it is closed, a named lock taken
+/// by a server-side prepared statement when it is released — and a multi-statement is
+/// scanned statement by statement. Once nothing is pinned, the
 /// switchover takes every session along.
 #[tokio::test(flavor = "multi_thread")]
 async fn pins_end_with_the_statements_that_end_them() {
@@ -509,6 +510,15 @@ async fn pins_end_with_the_statements_that_end_them() {
         .query_drop("DROP TEMPORARY TABLE scratch")
         .await
         .unwrap();
+    wait_pins(&proxy, "no session is pinned").await;
+
+    // A statement text over 16 MiB is streamed through, not kept: pinned until closed.
+    let big = format!("SELECT ? /* {} */", "x".repeat(17 << 20));
+    let statement = conns[0].prep(big).await.unwrap();
+    let got: Option<i64> = conns[0].exec_first(&statement, (5,)).await.unwrap();
+    assert_eq!(got, Some(5));
+    wait_pins(&proxy, "over 16 MiB").await;
+    conns[0].close(statement).await.unwrap();
     wait_pins(&proxy, "no session is pinned").await;
 
     let got: Option<i64> = conns[1]

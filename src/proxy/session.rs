@@ -395,6 +395,10 @@ impl Session {
     /// the session normally.
     async fn command(&mut self, mut packet: BytesMut) -> Result<bool, SessionError> {
         let cmd = packet[4];
+        // Statement state is kept by the client's ids: take it before it is mapped.
+        let executed = (cmd == COM_STMT_EXECUTE)
+            .then(|| statement_id(&packet))
+            .flatten();
         let expect = match cmd {
             COM_QUIT => {
                 let _ = self.backend.write_all(&packet).await;
@@ -448,7 +452,7 @@ impl Session {
             COM_STMT_CLOSE | COM_STMT_SEND_LONG_DATA => {
                 if cmd == COM_STMT_CLOSE {
                     if let Some(id) = statement_id(&packet) {
-                        self.state.statements.remove(&id);
+                        self.state.close_statement(id);
                     }
                 }
                 self.map_statement_id(&mut packet);
@@ -486,8 +490,8 @@ impl Session {
         };
         self.send_to_backend(&packet).await?;
         let outcome = self.relay_response(expect).await?;
-        if cmd == COM_STMT_EXECUTE && !outcome.error {
-            self.apply_statement_effects(&packet);
+        if let Some(id) = executed.filter(|_| !outcome.error) {
+            self.apply_statement_effects(id);
         }
         if cmd == COM_RESET_CONNECTION && !outcome.error {
             self.state.reset(None);
@@ -532,7 +536,12 @@ impl Session {
         }
         self.forward_big_client_packet().await?;
         if let Some(expect) = expect {
-            self.relay_response(expect).await?;
+            let outcome = self.relay_response(expect).await?;
+            if let Some((id, _, _)) = outcome.prepared {
+                // Streamed through, not kept: the statement pins the session.
+                self.state.pins.oversized_statements.insert(id);
+                self.dirty = true;
+            }
         }
         Ok(true)
     }
@@ -546,11 +555,10 @@ impl Session {
         Ok(())
     }
 
-    /// A prepared statement ran: what its text does (a `GET_LOCK`, a temporary
-    /// table…), scanned when it was prepared, takes effect. `packet` carries the
-    /// backend's statement id.
-    fn apply_statement_effects(&mut self, packet: &[u8]) {
-        let Some(p) = statement_id(packet).and_then(|id| self.state.statements.get(&id)) else {
+    /// Prepared statement `id` (the client's id) ran: what its text does (a
+    /// `GET_LOCK`, a temporary table…), scanned when it was prepared, takes effect.
+    fn apply_statement_effects(&mut self, id: u32) {
+        let Some(p) = self.state.statements.get(&id) else {
             return;
         };
         if p.effects != Effects::default() {

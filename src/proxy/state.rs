@@ -36,6 +36,10 @@ pub struct Pins {
     pub named_locks: u32,
     pub xa: bool,
     pub cursor: bool,
+    /// Prepared statements (client ids) whose text came in more than one packet
+    /// chunk (over 16 MiB): relayed, not kept, so they cannot be prepared again
+    /// elsewhere.
+    pub oversized_statements: BTreeSet<u32>,
 }
 
 impl Pins {
@@ -51,6 +55,8 @@ impl Pins {
             Some("temporary table")
         } else if self.cursor {
             Some("open cursor")
+        } else if !self.oversized_statements.is_empty() {
+            Some("prepared statement over 16 MiB")
         } else {
             None
         }
@@ -69,7 +75,7 @@ pub struct SessionState {
     pub variables: BTreeMap<String, String>,
     /// The session may hold user variables (`@x`).
     pub user_variables: bool,
-    /// Prepared statements by backend statement id.
+    /// Prepared statements by the client's statement id.
     pub statements: HashMap<u32, Prepared>,
     pub pins: Pins,
 }
@@ -168,6 +174,12 @@ impl SessionState {
         self.user_variables |= e.user_variable;
     }
 
+    /// COM_STMT_CLOSE: the statement is gone (the server sends no answer).
+    pub fn close_statement(&mut self, id: u32) {
+        self.statements.remove(&id);
+        self.pins.oversized_statements.remove(&id);
+    }
+
     /// COM_RESET_CONNECTION or COM_CHANGE_USER succeeded: the server forgot it all.
     pub fn reset(&mut self, schema: Option<String>) {
         let charset = self.charset;
@@ -260,6 +272,17 @@ mod tests {
         s.on_statement(&failed, b"");
         assert_eq!(s.pin_reason(), Some("LOCK TABLES"));
         assert_eq!(s.pins.named_locks, 1);
+    }
+
+    #[test]
+    fn oversized_statements_pin_until_closed() {
+        let mut s = SessionState::new(None, 45);
+        s.pins.oversized_statements.insert(3);
+        assert_eq!(s.pin_reason(), Some("prepared statement over 16 MiB"));
+        s.close_statement(4);
+        assert!(s.pin_reason().is_some());
+        s.close_statement(3);
+        assert_eq!(s.pin_reason(), None);
     }
 
     #[test]

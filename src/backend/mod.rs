@@ -1,6 +1,9 @@
 //! Control-plane SQL to one backend (blue or green): fence, GTID positions,
 //! replication, sessions, privileges — what the switchover orchestrator asks of a
-//! server. Only MariaDB is spoken for now (`SHOW SLAVE STATUS`, `MASTER_GTID_WAIT`).
+//! server. Two dialects: MariaDB's (`SHOW SLAVE STATUS`, `MASTER_GTID_WAIT`) and
+//! MySQL's (`SHOW REPLICA STATUS`, `WAIT_FOR_EXECUTED_GTID_SET`), told apart once per
+//! connection by the server's version; the MySQL one is written to MySQL's
+//! documentation and not tested against a MySQL server.
 //!
 //! Invariants:
 //! - every call is bounded: by the timeout it is given, else the [`Control`]'s own;
@@ -11,10 +14,14 @@
 //! - nothing here writes a binlog event: every statement is `SET GLOBAL`, a replication
 //!   command, `KILL` or a read, so a fenced server's GTID position stays put.
 //!
-//! - [`gtid`]: GTID positions and states as values (parse, compare, errant GTIDs).
+//! - [`flavor`]: MariaDB or MySQL, and the SQL text that differs between them.
+//! - [`gtid`]: MariaDB GTID positions and states as values (parse, compare, errant GTIDs).
+//! - [`gtid_mysql`]: MySQL GTID sets as values (parse, subset, subtract).
 
 mod error;
+pub mod flavor;
 pub mod gtid;
+pub mod gtid_mysql;
 mod privileges;
 mod replication;
 mod sessions;
@@ -29,7 +36,9 @@ use mysql_async::{Conn, Opts, OptsBuilder, Row};
 use crate::config::ControlConfig;
 
 pub use error::ControlError;
+pub use flavor::{Dialect, Flavor};
 pub use gtid::{errant, errant_by_state, Gtid, GtidParseError, GtidSet};
+pub use gtid_mysql::{MySqlGtidParseError, MySqlGtidSet};
 pub use replication::ReplicaStatus;
 pub use sessions::{ClientConn, LongTrx};
 
@@ -51,6 +60,8 @@ pub struct Control {
     conn: Option<Conn>,
     /// The server's id for `conn` (`CONNECTION_ID()`), for `KILL QUERY`.
     conn_id: u64,
+    /// The dialect `conn`'s server speaks, read from its `VERSION()` at connect.
+    flavor: Flavor,
     /// Bound for connecting and for calls that take no timeout of their own.
     timeout: Duration,
 }
@@ -61,6 +72,7 @@ impl std::fmt::Debug for Control {
             .field("address", &self.address)
             .field("connected", &self.conn.is_some())
             .field("conn_id", &self.conn_id)
+            .field("flavor", &self.flavor)
             .field("timeout", &self.timeout)
             .finish()
     }
@@ -80,6 +92,7 @@ impl Control {
             opts: opts(address, user, password)?,
             conn: None,
             conn_id: 0,
+            flavor: Flavor::MariaDb,
             timeout,
         };
         control.reconnect().await?;
@@ -98,6 +111,16 @@ impl Control {
     /// The server's `host:port`.
     pub fn address(&self) -> &str {
         &self.address
+    }
+
+    /// The server's dialect, as its version said at the last connect.
+    pub fn flavor(&self) -> Flavor {
+        self.flavor
+    }
+
+    /// The SQL text of [`Control::flavor`].
+    fn dialect(&self) -> &'static Dialect {
+        self.flavor.dialect()
     }
 
     /// The bound of calls that take no timeout of their own.
@@ -132,9 +155,10 @@ impl Control {
     /// Open a fresh connection in place of the current one.
     async fn reconnect(&mut self) -> Result<(), ControlError> {
         self.conn = None;
-        let (conn, id) = open(&self.address, &self.opts, self.timeout).await?;
+        let (conn, id, flavor) = open(&self.address, &self.opts, self.timeout).await?;
         self.conn = Some(conn);
         self.conn_id = id;
+        self.flavor = flavor;
         Ok(())
     }
 
@@ -237,12 +261,17 @@ fn opts(address: &str, user: &str, password: &str) -> Result<Opts, ControlError>
         .into())
 }
 
-/// A new connection and its `CONNECTION_ID()`, bounded by `timeout`.
-async fn open(address: &str, opts: &Opts, timeout: Duration) -> Result<(Conn, u64), ControlError> {
+/// A new connection, its `CONNECTION_ID()` and its server's flavor (from
+/// `VERSION()`), bounded by `timeout`.
+async fn open(
+    address: &str,
+    opts: &Opts,
+    timeout: Duration,
+) -> Result<(Conn, u64, Flavor), ControlError> {
     let connect = async {
         let mut conn = Conn::new(opts.clone()).await?;
         conn.query_drop(SESSION_SETUP).await?;
-        let rows: Vec<Row> = conn.query("SELECT CONNECTION_ID()").await?;
+        let rows: Vec<Row> = conn.query("SELECT CONNECTION_ID(), VERSION()").await?;
         Ok::<_, mysql_async::Error>((conn, rows))
     };
     let (conn, rows) = match tokio::time::timeout(timeout, connect).await {
@@ -260,14 +289,15 @@ async fn open(address: &str, opts: &Opts, timeout: Duration) -> Result<(Conn, u6
             })
         }
     };
-    let id = rows
-        .first()
+    let row = rows.first();
+    let id = row
         .and_then(|row| sql::uint(row, 0))
         .ok_or_else(|| ControlError::Unexpected {
             address: address.to_owned(),
             what: "CONNECTION_ID() returned no number".to_owned(),
         })?;
-    Ok((conn, id))
+    let version = row.and_then(|row| sql::text(row, 1)).unwrap_or_default();
+    Ok((conn, id, Flavor::from_version(&version)))
 }
 
 /// How a bounded statement ended.
@@ -292,7 +322,7 @@ impl Killer<'_> {
     /// the timeout either way).
     async fn kill_query(&self) {
         let kill = async {
-            let (mut conn, _) = open(self.address, self.opts, KILL_GRACE).await?;
+            let (mut conn, _, _) = open(self.address, self.opts, KILL_GRACE).await?;
             let killed = conn.query_drop(format!("KILL QUERY {}", self.id)).await;
             let _ = conn.disconnect().await;
             killed.map_err(|source| ControlError::Sql {

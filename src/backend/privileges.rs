@@ -1,5 +1,11 @@
 //! Which accounts can write through `read_only` — the writers a fence does not stop.
 //!
+//! MySQL (written to MySQL's documentation, not tested against a MySQL server): the
+//! fence there is `super_read_only`, which stops every account, `SUPER` and
+//! `CONNECTION_ADMIN` holders included (only replication appliers still write), so
+//! the list is always empty.
+//!
+//! MariaDB:
 //! Checked on MariaDB 10.11.19: `READ_ONLY ADMIN` lets an account write on a
 //! read-only server, and `ALL PRIVILEGES ON *.*` includes it; `SUPER` alone does *not*
 //! any more (MDEV-29596) — before 10.11 it did. The privilege also counts when it comes
@@ -9,7 +15,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::sql;
-use super::{Control, ControlError};
+use super::{Control, ControlError, Flavor};
 
 /// The grantee `PUBLIC` stands for every account.
 const PUBLIC: &str = "PUBLIC";
@@ -41,10 +47,17 @@ fn account(user: &str, host: &str) -> String {
 }
 
 impl Control {
-    /// Accounts (`'user'@'host'`) that can write while `read_only` is on: holders of
-    /// `READ_ONLY ADMIN` (directly, through any role they were granted, or through
-    /// `PUBLIC`), and of `SUPER` on servers older than 10.11. Sorted.
+    /// Accounts (`'user'@'host'`) that can write while the fence is on. MariaDB:
+    /// holders of `READ_ONLY ADMIN` (directly, through any role they were granted, or
+    /// through `PUBLIC`), and of `SUPER` on servers older than 10.11. Sorted.
+    ///
+    /// MySQL: none — its fence, `super_read_only`, binds every account (see the module
+    /// doc; untested against a MySQL server).
     pub async fn users_with_read_only_admin(&mut self) -> Result<Vec<String>, ControlError> {
+        if self.flavor() == Flavor::MySql {
+            // super_read_only binds every account; from MySQL's documentation, untested.
+            return Ok(Vec::new());
+        }
         let version = self.version().await?;
         let (major, minor) = sql::major_minor(&version)
             .ok_or_else(|| self.unexpected(format!("cannot read version {version:?}")))?;

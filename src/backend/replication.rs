@@ -1,39 +1,53 @@
-//! Fence, GTID positions and replication (MariaDB): `read_only`, `@@gtid_*_pos`,
-//! `MASTER_GTID_WAIT`, `SHOW SLAVE STATUS`, and the way back — making a former
-//! primary replicate from its successor.
+//! Fence, GTID positions and replication: `read_only`, the GTID variables, the wait
+//! for a position, the replica status, and the way back — making a former primary
+//! replicate from its successor. The SQL text comes from the server's
+//! [`Dialect`](super::Dialect); MariaDB's is tested, MySQL's (`super_read_only`,
+//! `@@gtid_executed`, `WAIT_FOR_EXECUTED_GTID_SET`, `SHOW REPLICA STATUS`,
+//! `CHANGE REPLICATION SOURCE TO`) is written to MySQL's documentation and untested.
 
 use std::time::Duration;
 
 use mysql_async::Row;
 use tokio::time::{sleep, Instant};
 
+use super::flavor::{Flavor, Statement};
 use super::gtid::GtidSet;
 use super::sql;
 use super::{Control, ControlError};
 
-/// How often [`Control::wait_replicating`] looks at `SHOW SLAVE STATUS`.
+/// How often [`Control::wait_replicating`] looks at the replica status.
 const POLL: Duration = Duration::from_millis(50);
 
-/// The default replication connection's `SHOW SLAVE STATUS`, the fields the
-/// switchover looks at.
+/// The smallest wait sent to a wait function for which 0 means "forever".
+const SHORTEST_WAIT: Duration = Duration::from_millis(1);
+
+/// The default replication connection's status (`SHOW SLAVE STATUS` on MariaDB,
+/// `SHOW REPLICA STATUS` on MySQL), the fields the switchover looks at. Field docs name
+/// MariaDB's column first, then MySQL's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplicaStatus {
-    /// `Slave_IO_Running` is `Yes` (not `No`, `Connecting` or `Preparing`).
+    /// `Slave_IO_Running` / `Replica_IO_Running` is `Yes` (not `No`, `Connecting` or
+    /// `Preparing`).
     pub io_running: bool,
-    /// `Slave_IO_State`, e.g. "Waiting for master to send event".
+    /// `Slave_IO_State` / `Replica_IO_State`, e.g. "Waiting for master to send event".
     pub io_state: String,
-    /// `Slave_SQL_Running` is `Yes`.
+    /// `Slave_SQL_Running` / `Replica_SQL_Running` is `Yes`.
     pub sql_running: bool,
     pub last_io_error: String,
     pub last_sql_error: String,
+    /// `Master_Host` / `Source_Host`.
     pub master_host: String,
+    /// `Master_Port` / `Source_Port`.
     pub master_port: u16,
-    /// `Using_Gtid`: `No`, `Slave_Pos` or `Current_Pos`.
+    /// `Using_Gtid`: `No`, `Slave_Pos` or `Current_Pos`; on MySQL `Auto_Position` when
+    /// its `Auto_Position` column is 1, else `No`.
     pub using_gtid: String,
-    /// `Gtid_IO_Pos`: the last GTID the IO thread received, per domain.
+    /// `Gtid_IO_Pos` (the last GTID the IO thread received, per domain) /
+    /// `Retrieved_Gtid_Set` (every GTID the receiver thread received).
     pub gtid_io_pos: String,
-    /// `Seconds_Behind_Master` (NULL while a thread is stopped). An estimate for
-    /// display; never proof of being caught up (that is `MASTER_GTID_WAIT`).
+    /// `Seconds_Behind_Master` / `Seconds_Behind_Source` (NULL while a thread is
+    /// stopped). An estimate for display; never proof of being caught up (that is the
+    /// wait for the fence position).
     pub seconds_behind: Option<u64>,
 }
 
@@ -59,34 +73,96 @@ impl ReplicaStatus {
     }
 }
 
-/// A `SHOW SLAVE STATUS` row, with the raw `Slave_IO_Running` text (`Yes`, `No`,
-/// `Connecting`, `Preparing`).
+/// A replica status row, with the raw IO-thread text (`Yes`, `No`, `Connecting`,
+/// `Preparing`).
 struct RawStatus {
     status: ReplicaStatus,
     io_running: String,
 }
 
-fn parse_status(row: &Row) -> Result<RawStatus, String> {
-    let text = |name: &str| sql::column(row, name).and_then(|i| sql::text(row, i));
-    let required =
-        |name: &str| text(name).ok_or_else(|| format!("SHOW SLAVE STATUS has no {name}"));
-    let io_running = required("Slave_IO_Running")?;
-    let port = required("Master_Port")?;
+/// A replica status column: MariaDB's name, then MySQL's (8.0.22+).
+type Column = [&'static str; 2];
+
+const IO_RUNNING: Column = ["Slave_IO_Running", "Replica_IO_Running"];
+const SQL_RUNNING: Column = ["Slave_SQL_Running", "Replica_SQL_Running"];
+const IO_STATE: Column = ["Slave_IO_State", "Replica_IO_State"];
+const HOST: Column = ["Master_Host", "Source_Host"];
+const PORT: Column = ["Master_Port", "Source_Port"];
+const BEHIND: Column = ["Seconds_Behind_Master", "Seconds_Behind_Source"];
+const GTID_IO_POS: Column = ["Gtid_IO_Pos", "Retrieved_Gtid_Set"];
+const LAST_IO_ERROR: Column = ["Last_IO_Error", "Last_IO_Error"];
+const LAST_SQL_ERROR: Column = ["Last_SQL_Error", "Last_SQL_Error"];
+
+/// Reads one replica status row through `column` (a column's text by name; `None`
+/// when absent or NULL). Takes MariaDB's and MySQL's column names alike.
+fn parse_status(column: impl Fn(&str) -> Option<String>) -> Result<RawStatus, String> {
+    let text = |names: Column| names.iter().find_map(|name| column(name));
+    let required = |names: Column| {
+        text(names).ok_or_else(|| format!("the replica status has no {}", names.join(" or ")))
+    };
+    let io_running = required(IO_RUNNING)?;
+    let port = required(PORT)?;
+    // MariaDB names its GTID mode; MySQL says whether auto-positioning is on (MySQL's
+    // columns are from its documentation, untested against a MySQL server).
+    let using_gtid = match (column("Using_Gtid"), column("Auto_Position").as_deref()) {
+        (Some(mode), _) => mode,
+        (None, Some("1")) => "Auto_Position".to_owned(),
+        (None, Some(_)) => "No".to_owned(),
+        (None, None) => String::new(),
+    };
     let status = ReplicaStatus {
         io_running: io_running == "Yes",
-        io_state: text("Slave_IO_State").unwrap_or_default(),
-        sql_running: required("Slave_SQL_Running")? == "Yes",
-        last_io_error: text("Last_IO_Error").unwrap_or_default(),
-        last_sql_error: text("Last_SQL_Error").unwrap_or_default(),
-        master_host: text("Master_Host").unwrap_or_default(),
+        io_state: text(IO_STATE).unwrap_or_default(),
+        sql_running: required(SQL_RUNNING)? == "Yes",
+        last_io_error: text(LAST_IO_ERROR).unwrap_or_default(),
+        last_sql_error: text(LAST_SQL_ERROR).unwrap_or_default(),
+        master_host: text(HOST).unwrap_or_default(),
         master_port: port
             .parse()
-            .map_err(|_| format!("Master_Port {port:?} is not a port"))?,
-        using_gtid: text("Using_Gtid").unwrap_or_default(),
-        gtid_io_pos: text("Gtid_IO_Pos").unwrap_or_default(),
-        seconds_behind: sql::column(row, "Seconds_Behind_Master").and_then(|i| sql::uint(row, i)),
+            .map_err(|_| format!("the replica's source port {port:?} is not a port"))?,
+        using_gtid,
+        gtid_io_pos: text(GTID_IO_POS).unwrap_or_default(),
+        seconds_behind: text(BEHIND).and_then(|s| s.trim().parse().ok()),
     };
     Ok(RawStatus { status, io_running })
+}
+
+/// The default replication connection's row, given each row's `Channel_Name`: MySQL
+/// lists one row per channel and names the default one `""`; MariaDB's one row has no
+/// such column (`None`). A MySQL server with only named channels has no default one
+/// (MySQL's side written to its documentation, untested).
+fn default_channel<R>(rows: &[R], channel: impl Fn(&R) -> Option<String>) -> Option<&R> {
+    rows.iter()
+        .find(|row| channel(row).is_none_or(|name| name.is_empty()))
+}
+
+/// A row's `Channel_Name`, if it has that column.
+fn channel_name(row: &Row) -> Option<String> {
+    sql::column(row, "Channel_Name").and_then(|i| sql::text(row, i))
+}
+
+/// The statement that points a server at `host:port` as its source, with GTIDs,
+/// without TLS (11.4+ MariaDB replicas default to it), retrying the connection every
+/// second.
+///
+/// MariaDB: `MASTER_USE_GTID=slave_pos` (the caller sets `gtid_slave_pos` first).
+/// MySQL (written to MySQL's documentation, untested): `SOURCE_AUTO_POSITION=1`, which
+/// starts from the replica's own `gtid_executed`; `GET_SOURCE_PUBLIC_KEY=1` lets a
+/// `caching_sha2_password` replication account log in without TLS.
+fn change_source_sql(flavor: Flavor, host: &str, port: u16, user: &str, password: &str) -> String {
+    let (host, user, password) = (sql::quote(host), sql::quote(user), sql::quote(password));
+    match flavor {
+        Flavor::MariaDb => format!(
+            "CHANGE MASTER TO MASTER_HOST={host}, MASTER_PORT={port}, MASTER_USER={user}, \
+             MASTER_PASSWORD={password}, MASTER_USE_GTID=slave_pos, MASTER_SSL=0, \
+             MASTER_CONNECT_RETRY=1"
+        ),
+        Flavor::MySql => format!(
+            "CHANGE REPLICATION SOURCE TO SOURCE_HOST={host}, SOURCE_PORT={port}, \
+             SOURCE_USER={user}, SOURCE_PASSWORD={password}, SOURCE_AUTO_POSITION=1, \
+             SOURCE_SSL=0, SOURCE_CONNECT_RETRY=1, GET_SOURCE_PUBLIC_KEY=1"
+        ),
+    }
 }
 
 impl Control {
@@ -100,13 +176,13 @@ impl Control {
             .ok_or_else(|| self.unexpected(format!("server_id is {id:?}")))
     }
 
-    /// `VERSION()`, e.g. `10.11.19-MariaDB-log`.
+    /// `VERSION()`, e.g. `10.11.19-MariaDB-log` or `8.4.3`.
     pub async fn version(&mut self) -> Result<String, ControlError> {
         let v = self.scalar("read version", "SELECT VERSION()").await?;
         v.ok_or_else(|| self.unexpected("VERSION() is NULL"))
     }
 
-    /// `@@read_only`.
+    /// `@@read_only` (on MySQL, `super_read_only=ON` implies it).
     pub async fn read_only(&mut self) -> Result<bool, ControlError> {
         let v = self
             .scalar("read read_only", "SELECT @@GLOBAL.read_only")
@@ -119,55 +195,101 @@ impl Control {
         }
     }
 
-    /// `SET GLOBAL read_only = ON|OFF`, bounded by `timeout`. Turning it on waits for
-    /// running writes and for `LOCK TABLES … WRITE` holders, and while it waits it
-    /// blocks every new write on the server; so past `timeout` it is killed (the
-    /// server then stays as it was) and `Timeout` is returned.
+    /// The fence, on or off, bounded by `timeout` as a whole. MariaDB:
+    /// `SET GLOBAL read_only = ON|OFF`. MySQL (untested): `super_read_only = ON`, which
+    /// also stops `SUPER`/`CONNECTION_ADMIN` holders; off sets `super_read_only` and then
+    /// `read_only` to OFF.
+    ///
+    /// Turning it on waits for running writes and for `LOCK TABLES … WRITE` holders,
+    /// and while it waits it blocks every new write on the server; so past `timeout` it
+    /// is killed (the server then stays as it was) and `Timeout` is returned.
     pub async fn set_read_only(&mut self, on: bool, timeout: Duration) -> Result<(), ControlError> {
-        let sql = if on {
-            "SET GLOBAL read_only = ON"
+        let dialect = self.dialect();
+        let statements = if on {
+            dialect.fence_on
         } else {
-            "SET GLOBAL read_only = OFF"
+            dialect.fence_off
         };
-        self.run("SET GLOBAL read_only", sql, timeout)
-            .await
-            .map(drop)
+        let start = Instant::now();
+        for statement in statements {
+            let left = timeout.saturating_sub(start.elapsed());
+            self.run(statement.what, statement.sql, left).await?;
+        }
+        Ok(())
     }
 
-    /// `@@gtid_binlog_pos`: the last GTID this server wrote to its binary log, per
-    /// domain (its own writes, and replicated ones with `log_slave_updates`).
+    /// The fence position: where this server's GTIDs have got to. MariaDB:
+    /// `@@gtid_binlog_pos`; MySQL (untested): `@@gtid_executed`, refused unless
+    /// `gtid_mode` is ON.
+    pub async fn gtid_position(&mut self) -> Result<String, ControlError> {
+        self.gtids(self.dialect().gtid_position).await
+    }
+
+    /// Everything this server has logged, to compare with another server for errant
+    /// GTIDs ([`Flavor::errant`]). MariaDB: `@@gtid_binlog_state`; MySQL (untested):
+    /// `@@gtid_executed`.
+    pub async fn gtid_history(&mut self) -> Result<String, ControlError> {
+        self.gtids(self.dialect().gtid_history).await
+    }
+
+    /// What this server has applied, for display. MariaDB: `@@gtid_current_pos`; MySQL
+    /// (untested): `@@gtid_executed`.
+    pub async fn gtid_current(&mut self) -> Result<String, ControlError> {
+        self.gtids(self.dialect().gtid_current).await
+    }
+
+    /// `@@gtid_binlog_pos` (MariaDB only): the last GTID this server wrote to its
+    /// binary log, per domain (its own writes, and replicated ones with
+    /// `log_slave_updates`).
     pub async fn gtid_binlog_pos(&mut self) -> Result<String, ControlError> {
-        self.gtid_var("read gtid_binlog_pos", "SELECT @@GLOBAL.gtid_binlog_pos")
-            .await
+        self.gtids(Flavor::MariaDb.dialect().gtid_position).await
     }
 
-    /// `@@gtid_binlog_state`: the last GTID per (domain, server id) in the binary log.
+    /// `@@gtid_binlog_state` (MariaDB only): the last GTID per (domain, server id) in
+    /// the binary log.
     pub async fn gtid_binlog_state(&mut self) -> Result<String, ControlError> {
-        self.gtid_var(
-            "read gtid_binlog_state",
-            "SELECT @@GLOBAL.gtid_binlog_state",
-        )
+        self.gtids(Flavor::MariaDb.dialect().gtid_history).await
+    }
+
+    /// `@@gtid_current_pos` (MariaDB only).
+    pub async fn gtid_current_pos(&mut self) -> Result<String, ControlError> {
+        self.gtids(Flavor::MariaDb.dialect().gtid_current).await
+    }
+
+    /// `@@gtid_slave_pos` (MariaDB only): the last GTID the replication SQL thread
+    /// applied, per domain. Kept after `RESET SLAVE ALL`, so on a former replica it can
+    /// be stale.
+    pub async fn gtid_slave_pos(&mut self) -> Result<String, ControlError> {
+        self.gtids(Statement {
+            what: "read gtid_slave_pos",
+            sql: "SELECT @@GLOBAL.gtid_slave_pos",
+        })
         .await
     }
 
-    /// `@@gtid_current_pos`.
-    pub async fn gtid_current_pos(&mut self) -> Result<String, ControlError> {
-        self.gtid_var("read gtid_current_pos", "SELECT @@GLOBAL.gtid_current_pos")
-            .await
+    /// A GTID variable's text (NULL reads as empty). When the statement also reads a
+    /// `gtid_mode` column (MySQL; untested against a MySQL server), it must be ON:
+    /// otherwise transactions can go without a GTID, and no GTID set proves what a
+    /// server has.
+    async fn gtids(&mut self, read: Statement) -> Result<String, ControlError> {
+        let timeout = self.timeout;
+        let row = self.first_row(read.what, read.sql, timeout).await?;
+        if let Some(i) = sql::column(&row, "gtid_mode") {
+            let mode = sql::text(&row, i);
+            if !mode
+                .as_deref()
+                .is_some_and(|m| m.eq_ignore_ascii_case("ON"))
+            {
+                let mode = mode.as_deref().unwrap_or("NULL");
+                return Err(self.unexpected(format!(
+                    "gtid_mode is {mode}, not ON: GTIDs cannot prove what this server has"
+                )));
+            }
+        }
+        Ok(sql::text(&row, 0).unwrap_or_default())
     }
 
-    /// `@@gtid_slave_pos`: the last GTID the replication SQL thread applied, per domain.
-    /// Kept after `RESET SLAVE ALL`, so on a former replica it can be stale.
-    pub async fn gtid_slave_pos(&mut self) -> Result<String, ControlError> {
-        self.gtid_var("read gtid_slave_pos", "SELECT @@GLOBAL.gtid_slave_pos")
-            .await
-    }
-
-    async fn gtid_var(&mut self, what: &'static str, sql: &str) -> Result<String, ControlError> {
-        Ok(self.scalar(what, sql).await?.unwrap_or_default())
-    }
-
-    /// `SHOW SLAVE STATUS` for the default connection; `None` when this server is no
+    /// The default replication connection's status; `None` when this server is no
     /// replica.
     pub async fn replica_status(&mut self) -> Result<Option<ReplicaStatus>, ControlError> {
         Ok(self.raw_status().await?.map(|raw| raw.status))
@@ -175,70 +297,102 @@ impl Control {
 
     async fn raw_status(&mut self) -> Result<Option<RawStatus>, ControlError> {
         let timeout = self.timeout;
-        let rows = self
-            .run("SHOW SLAVE STATUS", "SHOW SLAVE STATUS", timeout)
-            .await?;
-        match rows.first() {
-            None => Ok(None),
-            Some(row) => parse_status(row).map(Some).map_err(|e| self.unexpected(e)),
+        let statement = self.dialect().replica_status;
+        let rows = self.run(statement, statement, timeout).await?;
+        let Some(row) = default_channel(&rows, channel_name) else {
+            return Ok(None);
+        };
+        let column = |name: &str| sql::column(row, name).and_then(|i| sql::text(row, i));
+        parse_status(column)
+            .map(Some)
+            .map_err(|e| self.unexpected(e))
+    }
+
+    /// Wait until this server has applied `pos` (a GTID position or set of its
+    /// flavor): `true` once it has (proof), `false` if `timeout` passed first. The
+    /// server-side wait is `timeout`; the call as a whole gets the connection's timeout
+    /// on top.
+    ///
+    /// MariaDB: `SELECT MASTER_GTID_WAIT(pos, t)` → 0 or -1. MySQL (written to MySQL's
+    /// documentation, untested): `SELECT WAIT_FOR_EXECUTED_GTID_SET(set, t)` → 0 or 1;
+    /// there a timeout of 0 would wait forever, so at least 1 ms is sent.
+    pub async fn wait_for_gtids(
+        &mut self,
+        pos: &str,
+        timeout: Duration,
+    ) -> Result<bool, ControlError> {
+        let dialect = self.dialect();
+        let function = dialect.wait_function;
+        // Parsed and printed again, so only GTID characters reach the SQL text.
+        let pos = self
+            .flavor()
+            .canonical_gtids(pos)
+            .map_err(|e| self.unexpected(format!("{function} position: {e}")))?;
+        let wait = if dialect.wait_zero_is_forever {
+            timeout.max(SHORTEST_WAIT)
+        } else {
+            timeout
+        };
+        let sql = format!("SELECT {function}('{pos}', {:.6})", wait.as_secs_f64());
+        let bound = wait.saturating_add(self.timeout);
+        let row = self.first_row(function, &sql, bound).await?;
+        match sql::int(&row, 0) {
+            Some(0) => Ok(true),
+            Some(n) if n == dialect.wait_timed_out => Ok(false),
+            other => Err(self.unexpected(format!("{function} returned {other:?}"))),
         }
     }
 
-    /// `SELECT MASTER_GTID_WAIT(pos, timeout)`: `true` once this server has applied
-    /// `pos` (proof), `false` if `timeout` passed first. The server-side wait is
-    /// `timeout`; the call as a whole gets the connection's timeout on top.
+    /// [`Control::wait_for_gtids`], by MariaDB's name for it.
     pub async fn master_gtid_wait(
         &mut self,
         pos: &str,
         timeout: Duration,
     ) -> Result<bool, ControlError> {
-        // Parsed and printed again, so only digits, '-' and ',' reach the SQL text.
-        let pos = GtidSet::parse(pos)
-            .map_err(|e| self.unexpected(format!("MASTER_GTID_WAIT position: {e}")))?;
-        let sql = format!(
-            "SELECT MASTER_GTID_WAIT('{pos}', {:.6})",
-            timeout.as_secs_f64()
-        );
-        let bound = timeout + self.timeout;
-        let row = self.first_row("MASTER_GTID_WAIT", &sql, bound).await?;
-        match sql::int(&row, 0) {
-            Some(0) => Ok(true),
-            Some(-1) => Ok(false),
-            other => Err(self.unexpected(format!("MASTER_GTID_WAIT returned {other:?}"))),
-        }
+        self.wait_for_gtids(pos, timeout).await
     }
 
-    /// Stop replicating for good: `STOP SLAVE; RESET SLAVE ALL` (the connection
-    /// settings are forgotten; `gtid_slave_pos` is kept). Harmless on a non-replica.
-    pub async fn stop_replication(&mut self) -> Result<(), ControlError> {
+    /// Stop the replication threads, keeping the connection settings (`STOP SLAVE`;
+    /// MySQL: `STOP REPLICA`). Harmless on a non-replica.
+    pub async fn stop_replica_threads(&mut self) -> Result<(), ControlError> {
         let timeout = self.timeout;
-        self.run("STOP SLAVE", "STOP SLAVE", timeout).await?;
-        self.run("RESET SLAVE ALL", "RESET SLAVE ALL", timeout)
-            .await?;
-        Ok(())
+        let statement = self.dialect().stop_replica;
+        self.run(statement, statement, timeout).await.map(drop)
     }
 
-    /// `START SLAVE` with the stored settings.
+    /// Forget the connection settings (`RESET SLAVE ALL`; MySQL: `RESET REPLICA ALL`).
+    /// The threads must be stopped.
+    pub async fn reset_replica_all(&mut self) -> Result<(), ControlError> {
+        let timeout = self.timeout;
+        let statement = self.dialect().reset_replica_all;
+        self.run(statement, statement, timeout).await.map(drop)
+    }
+
+    /// Stop replicating for good: stop the threads, forget the settings (MariaDB keeps
+    /// `gtid_slave_pos`). Harmless on a non-replica.
+    pub async fn stop_replication(&mut self) -> Result<(), ControlError> {
+        self.stop_replica_threads().await?;
+        self.reset_replica_all().await
+    }
+
+    /// Start replicating with the stored settings (`START SLAVE`; MySQL:
+    /// `START REPLICA`).
     pub async fn start_replication(&mut self) -> Result<(), ControlError> {
         let timeout = self.timeout;
-        self.run("START SLAVE", "START SLAVE", timeout)
-            .await
-            .map(drop)
+        let statement = self.dialect().start_replica;
+        self.run(statement, statement, timeout).await.map(drop)
     }
 
     /// The way back: make this server (a fenced former primary, or any server that
     /// already has everything it has written) replicate from `primary` (`host:port`)
     /// with GTIDs. `read_only` is left as it is.
     ///
-    /// 1. `STOP SLAVE; RESET SLAVE ALL` — forget any earlier source.
-    /// 2. `SET GLOBAL gtid_slave_pos` to where this server really is: per domain the
-    ///    furthest of `@@gtid_binlog_pos` and `@@gtid_slave_pos`. The binlog position
-    ///    holds this server's own writes (and, with `log_slave_updates`, what it
-    ///    replicated); the slave position can be stale from an earlier stint as a
-    ///    replica, or ahead when it replicated without `log_slave_updates`.
-    /// 3. `CHANGE MASTER TO … MASTER_USE_GTID=slave_pos, MASTER_SSL=0` (11.4+ replicas
-    ///    default to TLS), retrying the connection every second.
-    /// 4. `START SLAVE`.
+    /// 1. Stop replication and forget any earlier source.
+    /// 2. MariaDB only: `SET GLOBAL gtid_slave_pos` to where this server really is
+    ///    ([`Control::align_gtid_slave_pos`]). MySQL's auto-positioning starts from
+    ///    `@@gtid_executed`, which already holds everything this server has.
+    /// 3. Point it at `primary` ([`change_source_sql`]).
+    /// 4. Start replication.
     pub async fn replicate_from(
         &mut self,
         primary: &str,
@@ -249,6 +403,25 @@ impl Control {
             self.unexpected(format!("primary address {primary:?} is not host:port"))
         })?;
         self.stop_replication().await?;
+        let start = match self.flavor() {
+            Flavor::MariaDb => self.align_gtid_slave_pos().await?,
+            // Written to MySQL's documentation, untested.
+            Flavor::MySql => "gtid_executed (auto-position)".to_owned(),
+        };
+        let timeout = self.timeout;
+        let change = change_source_sql(self.flavor(), &host, port, user, password);
+        self.run(self.dialect().change_source, &change, timeout)
+            .await?;
+        tracing::info!(server = %self.address, %primary, from = %start, "replicating from the new primary");
+        self.start_replication().await
+    }
+
+    /// MariaDB: `SET GLOBAL gtid_slave_pos` to, per domain, the furthest of
+    /// `@@gtid_binlog_pos` and `@@gtid_slave_pos`, and return it. The binlog position
+    /// holds this server's own writes (and, with `log_slave_updates`, what it
+    /// replicated); the slave position can be stale from an earlier stint as a replica,
+    /// or ahead when it replicated without `log_slave_updates`.
+    async fn align_gtid_slave_pos(&mut self) -> Result<String, ControlError> {
         let binlog = self.gtid_binlog_pos().await?;
         let slave = self.gtid_slave_pos().await?;
         let pos = self
@@ -261,17 +434,7 @@ impl Control {
             timeout,
         )
         .await?;
-        let change = format!(
-            "CHANGE MASTER TO MASTER_HOST={}, MASTER_PORT={port}, MASTER_USER={}, \
-             MASTER_PASSWORD={}, MASTER_USE_GTID=slave_pos, MASTER_SSL=0, \
-             MASTER_CONNECT_RETRY=1",
-            sql::quote(&host),
-            sql::quote(user),
-            sql::quote(password),
-        );
-        self.run("CHANGE MASTER TO", &change, timeout).await?;
-        tracing::info!(server = %self.address, %primary, gtid_slave_pos = %pos, "replicating from the new primary");
-        self.start_replication().await
+        Ok(pos.to_string())
     }
 
     fn parse_gtid(&self, name: &str, text: &str) -> Result<GtidSet, ControlError> {
@@ -287,7 +450,8 @@ impl Control {
         let deadline = Instant::now() + timeout;
         loop {
             let Some(raw) = self.raw_status().await? else {
-                return Err(self.unexpected("not a replica (SHOW SLAVE STATUS is empty)"));
+                let statement = self.dialect().replica_status;
+                return Err(self.unexpected(format!("not a replica ({statement} is empty)")));
             };
             let s = &raw.status;
             if s.is_running() {
@@ -316,5 +480,133 @@ impl Control {
             }
             sleep(POLL.min(deadline - Instant::now())).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// A replica status row as name → text (absent columns and NULLs missing).
+    fn parse(columns: &[(&str, &str)]) -> Result<RawStatus, String> {
+        let map: HashMap<String, String> = columns
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
+            .collect();
+        parse_status(|name: &str| map.get(&name.to_ascii_lowercase()).cloned())
+    }
+
+    #[test]
+    fn parses_mariadb_slave_status() {
+        let raw = parse(&[
+            ("Slave_IO_State", "Waiting for master to send event"),
+            ("Master_Host", "127.0.0.1"),
+            ("Master_Port", "3307"),
+            ("Slave_IO_Running", "Yes"),
+            ("Slave_SQL_Running", "Yes"),
+            ("Last_IO_Error", ""),
+            ("Last_SQL_Error", ""),
+            ("Seconds_Behind_Master", "0"),
+            ("Using_Gtid", "Slave_Pos"),
+            ("Gtid_IO_Pos", "0-1-42"),
+        ])
+        .unwrap();
+        assert_eq!(raw.io_running, "Yes");
+        assert_eq!(
+            raw.status,
+            ReplicaStatus {
+                io_running: true,
+                io_state: "Waiting for master to send event".into(),
+                sql_running: true,
+                last_io_error: String::new(),
+                last_sql_error: String::new(),
+                master_host: "127.0.0.1".into(),
+                master_port: 3307,
+                using_gtid: "Slave_Pos".into(),
+                gtid_io_pos: "0-1-42".into(),
+                seconds_behind: Some(0),
+            }
+        );
+        assert!(raw.status.replicates_from("127.0.0.1:3307"));
+    }
+
+    #[test]
+    fn parses_mysql_replica_status() {
+        let set = "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-42";
+        let raw = parse(&[
+            ("Replica_IO_State", "Connecting to source"),
+            ("Source_Host", "db-blue"),
+            ("Source_Port", "3306"),
+            ("Replica_IO_Running", "Connecting"),
+            ("Replica_SQL_Running", "Yes"),
+            ("Last_IO_Error", "error connecting to source"),
+            ("Last_SQL_Error", ""),
+            ("Retrieved_Gtid_Set", set),
+            ("Auto_Position", "1"),
+            ("Channel_Name", ""),
+        ])
+        .unwrap();
+        assert_eq!(raw.io_running, "Connecting");
+        let s = raw.status;
+        assert!(!s.io_running && s.sql_running && !s.is_running());
+        assert_eq!(s.io_state, "Connecting to source");
+        assert_eq!((s.master_host.as_str(), s.master_port), ("db-blue", 3306));
+        assert_eq!(s.using_gtid, "Auto_Position");
+        assert_eq!(s.gtid_io_pos, set);
+        assert_eq!(s.seconds_behind, None);
+        assert_eq!(s.error(), Some("error connecting to source"));
+        let no_auto = parse(&[
+            ("Replica_IO_Running", "No"),
+            ("Replica_SQL_Running", "No"),
+            ("Source_Port", "3306"),
+            ("Auto_Position", "0"),
+            ("Seconds_Behind_Source", "12"),
+        ])
+        .unwrap();
+        assert_eq!(no_auto.status.using_gtid, "No");
+        assert_eq!(no_auto.status.seconds_behind, Some(12));
+    }
+
+    #[test]
+    fn refuses_rows_without_the_threads_or_port() {
+        assert!(parse(&[("Master_Port", "3306"), ("Slave_SQL_Running", "Yes")]).is_err());
+        assert!(parse(&[
+            ("Replica_IO_Running", "Yes"),
+            ("Replica_SQL_Running", "Yes")
+        ])
+        .is_err());
+        assert!(parse(&[
+            ("Slave_IO_Running", "Yes"),
+            ("Slave_SQL_Running", "Yes"),
+            ("Master_Port", "99999"),
+        ])
+        .is_err());
+    }
+
+    #[test]
+    fn picks_the_default_channel() {
+        let name = |c: &Option<&str>| c.map(str::to_owned);
+        // MariaDB: one row, no Channel_Name column.
+        assert_eq!(default_channel(&[None], name), Some(&None));
+        // MySQL: the default channel is "", wherever it is listed.
+        let rows = [Some("group_replication_applier"), Some("")];
+        assert_eq!(default_channel(&rows, name), Some(&Some("")));
+        assert_eq!(default_channel(&[Some("other")], name), None);
+        assert_eq!(default_channel::<Option<&str>>(&[], name), None);
+    }
+
+    #[test]
+    fn change_source_statements() {
+        assert_eq!(
+            change_source_sql(Flavor::MariaDb, "10.0.0.2", 3307, "repl", "it's"),
+            "CHANGE MASTER TO MASTER_HOST='10.0.0.2', MASTER_PORT=3307, MASTER_USER='repl', \
+             MASTER_PASSWORD='it''s', MASTER_USE_GTID=slave_pos, MASTER_SSL=0, \
+             MASTER_CONNECT_RETRY=1"
+        );
+        assert_eq!(
+            change_source_sql(Flavor::MySql, "db-green", 3306, "repl", r"a\b"),
+            r"CHANGE REPLICATION SOURCE TO SOURCE_HOST='db-green', SOURCE_PORT=3306, SOURCE_USER='repl', SOURCE_PASSWORD='a\\b', SOURCE_AUTO_POSITION=1, SOURCE_SSL=0, SOURCE_CONNECT_RETRY=1, GET_SOURCE_PUBLIC_KEY=1"
+        );
     }
 }

@@ -45,11 +45,14 @@ const KILL_POLL: Duration = Duration::from_millis(20);
 
 /// Client connections only: not our own, not the server's background threads
 /// (`system user`: InnoDB, event scheduler, replica IO/SQL/worker threads), not the
-/// binlog dump threads serving replicas.
+/// binlog dump threads serving replicas (`Binlog Dump GTID` is how MySQL shows an
+/// auto-positioning replica's — from MySQL's documentation, untested; MariaDB never
+/// shows that command).
 const CONNECTIONS: &str = "SELECT ID, USER, HOST, DB, COMMAND, TIME, STATE, INFO \
      FROM information_schema.PROCESSLIST \
      WHERE ID <> CONNECTION_ID() AND USER <> 'system user' \
-     AND COMMAND NOT IN ('Daemon', 'Binlog Dump', 'Slave_IO', 'Slave_SQL', 'Slave_worker') \
+     AND COMMAND NOT IN ('Daemon', 'Binlog Dump', 'Binlog Dump GTID', \
+     'Slave_IO', 'Slave_SQL', 'Slave_worker') \
      ORDER BY ID";
 
 fn client_conn(row: &Row) -> Option<ClientConn> {

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncWriteExt;
 
+use crate::backend::Flavor;
 use crate::protocol::buf::Reader;
 use crate::protocol::codec::write_packet;
 use crate::protocol::constants::*;
@@ -21,6 +22,30 @@ use crate::proxy::errors::{reply, SessionError};
 use crate::proxy::io::{PacketStream, HANDSHAKE_MAX_PACKET};
 use crate::proxy::response::Expect;
 use crate::proxy::session::{connect_error_reply, Session};
+
+/// The session's user variables on MariaDB, typed and with their character set.
+const USER_VARIABLES_MARIADB: &str =
+    "SELECT VARIABLE_NAME, VARIABLE_TYPE, CHARACTER_SET_NAME, VARIABLE_VALUE \
+     FROM information_schema.USER_VARIABLES";
+
+/// The same on MySQL, in the same four columns (written to MySQL's documentation, not
+/// tested against a MySQL server). `performance_schema` keeps only each value's bytes:
+/// the type and the character set are lost, so every variable is read as a string
+/// with no character set and carried as a binary string (`_binary X'…'`); an integer
+/// `12` arrives as the string `'12'`, which MySQL converts back in numeric context.
+/// Without `performance_schema` the read fails and no user variable is carried (the
+/// move logs it and goes on).
+const USER_VARIABLES_MYSQL: &str = "SELECT VARIABLE_NAME, 'STRING', NULL, VARIABLE_VALUE \
+     FROM performance_schema.user_variables_by_thread \
+     WHERE THREAD_ID = PS_CURRENT_THREAD_ID()";
+
+/// Which user-variable query fits a server, by the version its greeting gave.
+fn user_variables_query(version: &[u8]) -> &'static str {
+    match Flavor::from_version(&String::from_utf8_lossy(version)) {
+        Flavor::MariaDb => USER_VARIABLES_MARIADB,
+        Flavor::MySql => USER_VARIABLES_MYSQL,
+    }
+}
 
 /// Session variables that are not replayed: read-only, or set by the proxy itself.
 const NOT_REPLAYED: &[&str] = &[
@@ -206,14 +231,15 @@ impl Session {
     }
 
     /// The session's user variables as `(name, SQL literal)`, read on the current
-    /// backend from `information_schema.USER_VARIABLES` (strings by `HEX()`, exact).
+    /// backend (strings by `HEX()`, exact): from `information_schema.USER_VARIABLES` on
+    /// MariaDB, from `performance_schema` on MySQL ([`USER_VARIABLES_MYSQL`]).
+    ///
+    /// The flavor comes from the last backend greeting the proxy saw: blue and green
+    /// are the same flavor (GTID replication does not cross between the two), so it is
+    /// this session's backend's too.
     async fn read_user_variables(&mut self) -> Result<Vec<(String, String)>, SessionError> {
-        let rows = self
-            .query_rows(
-                "SELECT VARIABLE_NAME, VARIABLE_TYPE, CHARACTER_SET_NAME, VARIABLE_VALUE \
-                 FROM information_schema.USER_VARIABLES",
-            )
-            .await?;
+        let query = user_variables_query(&self.shared.server_info.load().version);
+        let rows = self.query_rows(query).await?;
         let mut out = Vec::new();
         let mut strings = Vec::new();
         for row in rows {
@@ -366,5 +392,19 @@ mod tests {
         assert_eq!(sysvar_literal("character_set_results", "NULL"), "NULL");
         assert_eq!(sysvar_literal("long_query_time", "1.500000"), "1.500000");
         assert_eq!(quote_ident("a`b"), "`a``b`");
+    }
+
+    #[test]
+    fn user_variables_by_flavor() {
+        assert_eq!(
+            user_variables_query(b"5.5.5-10.11.19-MariaDB-log"),
+            "SELECT VARIABLE_NAME, VARIABLE_TYPE, CHARACTER_SET_NAME, VARIABLE_VALUE \
+             FROM information_schema.USER_VARIABLES"
+        );
+        assert_eq!(
+            user_variables_query(b"11.8.2-MariaDB"),
+            USER_VARIABLES_MARIADB
+        );
+        assert_eq!(user_variables_query(b"8.4.3"), USER_VARIABLES_MYSQL);
     }
 }

@@ -13,10 +13,10 @@ use tokio::sync::mpsc;
 use crate::admin::command::{Command, Request};
 use crate::admin::reply::Line;
 use crate::admin::server::Handler;
-use crate::backend::Control;
-use crate::config::Config;
+use crate::backend::{Control, Flavor, ReplicaStatus};
+use crate::config::{Config, ControlConfig};
 use crate::proxy::registry::lock;
-use crate::proxy::Shared;
+use crate::proxy::{Shared, Side};
 use crate::switchover::guardrails;
 use crate::switchover::orchestrator::{self, Options, SwitchoverError};
 
@@ -114,30 +114,7 @@ async fn status(shared: &Shared, out: &mpsc::Sender<Line>) -> Line {
     let standby = target.side.other();
     let config = shared.config.load_full();
     if let (Some(address), Some(control)) = (shared.address_of(standby), config.control.clone()) {
-        let line = match Control::connect(&address, &control.user, &control.password, Duration::from_secs(3)).await {
-            Ok(mut c) => match (c.replica_status().await, c.gtid_current_pos().await) {
-                (Ok(Some(r)), Ok(pos)) => Line::progress(format!(
-                    "standby {} ({address}): IO {}, SQL {}, lag {}, gtid {pos}{}",
-                    standby.name(),
-                    if r.io_running { "running" } else { "stopped" },
-                    if r.sql_running { "running" } else { "stopped" },
-                    r.seconds_behind.map_or("unknown".into(), |s| format!("{s}s")),
-                    [r.last_io_error.as_str(), r.last_sql_error.as_str()]
-                        .iter()
-                        .filter(|e| !e.is_empty())
-                        .map(|e| format!(", error: {e}"))
-                        .collect::<String>()
-                ))
-                .with_data(json!({"standby": {
-                    "side": standby.name(), "address": address, "io_running": r.io_running,
-                    "sql_running": r.sql_running, "seconds_behind": r.seconds_behind,
-                    "gtid_current_pos": pos, "last_io_error": r.last_io_error, "last_sql_error": r.last_sql_error,
-                }})),
-                (Ok(None), _) => Line::progress(format!("standby {} ({address}): not replicating", standby.name())),
-                (Err(e), _) | (_, Err(e)) => Line::progress(format!("standby {}: {e}", standby.name())),
-            },
-            Err(e) => Line::progress(format!("standby {} ({address}): unreachable: {e}", standby.name())),
-        };
+        let line = standby_line(standby, &address, &control).await;
         let _ = out.send(line).await;
     }
     let last = lock(&shared.switch.last).clone();
@@ -159,6 +136,51 @@ async fn status(shared: &Shared, out: &mpsc::Sender<Line>) -> Line {
             .await;
     }
     Line::ok(format!("{} is active", target.side.name()))
+}
+
+/// The standby's replication and GTIDs, for `status`.
+async fn standby_line(standby: Side, address: &str, control: &ControlConfig) -> Line {
+    let name = standby.name();
+    let timeout = Duration::from_secs(3);
+    let mut c = match Control::connect(address, &control.user, &control.password, timeout).await {
+        Ok(c) => c,
+        Err(e) => return Line::progress(format!("standby {name} ({address}): unreachable: {e}")),
+    };
+    match (c.replica_status().await, c.gtid_current().await) {
+        (Ok(Some(r)), Ok(pos)) => Line::progress(format!(
+            "standby {name} ({address}): IO {}, SQL {}, lag {}, gtid {pos}{}",
+            if r.io_running { "running" } else { "stopped" },
+            if r.sql_running { "running" } else { "stopped" },
+            r.seconds_behind
+                .map_or("unknown".into(), |s| format!("{s}s")),
+            [r.last_io_error.as_str(), r.last_sql_error.as_str()]
+                .iter()
+                .filter(|e| !e.is_empty())
+                .map(|e| format!(", error: {e}"))
+                .collect::<String>()
+        ))
+        .with_data(standby_data(name, address, c.flavor(), &r, pos)),
+        (Ok(None), _) => Line::progress(format!("standby {name} ({address}): not replicating")),
+        (Err(e), _) | (_, Err(e)) => Line::progress(format!("standby {name}: {e}")),
+    }
+}
+
+/// The standby's line in `status` as JSON. The GTIDs are keyed by the variable they
+/// were read from: `gtid_current_pos` on MariaDB, `gtid_executed` on MySQL.
+fn standby_data(
+    side: &str,
+    address: &str,
+    flavor: Flavor,
+    r: &ReplicaStatus,
+    gtids: String,
+) -> serde_json::Value {
+    let mut standby = json!({
+        "side": side, "address": address, "io_running": r.io_running,
+        "sql_running": r.sql_running, "seconds_behind": r.seconds_behind,
+        "last_io_error": r.last_io_error, "last_sql_error": r.last_sql_error,
+    });
+    standby[flavor.dialect().gtid_current_name] = json!(gtids);
+    json!({ "standby": standby })
 }
 
 async fn sessions(shared: &Shared, out: &mpsc::Sender<Line>) -> Line {
@@ -340,4 +362,31 @@ fn needs_restart(old: &Config, new: &Config) -> Option<&'static str> {
         return Some("green.address");
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standby_gtids_keyed_by_their_variable() {
+        let r = ReplicaStatus {
+            io_running: true,
+            io_state: String::new(),
+            sql_running: true,
+            last_io_error: String::new(),
+            last_sql_error: String::new(),
+            master_host: "127.0.0.1".into(),
+            master_port: 3306,
+            using_gtid: "Slave_Pos".into(),
+            gtid_io_pos: String::new(),
+            seconds_behind: Some(0),
+        };
+        let maria = standby_data("green", "h:1", Flavor::MariaDb, &r, "0-1-5".into());
+        assert_eq!(maria["standby"]["gtid_current_pos"], "0-1-5");
+        assert_eq!(maria["standby"]["io_running"], true);
+        let mysql = standby_data("green", "h:1", Flavor::MySql, &r, "u:1-5".into());
+        assert_eq!(mysql["standby"]["gtid_executed"], "u:1-5");
+        assert!(mysql["standby"].get("gtid_current_pos").is_none());
+    }
 }

@@ -1,12 +1,16 @@
 //! The guardrails: every check the precheck runs before anything is touched. `check`
 //! runs exactly these and changes nothing. Each has a name, a verdict and a reason.
+//!
+//! The same checks run against MariaDB and MySQL; the SQL behind them follows the
+//! server's flavor. A check that only means something on MariaDB passes on MySQL with
+//! a reason saying it does not apply (the MySQL side is written to MySQL's
+//! documentation and not tested against a MySQL server).
 
 use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::backend::gtid::{errant_by_state, GtidSet};
-use crate::backend::Control;
+use crate::backend::{Control, Flavor};
 use crate::config::{BypassWriters, Config, ControlConfig};
 use crate::proxy::backend::{probe_greeting, RELAYED_CAPS};
 use crate::proxy::registry::lock;
@@ -106,7 +110,10 @@ async fn replication(standby: &mut Control, from: &str, max_lag: Duration) -> Ve
         Ok(None) => {
             return vec![fail(
                 "standby_replicating",
-                "the standby is not a replica (no SHOW SLAVE STATUS)",
+                format!(
+                    "the standby is not a replica (no {})",
+                    standby.flavor().dialect().replica_status
+                ),
             )]
         }
         Err(e) => return vec![fail("standby_replicating", e.to_string())],
@@ -203,29 +210,26 @@ async fn errant_gtids(primary: &mut Control, standby: &mut Control) -> Check {
     }
 }
 
-/// GTIDs in the standby's binlog state that the primary's lacks (compared per
-/// server, which also catches a local write on a lagging replica). The standby is read
-/// first: under load it keeps applying what the primary writes, so a state read after
-/// the primary's could look ahead of it without anything being errant.
+/// GTIDs in the standby's history that the primary's lacks. MariaDB: binlog states
+/// compared per server, which also catches a local write on a lagging replica; MySQL:
+/// `gtid_executed` sets subtracted (untested against a MySQL server). The standby is
+/// read first: under load it keeps applying what the primary writes, so a history read
+/// after the primary's could look ahead of it without anything being errant.
 pub async fn errant_transactions(
     primary: &mut Control,
     standby: &mut Control,
 ) -> Result<Vec<String>, String> {
-    let s = standby
-        .gtid_binlog_state()
-        .await
-        .map_err(|e| e.to_string())?;
-    let p = primary
-        .gtid_binlog_state()
-        .await
-        .map_err(|e| e.to_string())?;
-    match (GtidSet::parse(&p), GtidSet::parse(&s)) {
-        (Ok(pp), Ok(ss)) => Ok(errant_by_state(&pp, &ss)
-            .iter()
-            .map(|g| g.to_string())
-            .collect()),
-        _ => Err(format!("cannot parse GTID states {p:?} / {s:?}")),
+    let flavor = primary.flavor();
+    if standby.flavor() != flavor {
+        return Err(format!(
+            "the primary is {} and the standby {}: their GTIDs cannot be compared",
+            flavor.name(),
+            standby.flavor().name()
+        ));
     }
+    let s = standby.gtid_history().await.map_err(|e| e.to_string())?;
+    let p = primary.gtid_history().await.map_err(|e| e.to_string())?;
+    flavor.errant(&p, &s)
 }
 
 async fn long_transactions(primary: &mut Control, older_than: Duration) -> Check {
@@ -290,6 +294,13 @@ fn account_user(account: &str) -> &str {
 }
 
 async fn bypass_writers(shared: &Shared, primary: &mut Control, policy: BypassWriters) -> Check {
+    if primary.flavor() == Flavor::MySql {
+        // Written to MySQL's documentation, not tested against a MySQL server.
+        return pass(
+            "no_bypass_writers",
+            "does not apply on MySQL: the fence is super_read_only, which no account can write past",
+        );
+    }
     match (bypassing_writers(shared, primary).await, policy) {
         (Err(e), _) => fail("no_bypass_writers", e.to_string()),
         (Ok(list), _) if list.is_empty() => pass("no_bypass_writers", "no connection outside the proxy can write past read_only"),

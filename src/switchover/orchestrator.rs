@@ -301,8 +301,8 @@ async fn switch(
     // 7. Outside the pause: the new primary forgets its old source, and (the way
     //    back) the fenced old primary follows the new one.
     let after = Instant::now();
-    if let Err(e) = new.query_drop("RESET SLAVE ALL").await {
-        tracing::warn!("RESET SLAVE ALL on the new primary: {e}");
+    if let Err(e) = new.reset_replica_all().await {
+        tracing::warn!("forgetting the new primary's source: {e}");
     }
     if sw.reverse_replication {
         let repl = run
@@ -386,7 +386,11 @@ impl Steps<'_> {
         // 3. Fencing: the old primary stops taking writes; its position must be stable.
         run.enter(
             Phase::Fencing,
-            format!("SET GLOBAL read_only=ON on {}", self.from.address),
+            format!(
+                "SET GLOBAL {}=ON on {}",
+                old.flavor().dialect().fence_variable,
+                self.from.address
+            ),
         );
         run.journal.fenced = true;
         run.write_journal();
@@ -414,10 +418,13 @@ impl Steps<'_> {
             .min(sw.max_pause.0.saturating_sub(self.pause_start.elapsed()));
         run.enter(
             Phase::CatchingUp,
-            format!("MASTER_GTID_WAIT('{position}') on {to_address}"),
+            format!(
+                "{}('{position}') on {to_address}",
+                new.flavor().dialect().wait_function
+            ),
         );
         run.write_journal();
-        match new.master_gtid_wait(&position, wait).await {
+        match new.wait_for_gtids(&position, wait).await {
             Ok(true) => {}
             Ok(false) => {
                 return Err(failed(true)(format!(
@@ -428,11 +435,12 @@ impl Steps<'_> {
         }
         check_errant(old, new).await.map_err(failed(true))?;
 
-        // 5. Promoting: the new side stops replicating and becomes writable. Only
-        //    STOP SLAVE inside the pause; RESET SLAVE ALL waits until the gate is open.
+        // 5. Promoting: the new side stops replicating and becomes writable. Only the
+        //    threads stop inside the pause; forgetting the source waits until the gate
+        //    is open.
         run.enter(Phase::Promoting, format!("promoting {to_address}"));
         run.write_journal();
-        new.query_drop("STOP SLAVE")
+        new.stop_replica_threads()
             .await
             .map_err(|e| failed(true)(format!("stop replication: {e}")))?;
         new.set_read_only(false, sw.fence_timeout.0)
@@ -600,11 +608,12 @@ async fn preopen(shared: Arc<Shared>, address: String, epoch: u64, timeout: Dura
     opened
 }
 
-/// Reads the fenced primary's GTID position until two reads agree.
+/// Reads the fenced primary's GTID position (MariaDB `@@gtid_binlog_pos`, MySQL
+/// `@@gtid_executed`) until two reads agree.
 async fn stable_position(old: &mut Control) -> Result<String, String> {
-    let mut last = old.gtid_binlog_pos().await.map_err(|e| e.to_string())?;
+    let mut last = old.gtid_position().await.map_err(|e| e.to_string())?;
     for _ in 0..10 {
-        let now = old.gtid_binlog_pos().await.map_err(|e| e.to_string())?;
+        let now = old.gtid_position().await.map_err(|e| e.to_string())?;
         if now == last {
             return Ok(now);
         }

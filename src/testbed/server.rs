@@ -164,6 +164,11 @@ impl Server {
         )))?;
         // Truncate the error log so a failure shows this run's messages only.
         let _ = fs::remove_file(self.error_log());
+        // Each server keeps its temporary files to itself (not in the shared /tmp).
+        fs::create_dir_all(self.tmpdir()).map_err(TestbedError::io(format!(
+            "cannot create {}",
+            self.tmpdir().display()
+        )))?;
         let mut cmd = self.build.mariadbd();
         cmd.args(self.args())
             .stdin(Stdio::null())
@@ -259,6 +264,10 @@ impl Server {
         tail
     }
 
+    fn tmpdir(&self) -> PathBuf {
+        self.dir.join("tmp")
+    }
+
     fn args(&self) -> Vec<String> {
         let path = |p: &Path| p.display().to_string();
         let mut args = vec![
@@ -269,6 +278,7 @@ impl Server {
             format!("--port={}", self.port),
             "--bind-address=127.0.0.1".to_owned(),
             format!("--pid-file={}", path(&self.dir.join("mariadbd.pid"))),
+            format!("--tmpdir={}", path(&self.tmpdir())),
             format!("--log-error={}", path(&self.error_log())),
             format!("--server-id={}", self.server_id),
             "--skip-name-resolve".to_owned(),

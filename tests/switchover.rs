@@ -153,6 +153,14 @@ async fn session_state_survives() {
         .unwrap();
     let first: Option<(String, i64)> = conn.exec_first(&old, (1, 1)).await.unwrap();
     assert_eq!(first, Some(("one".into(), 43)));
+    // SQL's own PREPARE: carried by name; a deallocated one stays gone.
+    conn.query_drop(r#"PREPARE ByName FROM 'SELECT "v" FROM "kv" WHERE "k" = ?'"#)
+        .await
+        .unwrap();
+    conn.query_drop("PREPARE gone FROM 'SELECT 1'")
+        .await
+        .unwrap();
+    conn.query_drop("DEALLOCATE PREPARE gone").await.unwrap();
     let before: Vec<Value> = conn
         .query_first::<Row, _>(STATE)
         .await
@@ -170,6 +178,14 @@ async fn session_state_survives() {
     // The old statement, with new parameters, on green.
     let again: Option<(String, i64)> = conn.exec_first(&old, (5, 2)).await.unwrap();
     assert_eq!(again, Some(("two".into(), 47)));
+    conn.query_drop("SET @k = 2").await.unwrap();
+    let by_name: Option<String> = conn.query_first("EXECUTE byname USING @k").await.unwrap();
+    assert_eq!(by_name.as_deref(), Some("two"));
+    let err = conn
+        .query_drop("EXECUTE gone")
+        .await
+        .expect_err("a deallocated statement is not prepared again");
+    assert_eq!(server_code(&err), Some(1243), "{err}");
     let after: Vec<Value> = conn
         .query_first::<Row, _>(STATE)
         .await
@@ -491,8 +507,8 @@ async fn wait_pins(proxy: &Proxy, needle: &str) {
 
 /// A pin ends with the statement that ends it — a temporary table when it is dropped,
 /// a statement prepared from over 16 MiB of text when it is closed, a named lock taken
-/// by a server-side prepared statement when it is released — and a multi-statement is
-/// scanned statement by statement. Once nothing is pinned, the
+/// by a server-side prepared statement when it is released, a `PREPARE … FROM @var`
+/// when it is deallocated — and a multi-statement is scanned statement by statement. Once nothing is pinned, the
 /// switchover takes every session along.
 #[tokio::test(flavor = "multi_thread")]
 async fn pins_end_with_the_statements_that_end_them() {
@@ -529,6 +545,18 @@ async fn pins_end_with_the_statements_that_end_them() {
     wait_pins(&proxy, "GET_LOCK").await;
     conns[1]
         .exec_drop("SELECT RELEASE_LOCK(?)", ("switchyard-test",))
+        .await
+        .unwrap();
+    wait_pins(&proxy, "no session is pinned").await;
+
+    conns[1].query_drop("SET @q = 'SELECT 1'").await.unwrap();
+    conns[1]
+        .query_drop("PREPARE from_var FROM @q")
+        .await
+        .unwrap();
+    wait_pins(&proxy, "FROM @variable").await;
+    conns[1]
+        .query_drop("DEALLOCATE PREPARE from_var")
         .await
         .unwrap();
     wait_pins(&proxy, "no session is pinned").await;

@@ -186,6 +186,11 @@ impl Session {
             write_packet(&mut batch, 0, &[&[COM_QUERY][..], sql.as_bytes()].concat());
             answers.push((Expect::ResultSets, None, sql));
         }
+        // After the variables: the text is read in the session's character set.
+        for (name, sql) in &self.state.sql_prepared {
+            write_packet(&mut batch, 0, &[&[COM_QUERY][..], sql].concat());
+            answers.push((Expect::ResultSets, None, format!("PREPARE {name}")));
+        }
         let mut prepared: Vec<(u32, Bytes)> = self
             .state
             .statements

@@ -19,6 +19,10 @@ pub struct Effects {
     pub user_variable: bool,
     /// The statement starts with KILL.
     pub kill: bool,
+    /// `PREPARE name FROM …` (a prepared statement of SQL's own, not the protocol's).
+    pub sql_prepare: bool,
+    /// `DEALLOCATE PREPARE name` / `DROP PREPARE name`.
+    pub sql_deallocate: bool,
     /// The text holds more than one statement (a multi-statement).
     pub several: bool,
 }
@@ -30,6 +34,7 @@ impl Effects {
     pub fn acquisitions(&self) -> Effects {
         Effects {
             creates_temp_table: self.creates_temp_table,
+            sql_prepare: self.sql_prepare,
             locks_tables: self.locks_tables,
             get_lock: self.get_lock,
             xa_start: self.xa_start,
@@ -81,7 +86,10 @@ fn leading_keywords(sql: &[u8], e: &mut Effects) {
         }
         Some(b"DROP") => {
             e.drops_table |= matches!(second, Some(b"TEMPORARY" | b"TABLE" | b"TABLES"));
+            e.sql_deallocate |= matches!(second, Some(b"PREPARE"));
         }
+        Some(b"DEALLOCATE") => e.sql_deallocate |= matches!(second, Some(b"PREPARE")),
+        Some(b"PREPARE") => e.sql_prepare = true,
         Some(b"LOCK") => e.locks_tables |= matches!(second, Some(b"TABLES" | b"TABLE")),
         Some(b"UNLOCK") => e.unlocks_tables = true,
         Some(b"XA") => match second {
@@ -156,6 +164,53 @@ fn skip_quoted(sql: &[u8], open: usize, quote: u8) -> usize {
 fn skip_to(sql: &[u8], from: usize, needle: &[u8]) -> usize {
     let from = from.min(sql.len());
     find(&sql[from..], needle).map_or(sql.len(), |at| from + at)
+}
+
+/// A single `PREPARE name FROM …` or `DEALLOCATE|DROP PREPARE name`, read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SqlPrepare {
+    /// `name` is lower-cased (the server compares these names case-insensitively).
+    /// `from_literal`: the text is a string literal, so the statement can be sent again
+    /// as it is; otherwise it comes from a user variable, whose value may change.
+    Prepare {
+        name: String,
+        from_literal: bool,
+    },
+    Deallocate {
+        name: String,
+    },
+}
+
+/// Reads a `PREPARE` or `DEALLOCATE PREPARE` statement; `None` for anything else or
+/// anything it cannot read.
+pub fn sql_prepare(sql: &[u8]) -> Option<SqlPrepare> {
+    let mut words = Words::new(sql);
+    let first = words.next_word()?;
+    let deallocate = match first.as_deref() {
+        b"PREPARE" => false,
+        b"DEALLOCATE" | b"DROP" => {
+            if words.next_word()?.as_deref() != b"PREPARE" {
+                return None;
+            }
+            true
+        }
+        _ => return None,
+    };
+    words.skip_blank();
+    let name = words.identifier()?.to_lowercase();
+    if deallocate {
+        return Some(SqlPrepare::Deallocate { name });
+    }
+    if words.next_word()?.as_deref() != b"FROM" {
+        return None;
+    }
+    words.skip_blank();
+    let from_literal = match words.sql.get(words.pos)? {
+        b'\'' | b'"' => true,
+        b'@' => false,
+        _ => return None,
+    };
+    Some(SqlPrepare::Prepare { name, from_literal })
 }
 
 /// The tables a single `CREATE [OR REPLACE] TEMPORARY TABLE [IF NOT EXISTS] t …` or
@@ -429,6 +484,38 @@ mod tests {
     }
 
     #[test]
+    fn sql_prepare_statements() {
+        let prepare = |name: &str, from_literal| {
+            Some(SqlPrepare::Prepare {
+                name: name.into(),
+                from_literal,
+            })
+        };
+        assert!(scan(b"PREPARE s FROM 'SELECT 1'").sql_prepare);
+        assert!(scan(b"deallocate prepare s").sql_deallocate);
+        assert!(scan(b"DROP PREPARE s").sql_deallocate);
+        assert!(!scan(b"DROP TABLE s").sql_deallocate);
+        assert_eq!(
+            sql_prepare(b"PREPARE S1 FROM 'SELECT ?'"),
+            prepare("s1", true)
+        );
+        assert_eq!(
+            sql_prepare(b"prepare `My s` from \"x\""),
+            prepare("my s", true)
+        );
+        assert_eq!(sql_prepare(b"PREPARE s FROM @q"), prepare("s", false));
+        assert_eq!(
+            sql_prepare(b"DEALLOCATE PREPARE Stmt"),
+            Some(SqlPrepare::Deallocate {
+                name: "stmt".into()
+            })
+        );
+        assert_eq!(sql_prepare(b"PREPARE s FROM CONCAT('a')"), None);
+        assert_eq!(sql_prepare(b"PREPARE s"), None);
+        assert_eq!(sql_prepare(b"DROP TABLE s"), None);
+    }
+
+    #[test]
     fn kill_statements() {
         assert_eq!(kill_target(b"KILL 12"), Some((5, 7, 12)));
         assert_eq!(kill_target(b"kill query 7;"), Some((11, 12, 7)));
@@ -468,9 +555,13 @@ mod tests {
             b"DROP TABLE `",
             b"DROP TABLE a.",
             b"CREATE TEMPORARY TABLE a,",
+            b"PREPARE",
+            b"PREPARE s FROM",
+            b"DEALLOCATE PREPARE `",
         ] {
             scan(s);
             table_names(s);
+            sql_prepare(s);
         }
     }
 }

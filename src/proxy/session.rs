@@ -427,6 +427,9 @@ impl Session {
                     self.apply_effects(&effects, &packet[5..]);
                 } else if effects.several {
                     self.apply_effects(&effects.acquisitions(), &packet[5..]);
+                } else if effects.sql_prepare {
+                    self.state.on_failed_prepare(&packet[5..]);
+                    self.dirty = true;
                 }
                 return Ok(true);
             }

@@ -11,7 +11,7 @@ use bytes::Bytes;
 
 use crate::protocol::constants::*;
 use crate::protocol::packets::{session_changes, OkPacket, SessionChange};
-use crate::proxy::scan::{table_names, Effects};
+use crate::proxy::scan::{sql_prepare, table_names, Effects, SqlPrepare};
 
 /// A statement prepared on the backend.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,9 +29,13 @@ pub struct Pins {
     /// Temporary tables by (schema, name), the schema being the default one at
     /// creation when the statement named none.
     pub temp_tables: BTreeSet<(String, String)>,
-    /// A temporary table whose name could not be read (created inside a
-    /// multi-statement, say): pinned until the session is reset.
-    pub unnamed_temp_table: bool,
+    /// Something taken hold of by a statement the scan could not read whole (a
+    /// temporary table or a `PREPARE` inside a multi-statement, say): pinned, for
+    /// this reason, until the session is reset.
+    pub until_reset: Option<&'static str>,
+    /// SQL-level prepared statements (lower-cased names) prepared `FROM @variable`:
+    /// the variable may have changed since, so they cannot be prepared again.
+    pub prepared_from_variable: BTreeSet<String>,
     pub locked_tables: bool,
     pub named_locks: u32,
     pub xa: bool,
@@ -45,18 +49,22 @@ pub struct Pins {
 impl Pins {
     /// The first reason the session is pinned, if any.
     pub fn reason(&self) -> Option<&'static str> {
-        if self.xa {
+        if let Some(reason) = self.until_reset {
+            Some(reason)
+        } else if self.xa {
             Some("XA transaction")
         } else if self.locked_tables {
             Some("LOCK TABLES")
         } else if self.named_locks > 0 {
             Some("GET_LOCK")
-        } else if self.unnamed_temp_table || !self.temp_tables.is_empty() {
+        } else if !self.temp_tables.is_empty() {
             Some("temporary table")
         } else if self.cursor {
             Some("open cursor")
         } else if !self.oversized_statements.is_empty() {
             Some("prepared statement over 16 MiB")
+        } else if !self.prepared_from_variable.is_empty() {
+            Some("PREPARE … FROM @variable")
         } else {
             None
         }
@@ -77,6 +85,9 @@ pub struct SessionState {
     pub user_variables: bool,
     /// Prepared statements by the client's statement id.
     pub statements: HashMap<u32, Prepared>,
+    /// SQL-level prepared statements (`PREPARE name FROM '…'`) by lower-cased name:
+    /// the `PREPARE` statement itself, sent again as it is after a move.
+    pub sql_prepared: BTreeMap<String, Bytes>,
     pub pins: Pins,
 }
 
@@ -143,7 +154,30 @@ impl SessionState {
         if e.creates_temp_table {
             match table_names(sql).filter(|_| !e.several) {
                 Some(names) => p.temp_tables.extend(names.into_iter().map(qualify)),
-                None => p.unnamed_temp_table = true,
+                None => p.until_reset = Some("temporary table"),
+            }
+        }
+        if e.sql_prepare || e.sql_deallocate {
+            let read = sql_prepare(sql).filter(|_| !e.several);
+            if let Some(SqlPrepare::Prepare { name, .. } | SqlPrepare::Deallocate { name }) = &read
+            {
+                self.sql_prepared.remove(name);
+                p.prepared_from_variable.remove(name);
+            }
+            match read {
+                Some(SqlPrepare::Prepare {
+                    name,
+                    from_literal: true,
+                }) => {
+                    self.sql_prepared.insert(name, Bytes::copy_from_slice(sql));
+                }
+                Some(SqlPrepare::Prepare { name, .. }) => {
+                    p.prepared_from_variable.insert(name);
+                }
+                Some(SqlPrepare::Deallocate { .. }) => {}
+                // A PREPARE it could not read: kept on this server for good.
+                None if e.sql_prepare => p.until_reset = Some("PREPARE"),
+                None => {}
             }
         }
         if e.drops_table && !e.several && !p.temp_tables.is_empty() {
@@ -172,6 +206,15 @@ impl SessionState {
             p.named_locks += 1;
         }
         self.user_variables |= e.user_variable;
+    }
+
+    /// A single `PREPARE name …` failed: the server has dropped any statement of that
+    /// name (it deallocates the old one before preparing the new).
+    pub fn on_failed_prepare(&mut self, sql: &[u8]) {
+        if let Some(SqlPrepare::Prepare { name, .. }) = sql_prepare(sql) {
+            self.sql_prepared.remove(&name);
+            self.pins.prepared_from_variable.remove(&name);
+        }
     }
 
     /// COM_STMT_CLOSE: the statement is gone (the server sends no answer).
@@ -272,6 +315,31 @@ mod tests {
         s.on_statement(&failed, b"");
         assert_eq!(s.pin_reason(), Some("LOCK TABLES"));
         assert_eq!(s.pins.named_locks, 1);
+    }
+
+    #[test]
+    fn sql_prepared_statements_are_kept_by_name() {
+        let mut s = SessionState::new(None, 45);
+        run(&mut s, b"PREPARE One FROM 'SELECT 1'");
+        run(&mut s, b"PREPARE two FROM 'SELECT 2'");
+        run(&mut s, b"PREPARE v FROM @q");
+        assert_eq!(s.pin_reason(), Some("PREPARE … FROM @variable"));
+        assert_eq!(s.sql_prepared.keys().collect::<Vec<_>>(), ["one", "two"]);
+        // Prepared again from a literal: no longer pinned, kept instead.
+        run(&mut s, b"PREPARE V FROM 'SELECT 3'");
+        assert_eq!(s.pin_reason(), None);
+        run(&mut s, b"DEALLOCATE PREPARE one");
+        s.on_failed_prepare(b"PREPARE two FROM 'SELEC nonsense'");
+        assert_eq!(
+            s.sql_prepared.values().collect::<Vec<_>>(),
+            [&Bytes::from_static(b"PREPARE V FROM 'SELECT 3'")]
+        );
+        // Inside a multi-statement the name is not read: pinned until reset.
+        run(&mut s, b"SELECT 1; PREPARE w FROM 'SELECT 4'");
+        assert_eq!(s.pin_reason(), Some("PREPARE"));
+        s.reset(None);
+        assert_eq!(s.pin_reason(), None);
+        assert!(s.sql_prepared.is_empty());
     }
 
     #[test]

@@ -134,6 +134,17 @@ async fn session_state_survives() {
     conn.query_drop("INSERT INTO kv VALUES (1, 'one'), (2, 'two')")
         .await
         .unwrap();
+    // LAST_INSERT_ID() is the session's too: read in the statement after an INSERT,
+    // it must not turn into 0 because a switchover came in between.
+    conn.query_drop("CREATE TABLE ai (id INT AUTO_INCREMENT PRIMARY KEY)")
+        .await
+        .unwrap();
+    conn.query_drop("INSERT INTO ai VALUES (NULL), (NULL)")
+        .await
+        .unwrap();
+    conn.query_drop("INSERT INTO ai VALUES (NULL)")
+        .await
+        .unwrap();
     conn.query_drop("SET NAMES latin1").await.unwrap();
     conn.query_drop("SET SESSION sql_mode = 'ANSI_QUOTES'")
         .await
@@ -178,6 +189,8 @@ async fn session_state_survives() {
     // The old statement, with new parameters, on green.
     let again: Option<(String, i64)> = conn.exec_first(&old, (5, 2)).await.unwrap();
     assert_eq!(again, Some(("two".into(), 47)));
+    let insert_id: Option<u64> = conn.query_first("SELECT LAST_INSERT_ID()").await.unwrap();
+    assert_eq!(insert_id, Some(3), "LAST_INSERT_ID() after the move");
     conn.query_drop("SET @k = 2").await.unwrap();
     let by_name: Option<String> = conn.query_first("EXECUTE byname USING @k").await.unwrap();
     assert_eq!(by_name.as_deref(), Some("two"));

@@ -47,6 +47,16 @@ fn user_variables_query(version: &[u8]) -> &'static str {
     }
 }
 
+/// The answer of `SELECT LAST_INSERT_ID()`, when there is one to carry (not 0).
+fn last_insert_id(rows: &[Vec<Option<Bytes>>]) -> Option<u64> {
+    let value = rows.first()?.first()?.as_ref()?;
+    std::str::from_utf8(value)
+        .ok()?
+        .parse()
+        .ok()
+        .filter(|&id| id != 0)
+}
+
 /// Session variables that are not replayed: read-only, or set by the proxy itself.
 const NOT_REPLAYED: &[&str] = &[
     "last_gtid",
@@ -102,6 +112,19 @@ impl Session {
         } else {
             Vec::new()
         };
+        // So does what LAST_INSERT_ID() answers (an application may ask for it in the
+        // statement after its INSERT, and the move may come in between).
+        let insert_id = if self.state.insert_id {
+            match self.query_rows("SELECT LAST_INSERT_ID()").await {
+                Ok(rows) => last_insert_id(&rows),
+                Err(e) => {
+                    tracing::warn!(session = self.id, "cannot read LAST_INSERT_ID(): {e}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         // 2. A connection to the new target, pre-opened by the switchover if it could.
         let conn = match self.info.take_preopened(target.epoch) {
             Some(conn) => conn,
@@ -152,7 +175,7 @@ impl Session {
         self.epoch = target.epoch;
         *crate::proxy::registry::lock(&self.info.backend_address) = target.address.clone();
         // 4. Replay the state.
-        self.replay(user_vars).await?;
+        self.replay(user_vars, insert_id).await?;
         tracing::debug!(session = self.id, to = %target.address, backend_thread = thread_id, "session moved");
         Ok(())
     }
@@ -160,7 +183,11 @@ impl Session {
     /// Sends every state-restoring command at once (pipelined), then reads each answer
     /// without passing it to the client. A statement the new server refuses (e.g. a
     /// variable it no longer has) is logged and skipped: the session carries on.
-    async fn replay(&mut self, user_vars: Vec<(String, String)>) -> Result<(), SessionError> {
+    async fn replay(
+        &mut self,
+        user_vars: Vec<(String, String)>,
+        insert_id: Option<u64>,
+    ) -> Result<(), SessionError> {
         let mut batch = BytesMut::new();
         let mut answers: Vec<(Expect, Option<u32>, String)> = Vec::new();
         if let Some(schema) = &self.state.schema {
@@ -181,6 +208,9 @@ impl Session {
         }
         for (name, literal) in &user_vars {
             statements.push(format!("SET @{} = {}", quote_ident(name), literal));
+        }
+        if let Some(id) = insert_id {
+            statements.push(format!("SET SESSION last_insert_id = {id}"));
         }
         for sql in statements {
             write_packet(&mut batch, 0, &[&[COM_QUERY][..], sql.as_bytes()].concat());
@@ -397,6 +427,16 @@ mod tests {
         assert_eq!(sysvar_literal("character_set_results", "NULL"), "NULL");
         assert_eq!(sysvar_literal("long_query_time", "1.500000"), "1.500000");
         assert_eq!(quote_ident("a`b"), "`a``b`");
+    }
+
+    #[test]
+    fn last_insert_id_answers() {
+        let rows = |v: Option<&'static [u8]>| vec![vec![v.map(Bytes::from_static)]];
+        assert_eq!(last_insert_id(&rows(Some(b"42"))), Some(42));
+        assert_eq!(last_insert_id(&rows(Some(b"0"))), None);
+        assert_eq!(last_insert_id(&rows(None)), None);
+        assert_eq!(last_insert_id(&rows(Some(b"x"))), None);
+        assert_eq!(last_insert_id(&[]), None);
     }
 
     #[test]

@@ -19,6 +19,9 @@ pub struct Effects {
     pub user_variable: bool,
     /// The statement starts with KILL.
     pub kill: bool,
+    /// May set what `LAST_INSERT_ID()` answers: an INSERT, REPLACE or LOAD, or
+    /// `LAST_INSERT_ID(expr)`.
+    pub insert_id: bool,
     /// `PREPARE name FROM …` (a prepared statement of SQL's own, not the protocol's).
     pub sql_prepare: bool,
     /// `DEALLOCATE PREPARE name` / `DROP PREPARE name`.
@@ -35,6 +38,7 @@ impl Effects {
         Effects {
             creates_temp_table: self.creates_temp_table,
             sql_prepare: self.sql_prepare,
+            insert_id: self.insert_id,
             locks_tables: self.locks_tables,
             get_lock: self.get_lock,
             xa_start: self.xa_start,
@@ -69,6 +73,7 @@ pub fn scan(sql: &[u8]) -> Effects {
         e.release_lock = contains_word_ci(sql, b"RELEASE_LOCK");
         e.release_all_locks = contains_word_ci(sql, b"RELEASE_ALL_LOCKS");
         e.user_variable = sql.contains(&b'@') && has_user_variable(sql);
+        e.insert_id |= contains_word_ci(sql, b"LAST_INSERT_ID");
     }
     e
 }
@@ -90,6 +95,7 @@ fn leading_keywords(sql: &[u8], e: &mut Effects) {
         }
         Some(b"DEALLOCATE") => e.sql_deallocate |= matches!(second, Some(b"PREPARE")),
         Some(b"PREPARE") => e.sql_prepare = true,
+        Some(b"INSERT" | b"REPLACE" | b"LOAD") => e.insert_id = true,
         Some(b"LOCK") => e.locks_tables |= matches!(second, Some(b"TABLES" | b"TABLE")),
         Some(b"UNLOCK") => e.unlocks_tables = true,
         Some(b"XA") => match second {
@@ -481,6 +487,21 @@ mod tests {
         assert_eq!(table_names(b"DROP TABLE"), None);
         assert_eq!(table_names(b"SELECT 1"), None);
         assert_eq!(table_names(b"CREATE TEMPORARY TABLE `open"), None);
+    }
+
+    #[test]
+    fn statements_that_may_set_the_insert_id() {
+        for sql in [
+            &b"INSERT INTO t VALUES (1)"[..],
+            b"replace into t values (1)",
+            b"LOAD DATA LOCAL INFILE 'x' INTO TABLE t",
+            b"SELECT LAST_INSERT_ID(42)",
+            b"SELECT 1; INSERT INTO t VALUES (2)",
+        ] {
+            assert!(scan(sql).insert_id, "{}", String::from_utf8_lossy(sql));
+        }
+        assert!(!scan(b"SELECT * FROM inserts").insert_id);
+        assert!(!scan(b"UPDATE t SET a = 1").insert_id);
     }
 
     #[test]

@@ -83,6 +83,8 @@ pub struct SessionState {
     pub variables: BTreeMap<String, String>,
     /// The session may hold user variables (`@x`).
     pub user_variables: bool,
+    /// `LAST_INSERT_ID()` may answer something other than 0.
+    pub insert_id: bool,
     /// Prepared statements by the client's statement id.
     pub statements: HashMap<u32, Prepared>,
     /// SQL-level prepared statements (`PREPARE name FROM '…'`) by lower-cased name:
@@ -206,6 +208,7 @@ impl SessionState {
             p.named_locks += 1;
         }
         self.user_variables |= e.user_variable;
+        self.insert_id |= e.insert_id;
     }
 
     /// A single `PREPARE name …` failed: the server has dropped any statement of that

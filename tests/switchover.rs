@@ -145,6 +145,14 @@ async fn session_state_survives() {
     conn.query_drop("INSERT INTO ai VALUES (NULL)")
         .await
         .unwrap();
+    // A role chosen with SET ROLE: without it the account cannot read `vault`.
+    sql(
+        &pair.blue,
+        "CREATE DATABASE vault; CREATE TABLE vault.t (x INT); INSERT INTO vault.t VALUES (7);\n\
+         CREATE ROLE vault_reader; GRANT SELECT ON vault.* TO vault_reader;\n\
+         GRANT vault_reader TO 'app'@'%';",
+    );
+    conn.query_drop("SET ROLE vault_reader").await.unwrap();
     conn.query_drop("SET NAMES latin1").await.unwrap();
     conn.query_drop("SET SESSION sql_mode = 'ANSI_QUOTES'")
         .await
@@ -189,6 +197,8 @@ async fn session_state_survives() {
     // The old statement, with new parameters, on green.
     let again: Option<(String, i64)> = conn.exec_first(&old, (5, 2)).await.unwrap();
     assert_eq!(again, Some(("two".into(), 47)));
+    let vault: Option<i64> = conn.query_first("SELECT x FROM vault.t").await.unwrap();
+    assert_eq!(vault, Some(7), "the role chosen by SET ROLE after the move");
     let insert_id: Option<u64> = conn.query_first("SELECT LAST_INSERT_ID()").await.unwrap();
     assert_eq!(insert_id, Some(3), "LAST_INSERT_ID() after the move");
     conn.query_drop("SET @k = 2").await.unwrap();

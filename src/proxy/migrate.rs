@@ -47,14 +47,32 @@ fn user_variables_query(version: &[u8]) -> &'static str {
     }
 }
 
+/// The first column of the first row (`None` for none, or NULL).
+fn first_value(rows: &[Vec<Option<Bytes>>]) -> Option<&[u8]> {
+    rows.first()?.first()?.as_deref()
+}
+
 /// The answer of `SELECT LAST_INSERT_ID()`, when there is one to carry (not 0).
-fn last_insert_id(rows: &[Vec<Option<Bytes>>]) -> Option<u64> {
-    let value = rows.first()?.first()?.as_ref()?;
-    std::str::from_utf8(value)
+fn last_insert_id(value: Option<&[u8]>) -> Option<u64> {
+    std::str::from_utf8(value?)
         .ok()?
         .parse()
         .ok()
         .filter(|&id| id != 0)
+}
+
+/// `SET ROLE` back to what `CURRENT_ROLE()` answered. MariaDB names one role (NULL:
+/// none). MySQL answers `NONE` or a list of quoted accounts (`` `r`@`%` ``), which is
+/// already what `SET ROLE` takes — written to MySQL's documentation, not tested against
+/// a MySQL server.
+fn set_role(flavor: Flavor, current: Option<&[u8]>) -> String {
+    match (flavor, current) {
+        (_, None) => "SET ROLE NONE".into(),
+        (Flavor::MariaDb, Some(role)) => {
+            format!("SET ROLE {}", quote_ident(&String::from_utf8_lossy(role)))
+        }
+        (Flavor::MySql, Some(roles)) => format!("SET ROLE {}", String::from_utf8_lossy(roles)),
+    }
 }
 
 /// Session variables that are not replayed: read-only, or set by the proxy itself.
@@ -100,31 +118,8 @@ impl Session {
             self.reply_to_client(1, &reply::pinned(reason)).await;
             return Err(SessionError::Pinned(reason));
         }
-        // 1. User variables live on the old server: read them while it is there.
-        let user_vars = if self.state.user_variables {
-            match self.read_user_variables().await {
-                Ok(v) => v,
-                Err(e) => {
-                    tracing::warn!(session = self.id, "cannot read user variables: {e}");
-                    Vec::new()
-                }
-            }
-        } else {
-            Vec::new()
-        };
-        // So does what LAST_INSERT_ID() answers (an application may ask for it in the
-        // statement after its INSERT, and the move may come in between).
-        let insert_id = if self.state.insert_id {
-            match self.query_rows("SELECT LAST_INSERT_ID()").await {
-                Ok(rows) => last_insert_id(&rows),
-                Err(e) => {
-                    tracing::warn!(session = self.id, "cannot read LAST_INSERT_ID(): {e}");
-                    None
-                }
-            }
-        } else {
-            None
-        };
+        // 1. What only the old server knows of the session: read it while it is there.
+        let carried = self.read_carried().await;
         // 2. A connection to the new target, pre-opened by the switchover if it could.
         let conn = match self.info.take_preopened(target.epoch) {
             Some(conn) => conn,
@@ -175,7 +170,7 @@ impl Session {
         self.epoch = target.epoch;
         *crate::proxy::registry::lock(&self.info.backend_address) = target.address.clone();
         // 4. Replay the state.
-        self.replay(user_vars, insert_id).await?;
+        self.replay(carried).await?;
         tracing::debug!(session = self.id, to = %target.address, backend_thread = thread_id, "session moved");
         Ok(())
     }
@@ -183,11 +178,7 @@ impl Session {
     /// Sends every state-restoring command at once (pipelined), then reads each answer
     /// without passing it to the client. A statement the new server refuses (e.g. a
     /// variable it no longer has) is logged and skipped: the session carries on.
-    async fn replay(
-        &mut self,
-        user_vars: Vec<(String, String)>,
-        insert_id: Option<u64>,
-    ) -> Result<(), SessionError> {
+    async fn replay(&mut self, carried: Vec<String>) -> Result<(), SessionError> {
         let mut batch = BytesMut::new();
         let mut answers: Vec<(Expect, Option<u32>, String)> = Vec::new();
         if let Some(schema) = &self.state.schema {
@@ -206,12 +197,7 @@ impl Session {
                 sysvar_literal(name, value)
             ));
         }
-        for (name, literal) in &user_vars {
-            statements.push(format!("SET @{} = {}", quote_ident(name), literal));
-        }
-        if let Some(id) = insert_id {
-            statements.push(format!("SET SESSION last_insert_id = {id}"));
-        }
+        statements.extend(carried);
         for sql in statements {
             write_packet(&mut batch, 0, &[&[COM_QUERY][..], sql.as_bytes()].concat());
             answers.push((Expect::ResultSets, None, sql));
@@ -263,6 +249,45 @@ impl Session {
         self.statement_ids = ids;
         self.map_statements = true;
         Ok(())
+    }
+
+    /// Statements that restore what lives only on the current (old) server: the
+    /// role `SET ROLE` chose, user variables, what `LAST_INSERT_ID()` answers (an
+    /// application may ask for it in the statement after its INSERT, and the move may
+    /// come in between). Each is read only if the session's statements may have set
+    /// it; what cannot be read is logged and left behind.
+    async fn read_carried(&mut self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.state.role {
+            match self.query_rows("SELECT CURRENT_ROLE()").await {
+                Ok(rows) => out.push(set_role(
+                    Flavor::from_version(&String::from_utf8_lossy(
+                        &self.shared.server_info.load().version,
+                    )),
+                    first_value(&rows),
+                )),
+                Err(e) => tracing::warn!(session = self.id, "cannot read CURRENT_ROLE(): {e}"),
+            }
+        }
+        if self.state.user_variables {
+            match self.read_user_variables().await {
+                Ok(vars) => out.extend(
+                    vars.iter()
+                        .map(|(name, literal)| format!("SET @{} = {literal}", quote_ident(name))),
+                ),
+                Err(e) => tracing::warn!(session = self.id, "cannot read user variables: {e}"),
+            }
+        }
+        if self.state.insert_id {
+            match self.query_rows("SELECT LAST_INSERT_ID()").await {
+                Ok(rows) => out.extend(
+                    last_insert_id(first_value(&rows))
+                        .map(|id| format!("SET SESSION last_insert_id = {id}")),
+                ),
+                Err(e) => tracing::warn!(session = self.id, "cannot read LAST_INSERT_ID(): {e}"),
+            }
+        }
+        out
     }
 
     /// The session's user variables as `(name, SQL literal)`, read on the current
@@ -432,11 +457,22 @@ mod tests {
     #[test]
     fn last_insert_id_answers() {
         let rows = |v: Option<&'static [u8]>| vec![vec![v.map(Bytes::from_static)]];
-        assert_eq!(last_insert_id(&rows(Some(b"42"))), Some(42));
-        assert_eq!(last_insert_id(&rows(Some(b"0"))), None);
-        assert_eq!(last_insert_id(&rows(None)), None);
-        assert_eq!(last_insert_id(&rows(Some(b"x"))), None);
-        assert_eq!(last_insert_id(&[]), None);
+        assert_eq!(last_insert_id(first_value(&rows(Some(b"42")))), Some(42));
+        assert_eq!(last_insert_id(first_value(&rows(Some(b"0")))), None);
+        assert_eq!(last_insert_id(first_value(&rows(None))), None);
+        assert_eq!(last_insert_id(first_value(&rows(Some(b"x")))), None);
+        assert_eq!(last_insert_id(first_value(&[])), None);
+    }
+
+    #[test]
+    fn roles_set_back() {
+        assert_eq!(set_role(Flavor::MariaDb, None), "SET ROLE NONE");
+        assert_eq!(set_role(Flavor::MariaDb, Some(b"a`b")), "SET ROLE `a``b`");
+        assert_eq!(set_role(Flavor::MySql, Some(b"NONE")), "SET ROLE NONE");
+        assert_eq!(
+            set_role(Flavor::MySql, Some(b"`r`@`%`")),
+            "SET ROLE `r`@`%`"
+        );
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub struct Effects {
     /// May set what `LAST_INSERT_ID()` answers: an INSERT, REPLACE or LOAD, or
     /// `LAST_INSERT_ID(expr)`.
     pub insert_id: bool,
+    /// `SET ROLE …`: the session's current role changed.
+    pub role: bool,
     /// `PREPARE name FROM …` (a prepared statement of SQL's own, not the protocol's).
     pub sql_prepare: bool,
     /// `DEALLOCATE PREPARE name` / `DROP PREPARE name`.
@@ -39,6 +41,7 @@ impl Effects {
             creates_temp_table: self.creates_temp_table,
             sql_prepare: self.sql_prepare,
             insert_id: self.insert_id,
+            role: self.role,
             locks_tables: self.locks_tables,
             get_lock: self.get_lock,
             xa_start: self.xa_start,
@@ -96,6 +99,7 @@ fn leading_keywords(sql: &[u8], e: &mut Effects) {
         Some(b"DEALLOCATE") => e.sql_deallocate |= matches!(second, Some(b"PREPARE")),
         Some(b"PREPARE") => e.sql_prepare = true,
         Some(b"INSERT" | b"REPLACE" | b"LOAD") => e.insert_id = true,
+        Some(b"SET") => e.role |= matches!(second, Some(b"ROLE")),
         Some(b"LOCK") => e.locks_tables |= matches!(second, Some(b"TABLES" | b"TABLE")),
         Some(b"UNLOCK") => e.unlocks_tables = true,
         Some(b"XA") => match second {
@@ -502,6 +506,14 @@ mod tests {
         }
         assert!(!scan(b"SELECT * FROM inserts").insert_id);
         assert!(!scan(b"UPDATE t SET a = 1").insert_id);
+    }
+
+    #[test]
+    fn set_role() {
+        assert!(scan(b"SET ROLE admin").role);
+        assert!(scan(b"set role none").role);
+        assert!(!scan(b"SET DEFAULT ROLE admin").role);
+        assert!(!scan(b"SET @role = 1").role);
     }
 
     #[test]

@@ -85,6 +85,8 @@ pub struct SessionState {
     pub user_variables: bool,
     /// `LAST_INSERT_ID()` may answer something other than 0.
     pub insert_id: bool,
+    /// `SET ROLE` ran: the current role may not be the account's default one.
+    pub role: bool,
     /// Prepared statements by the client's statement id.
     pub statements: HashMap<u32, Prepared>,
     /// SQL-level prepared statements (`PREPARE name FROM '…'`) by lower-cased name:
@@ -209,6 +211,7 @@ impl SessionState {
         }
         self.user_variables |= e.user_variable;
         self.insert_id |= e.insert_id;
+        self.role |= e.role;
     }
 
     /// A single `PREPARE name …` failed: the server has dropped any statement of that

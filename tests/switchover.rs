@@ -531,7 +531,7 @@ async fn wait_pins(proxy: &Proxy, needle: &str) {
 /// A pin ends with the statement that ends it — a temporary table when it is dropped,
 /// a statement prepared from over 16 MiB of text when it is closed, a named lock taken
 /// by a server-side prepared statement when it is released, a `PREPARE … FROM @var`
-/// when it is deallocated — and a multi-statement is scanned statement by statement. Once nothing is pinned, the
+/// when it is deallocated, a table handler when it is closed — and a multi-statement is scanned statement by statement. Once nothing is pinned, the
 /// switchover takes every session along.
 #[tokio::test(flavor = "multi_thread")]
 async fn pins_end_with_the_statements_that_end_them() {
@@ -549,6 +549,14 @@ async fn pins_end_with_the_statements_that_end_them() {
         .query_drop("DROP TEMPORARY TABLE scratch")
         .await
         .unwrap();
+    wait_pins(&proxy, "no session is pinned").await;
+
+    conns[0]
+        .query_drop("HANDLER probe OPEN AS p")
+        .await
+        .unwrap();
+    wait_pins(&proxy, "HANDLER").await;
+    conns[0].query_drop("HANDLER p CLOSE").await.unwrap();
     wait_pins(&proxy, "no session is pinned").await;
 
     // A statement text over 16 MiB is streamed through, not kept: pinned until closed.

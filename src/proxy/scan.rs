@@ -22,6 +22,8 @@ pub struct Effects {
     /// May set what `LAST_INSERT_ID()` answers: an INSERT, REPLACE or LOAD, or
     /// `LAST_INSERT_ID(expr)`.
     pub insert_id: bool,
+    /// `HANDLER …`: a table handler may have been opened or closed.
+    pub handler: bool,
     /// `SET ROLE …`: the session's current role changed.
     pub role: bool,
     /// `PREPARE name FROM …` (a prepared statement of SQL's own, not the protocol's).
@@ -42,6 +44,7 @@ impl Effects {
             sql_prepare: self.sql_prepare,
             insert_id: self.insert_id,
             role: self.role,
+            handler: self.handler,
             locks_tables: self.locks_tables,
             get_lock: self.get_lock,
             xa_start: self.xa_start,
@@ -100,6 +103,7 @@ fn leading_keywords(sql: &[u8], e: &mut Effects) {
         Some(b"PREPARE") => e.sql_prepare = true,
         Some(b"INSERT" | b"REPLACE" | b"LOAD") => e.insert_id = true,
         Some(b"SET") => e.role |= matches!(second, Some(b"ROLE")),
+        Some(b"HANDLER") => e.handler = true,
         Some(b"LOCK") => e.locks_tables |= matches!(second, Some(b"TABLES" | b"TABLE")),
         Some(b"UNLOCK") => e.unlocks_tables = true,
         Some(b"XA") => match second {
@@ -221,6 +225,46 @@ pub fn sql_prepare(sql: &[u8]) -> Option<SqlPrepare> {
         _ => return None,
     };
     Some(SqlPrepare::Prepare { name, from_literal })
+}
+
+/// A single `HANDLER t OPEN [AS h]` or `HANDLER h CLOSE`: the handler's name
+/// (lower-cased; the alias if there is one, else the table's name without its schema)
+/// and whether it opens. `None` for other `HANDLER` statements (`READ`) and for
+/// anything it cannot read.
+pub fn handler(sql: &[u8]) -> Option<(String, bool)> {
+    let mut words = Words::new(sql);
+    if words.next_word()?.as_deref() != b"HANDLER" {
+        return None;
+    }
+    words.skip_blank();
+    let mut name = words.identifier()?;
+    if words.sql.get(words.pos) == Some(&b'.') {
+        words.pos += 1;
+        name = words.identifier()?;
+    }
+    let opens = match words.next_word()?.as_deref() {
+        b"OPEN" => true,
+        b"CLOSE" => false,
+        _ => return None,
+    };
+    if opens {
+        let save = words.pos;
+        match words.next_word().as_ref().map(Word::as_deref) {
+            Some(b"AS") => {
+                words.skip_blank();
+                name = words.identifier()?;
+            }
+            _ => {
+                // `HANDLER t OPEN h`: the alias without AS.
+                words.pos = save;
+                words.skip_blank();
+                if let Some(alias) = words.identifier() {
+                    name = alias;
+                }
+            }
+        }
+    }
+    Some((name.to_lowercase(), opens))
 }
 
 /// The tables a single `CREATE [OR REPLACE] TEMPORARY TABLE [IF NOT EXISTS] t …` or
@@ -509,6 +553,17 @@ mod tests {
     }
 
     #[test]
+    fn handlers() {
+        assert!(scan(b"HANDLER t OPEN").handler);
+        assert_eq!(handler(b"HANDLER t OPEN"), Some(("t".into(), true)));
+        assert_eq!(handler(b"handler db.T open as H"), Some(("h".into(), true)));
+        assert_eq!(handler(b"HANDLER t OPEN h2"), Some(("h2".into(), true)));
+        assert_eq!(handler(b"HANDLER h CLOSE"), Some(("h".into(), false)));
+        assert_eq!(handler(b"HANDLER h READ FIRST"), None);
+        assert_eq!(handler(b"HANDLER"), None);
+    }
+
+    #[test]
     fn set_role() {
         assert!(scan(b"SET ROLE admin").role);
         assert!(scan(b"set role none").role);
@@ -591,10 +646,14 @@ mod tests {
             b"PREPARE",
             b"PREPARE s FROM",
             b"DEALLOCATE PREPARE `",
+            b"HANDLER `",
+            b"HANDLER a. OPEN",
+            b"HANDLER a OPEN AS",
         ] {
             scan(s);
             table_names(s);
             sql_prepare(s);
+            handler(s);
         }
     }
 }

@@ -11,7 +11,7 @@ use bytes::Bytes;
 
 use crate::protocol::constants::*;
 use crate::protocol::packets::{session_changes, OkPacket, SessionChange};
-use crate::proxy::scan::{sql_prepare, table_names, Effects, SqlPrepare};
+use crate::proxy::scan::{handler, sql_prepare, table_names, Effects, SqlPrepare};
 
 /// A statement prepared on the backend.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +33,8 @@ pub struct Pins {
     /// temporary table or a `PREPARE` inside a multi-statement, say): pinned, for
     /// this reason, until the session is reset.
     pub until_reset: Option<&'static str>,
+    /// Open table handlers (`HANDLER t OPEN`), by lower-cased name.
+    pub handlers: BTreeSet<String>,
     /// SQL-level prepared statements (lower-cased names) prepared `FROM @variable`:
     /// the variable may have changed since, so they cannot be prepared again.
     pub prepared_from_variable: BTreeSet<String>,
@@ -61,6 +63,8 @@ impl Pins {
             Some("temporary table")
         } else if self.cursor {
             Some("open cursor")
+        } else if !self.handlers.is_empty() {
+            Some("HANDLER")
         } else if !self.oversized_statements.is_empty() {
             Some("prepared statement over 16 MiB")
         } else if !self.prepared_from_variable.is_empty() {
@@ -187,6 +191,19 @@ impl SessionState {
         if e.drops_table && !e.several && !p.temp_tables.is_empty() {
             for name in table_names(sql).unwrap_or_default() {
                 p.temp_tables.remove(&qualify(name));
+            }
+        }
+        if e.handler {
+            match handler(sql).filter(|_| !e.several) {
+                Some((name, true)) => {
+                    p.handlers.insert(name);
+                }
+                Some((name, false)) => {
+                    p.handlers.remove(&name);
+                }
+                // `HANDLER … READ`, or one it could not read inside a multi-statement.
+                None if e.several => p.until_reset = Some("HANDLER"),
+                None => {}
             }
         }
         if e.locks_tables {
@@ -346,6 +363,16 @@ mod tests {
         s.reset(None);
         assert_eq!(s.pin_reason(), None);
         assert!(s.sql_prepared.is_empty());
+    }
+
+    #[test]
+    fn handlers_pin_until_closed() {
+        let mut s = SessionState::new(None, 45);
+        run(&mut s, b"HANDLER t OPEN AS h");
+        run(&mut s, b"HANDLER h READ FIRST");
+        assert_eq!(s.pin_reason(), Some("HANDLER"));
+        run(&mut s, b"HANDLER H CLOSE");
+        assert_eq!(s.pin_reason(), None);
     }
 
     #[test]

@@ -177,6 +177,11 @@ pub struct ProxyConfig {
     /// Time allowed to open and log in to a backend connection.
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout: HumanDuration,
+    /// On SIGINT/SIGTERM the proxy stops accepting clients and gives a running
+    /// switchover and open transactions this long to finish (new transactions wait);
+    /// then it closes every session and exits.
+    #[serde(default = "default_shutdown_timeout")]
+    pub shutdown_timeout: HumanDuration,
     /// Unix socket for the admin commands (`switchyard ctl`); created mode 0600.
     pub admin_socket: Option<std::path::PathBuf>,
     /// File recording the active side and the switchover phase (atomic writes), so a
@@ -250,6 +255,9 @@ fn default_handshake_timeout() -> HumanDuration {
 }
 fn default_connect_timeout() -> HumanDuration {
     HumanDuration(Duration::from_secs(5))
+}
+fn default_shutdown_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(10))
 }
 fn default_refresh_interval() -> HumanDuration {
     HumanDuration(Duration::from_secs(5))

@@ -1,11 +1,12 @@
 //! Operating a running proxy: `reload` and SIGHUP re-read the config (a bad one is
-//! refused and the old one kept), and a proxy restarted in the middle of a switchover
-//! rolls it back from its state file.
+//! refused and the old one kept), a proxy restarted in the middle of a switchover
+//! rolls it back from its state file, and SIGTERM lets open transactions finish.
 
 mod support;
 
 use std::time::{Duration, Instant};
 
+use mysql_async::prelude::Queryable;
 use support::load::{app_conn, server_id, sql};
 use support::Proxy;
 
@@ -159,4 +160,55 @@ async fn refuses_to_route_while_both_sides_are_writable() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// SIGTERM: the proxy stops accepting clients, lets an open transaction finish (its
+/// COMMIT is answered), then closes the idle sessions and exits — well before
+/// `shutdown_timeout`.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_lets_open_transactions_finish() {
+    let pair = support::pair();
+    sql(&pair.blue, "CREATE TABLE test.shut (id INT PRIMARY KEY)");
+    let mut proxy = Proxy::start(&pair, "");
+    let mut writer = app_conn(&proxy.addr).await;
+    let mut idle = app_conn(&proxy.addr).await;
+    writer.query_drop("BEGIN").await.unwrap();
+    writer
+        .query_drop("INSERT INTO test.shut VALUES (1)")
+        .await
+        .unwrap();
+
+    let pid = proxy.pid().expect("running").to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    // The listener closes at once; the transaction's session carries on.
+    let deadline = Instant::now() + GUARD;
+    while std::net::TcpStream::connect(&proxy.addr).is_ok() {
+        assert!(Instant::now() < deadline, "still accepting after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    writer
+        .query_drop("INSERT INTO test.shut VALUES (2)")
+        .await
+        .expect("a statement inside the open transaction");
+    writer.query_drop("COMMIT").await.expect("COMMIT answered");
+    assert_eq!(sql(&pair.blue, "SELECT COUNT(*) FROM test.shut"), "2");
+
+    let deadline = Instant::now() + GUARD;
+    while proxy.is_running() {
+        assert!(Instant::now() < deadline, "the proxy did not exit");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        idle.query_drop("SELECT 1").await.is_err(),
+        "idle sessions are closed"
+    );
+    let log = proxy.log();
+    assert!(
+        log.contains("waiting up to 10s for 1 open transaction"),
+        "{log}"
+    );
 }

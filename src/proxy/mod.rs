@@ -209,6 +209,36 @@ fn spawn_reload_on_sighup(shared: Arc<Shared>) {
     });
 }
 
+/// After the shutdown signal (the listener is closed): a running switchover finishes,
+/// then the gate closes so that no new transaction starts, and open transactions get
+/// what is left of `[proxy] shutdown_timeout` to end. Sessions are closed when this
+/// returns (the runtime drops their tasks).
+async fn drain_for_shutdown(shared: &Shared) {
+    let timeout = shared.config.load().proxy.shutdown_timeout.0;
+    let deadline = tokio::time::Instant::now() + timeout;
+    if tokio::time::timeout(timeout, shared.switch.wait_idle())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "shutting down during a switchover; the next start finishes it or rolls it back"
+        );
+        return;
+    }
+    let _closed = shared.gate.close();
+    let busy = shared.gate.busy();
+    if busy > 0 {
+        tracing::info!("waiting up to {timeout:?} for {busy} open transaction(s) to end");
+    }
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    if !shared.gate.wait_drained(left).await {
+        tracing::warn!(
+            "closing {} session(s) still inside a transaction",
+            shared.gate.busy()
+        );
+    }
+}
+
 /// Binds `[proxy] listen` (and the admin socket, if configured), recovers the active
 /// side from the state file and the servers, and serves until `shutdown` resolves.
 pub async fn run(
@@ -240,7 +270,8 @@ pub async fn run(
         });
     }
     spawn_reload_on_sighup(shared.clone());
-    listener::serve(listener, shared, shutdown).await;
+    listener::serve(listener, shared.clone(), shutdown).await;
+    drain_for_shutdown(&shared).await;
     stop.cancel();
     // Let the admin task remove its socket file.
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;

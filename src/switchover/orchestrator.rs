@@ -102,6 +102,11 @@ impl SwitchState {
     pub fn phase(&self) -> Phase {
         lock(&self.phase).unwrap_or(Phase::Idle)
     }
+
+    /// Waits until no switchover is running.
+    pub async fn wait_idle(&self) {
+        drop(self.running.lock().await);
+    }
 }
 
 /// Progress lines go here as the switchover runs.

@@ -105,6 +105,8 @@ impl Session {
                     .reset(database.map(|d| String::from_utf8_lossy(&d).into_owned()));
                 self.statement_ids.clear();
                 *lock(&self.info.login) = self.login.clone();
+                // A connection pre-opened for a switchover logged in as the old user.
+                lock(&self.info.preopened).take();
                 self.dirty = true;
                 self.restore_tracking().await?;
                 self.reply_to_client(seq, &ok_payload(SERVER_STATUS_AUTOCOMMIT, self.login.caps))

@@ -99,6 +99,13 @@ impl Session {
         if !self.at_boundary || !self.cbuf.is_empty() || self.state.pin_reason().is_some() {
             return Ok(());
         }
+        // A few at a time; a session whose client speaks meanwhile moves with its
+        // command instead.
+        let shared = self.shared.clone();
+        let _permit = tokio::select! {
+            permit = shared.idle_moves.acquire() => permit,
+            _ = self.client.readable() => return Ok(()),
+        };
         let gate = self.shared.gate.clone();
         gate.enter().await;
         let result = if self.epoch != self.shared.target.load().epoch {

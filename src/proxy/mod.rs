@@ -78,6 +78,9 @@ pub fn is_proxy_id(id: u32) -> bool {
     (PROXY_ID_BASE..(1 << 31)).contains(&id)
 }
 
+/// How many idle sessions move to a new target at once.
+const IDLE_MOVES: usize = 4;
+
 pub struct Shared {
     pub config: ArcSwap<Config>,
     /// The file the config came from (for `reload`).
@@ -99,6 +102,9 @@ pub struct Shared {
     pub max_hold_micros: AtomicU64,
     /// Commands that waited at the gate since the last reset.
     pub held_commands: AtomicU64,
+    /// Idle sessions moving after a retarget, a few at a time, so that their logins
+    /// and replays do not crowd out sessions that are running statements.
+    pub idle_moves: tokio::sync::Semaphore,
     next_id: AtomicU32,
 }
 
@@ -122,6 +128,7 @@ impl Shared {
             refusal: ArcSwap::from_pointee(None),
             max_hold_micros: AtomicU64::new(0),
             held_commands: AtomicU64::new(0),
+            idle_moves: tokio::sync::Semaphore::new(IDLE_MOVES),
             next_id: AtomicU32::new(PROXY_ID_BASE),
         }
     }

@@ -254,6 +254,25 @@ async fn switch(
     .await
     .map_err(|e| rolled_back(run, e.to_string()))?;
 
+    // While traffic still flows: a connection to the new side for every session, so
+    // that the pause does not include logins. A session that has none by the retarget
+    // (it arrived later, or the login failed) connects when it moves.
+    let new_epoch = from.epoch + 1;
+    (run.progress)(
+        Phase::Precheck,
+        format!(
+            "pre-opening connections to {to_address} for {} sessions",
+            shared.sessions.all().len()
+        ),
+    );
+    run.report.preopened = preopen(
+        shared.clone(),
+        to_address.to_string(),
+        new_epoch,
+        connect_timeout,
+    )
+    .await;
+
     // 2.–5. With the gate closed: drain, fence, catch up, promote. Any failure there
     //       reopens the gate (the guard is dropped) and rolls back.
     shared
@@ -264,11 +283,9 @@ async fn switch(
         .store(0, std::sync::atomic::Ordering::Relaxed);
     let pause_start = Instant::now();
     let closed = shared.gate.close();
-    let new_epoch = from.epoch + 1;
     let steps = Steps {
         from,
         to_address,
-        new_epoch,
         pause_start,
     };
     if let Err(failure) = steps.run(run, &mut old, &mut new, opts).await {
@@ -351,7 +368,6 @@ fn failed(fenced: bool) -> impl Fn(String) -> Failure {
 struct Steps<'a> {
     from: &'a Target,
     to_address: &'a str,
-    new_epoch: u64,
     pause_start: Instant,
 }
 
@@ -367,26 +383,16 @@ impl Steps<'_> {
         let shared = run.shared.clone();
         let to_address = self.to_address;
 
-        // 2. Draining: open transactions run to their end; meanwhile connections to
-        //    the new side are opened for every session.
+        // 2. Draining: open transactions run to their end.
         let drain_timeout = opts.drain_timeout.unwrap_or(sw.drain_timeout.0);
         run.enter(
             Phase::Draining,
             format!("holding new commands; waiting up to {drain_timeout:?} for open transactions"),
         );
         run.write_journal();
-        let connect_timeout = run.config.proxy.connect_timeout.0;
-        let preopen = tokio::spawn(preopen(
-            shared.clone(),
-            to_address.to_string(),
-            self.new_epoch,
-            connect_timeout,
-        ));
-        if let Err(why) = drain(&shared, drain_timeout.min(run.remaining()), sw.on_pinned).await {
-            preopen.abort();
-            return Err(failed(false)(why));
-        }
-        run.report.preopened = preopen.await.unwrap_or(0);
+        drain(&shared, drain_timeout.min(run.remaining()), sw.on_pinned)
+            .await
+            .map_err(failed(false))?;
 
         // 3. Fencing: the old primary stops taking writes; its position must be stable.
         run.enter(
@@ -581,7 +587,7 @@ async fn drain(shared: &Shared, timeout: Duration, on_pinned: OnPinned) -> Resul
 
 /// Opens a connection to the new side for every session (16 at a time).
 async fn preopen(shared: Arc<Shared>, address: String, epoch: u64, timeout: Duration) -> usize {
-    let limit = Arc::new(Semaphore::new(16));
+    let limit = Arc::new(Semaphore::new(4));
     let mut tasks = Vec::new();
     for session in shared.sessions.all() {
         let limit = limit.clone();

@@ -92,7 +92,8 @@ impl Tally {
         }
     }
 
-    /// The slowest statement that overlapped `[from, to]`, and the slowest that did not.
+    /// Among statements slower than [`SLOW`] (zero when there are none): the slowest
+    /// that overlapped `[from, to]`, and the slowest that did not.
     pub fn longest_around(&self, from: Instant, to: Instant) -> (Duration, Duration) {
         let (mut inside, mut outside) = (Duration::ZERO, Duration::ZERO);
         for (start, took, _) in &self.slow {
@@ -484,7 +485,7 @@ pub async fn switchover_round(
     let (inside, outside) = tally.longest_around(ctl_start, ctl_end);
     eprintln!(
         "{label}: gate closed {:.1} ms (ctl), longest hold at the gate {:.1} ms (ctl, {} held \
-         commands); slowest statement seen by a client {:.1} ms ({}): {:.1} ms among those \
+         commands); slowest statement seen by a client {:.1} ms ({}); over 20 ms: {:.1} ms \
          overlapping the `ctl switchover` call, {:.1} ms outside it; switchover total {:.1} ms; \
          phases: {}; {} statements, {} acknowledged ids so far",
         report.pause_ms,

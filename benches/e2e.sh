@@ -19,25 +19,7 @@ shift || true
 threads=("${@:-1 8}")
 read -r -a threads <<<"${threads[*]}"
 
-cargo build --release --quiet
-work=$(mktemp -d)
-cleanup() {
-    [[ -n ${demo_pid:-} ]] && kill -INT "$demo_pid" 2>/dev/null && wait "$demo_pid" 2>/dev/null
-    [[ -f $work/haproxy.pid ]] && kill "$(cat "$work/haproxy.pid")" 2>/dev/null
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-proxy_port=$(free_port)
-"${CARGO_TARGET_DIR:-target}/release/switchyard" demo --no-switchover --port "$proxy_port" >"$work/demo.out" 2>"$work/demo.err" &
-demo_pid=$!
-for _ in $(seq 120); do
-    grep -q '^connect with' "$work/demo.out" 2>/dev/null && break
-    sleep 0.5
-done
-blue=$(sed -n 's/^blue *: \([0-9.:]*\).*/\1/p' "$work/demo.out")
-[[ -n $blue ]] || { cat "$work/demo.err"; echo "demo did not start" >&2; exit 1; }
+source benches/demo.sh
 blue_port=${blue##*:}
 
 haproxy_port=$(free_port)

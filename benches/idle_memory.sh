@@ -13,25 +13,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 per_wave=${1:-200}
 waves=${2:-3}
 
-cargo build --release --quiet
-work=$(mktemp -d)
-cleanup() {
-    [[ -n ${demo_pid:-} ]] && kill -INT "$demo_pid" 2>/dev/null && wait "$demo_pid" 2>/dev/null
-    rm -rf "$work"
-}
-trap cleanup EXIT
+source benches/demo.sh
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"${CARGO_TARGET_DIR:-target}/release/switchyard" demo --no-switchover --port "$port" \
-    >"$work/demo.out" 2>"$work/demo.err" &
-demo_pid=$!
-for _ in $(seq 120); do
-    grep -q '^connect with' "$work/demo.out" 2>/dev/null && break
-    sleep 0.5
-done
-grep -q '^connect with' "$work/demo.out" || { cat "$work/demo.err"; echo "demo did not start" >&2; exit 1; }
-
-python3 - "$demo_pid" "$port" "$per_wave" "$waves" <<'PY'
+python3 - "$demo_pid" "$proxy_port" "$per_wave" "$waves" <<'PY'
 import sys, time
 import pymysql
 

@@ -13,26 +13,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 counts=("${@:-0 100 500}")
 read -r -a counts <<<"${counts[*]}"
 
-cargo build --release --quiet
-bin="${CARGO_TARGET_DIR:-target}/release/switchyard"
-work=$(mktemp -d)
-cleanup() {
-    [[ -n ${demo_pid:-} ]] && kill -INT "$demo_pid" 2>/dev/null && wait "$demo_pid" 2>/dev/null
-    rm -rf "$work"
-}
-trap cleanup EXIT
+source benches/demo.sh
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$bin" demo --no-switchover --port "$port" >"$work/demo.out" 2>"$work/demo.err" &
-demo_pid=$!
-for _ in $(seq 120); do
-    grep -q '^connect with' "$work/demo.out" 2>/dev/null && break
-    sleep 0.5
-done
-grep -q '^connect with' "$work/demo.out" || { cat "$work/demo.err"; echo "demo did not start" >&2; exit 1; }
-socket=$(sed -n 's/.*ctl --socket \([^ ]*\) status.*/\1/p' "$work/demo.out")
-
-python3 - "$bin" "$socket" "$port" "${counts[@]}" <<'PY'
+python3 - "$bin" "$socket" "$proxy_port" "${counts[@]}" <<'PY'
 import subprocess, sys, threading, time
 import pymysql
 

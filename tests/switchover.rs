@@ -531,8 +531,9 @@ async fn wait_pins(proxy: &Proxy, needle: &str) {
 /// A pin ends with the statement that ends it — a temporary table when it is dropped,
 /// a statement prepared from over 16 MiB of text when it is closed, a named lock taken
 /// by a server-side prepared statement when it is released, a `PREPARE … FROM @var`
-/// when it is deallocated, a table handler when it is closed — and a multi-statement is scanned statement by statement. Once nothing is pinned, the
-/// switchover takes every session along.
+/// when it is deallocated, a table handler when it is closed — and a multi-statement
+/// is scanned statement by statement. Once nothing is pinned, the switchover takes
+/// every session along.
 #[tokio::test(flavor = "multi_thread")]
 async fn pins_end_with_the_statements_that_end_them() {
     let pair = support::pair();

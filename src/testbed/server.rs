@@ -164,7 +164,8 @@ impl Server {
         )))?;
         // Truncate the error log so a failure shows this run's messages only.
         let _ = fs::remove_file(self.error_log());
-        // Each server keeps its temporary files to itself (not in the shared /tmp).
+        // Each server keeps its temporary files to itself, not in the system temp
+        // directory: a starting server deletes every `#sql*` file in its tmpdir.
         fs::create_dir_all(self.tmpdir()).map_err(TestbedError::io(format!(
             "cannot create {}",
             self.tmpdir().display()

@@ -145,6 +145,21 @@ impl Control {
         self.run("query", sql, timeout).await.map(drop)
     }
 
+    /// Connects now if the last call left no connection, so that
+    /// [`Control::connection_id`] names the connection the next statement goes on.
+    pub async fn ensure_connected(&mut self) -> Result<(), ControlError> {
+        if self.conn.is_none() {
+            self.reconnect().await?;
+        }
+        Ok(())
+    }
+
+    /// Drops the connection without a word: a call on it was cut off mid-way, so what
+    /// it would read next cannot be trusted. The next call reconnects.
+    pub fn forget_connection(&mut self) {
+        self.conn = None;
+    }
+
     /// Close the connection politely.
     pub async fn disconnect(mut self) {
         if let Some(conn) = self.conn.take() {

@@ -117,6 +117,16 @@ async fn status(shared: &Shared, out: &mpsc::Sender<Line>) -> Line {
         let line = standby_line(standby, &address, &control).await;
         let _ = out.send(line).await;
     }
+    if let Some(what) = shared.switch.repair_pending() {
+        let _ = out
+            .send(
+                Line::progress(format!(
+                    "rollback not confirmed yet: {what}; retrying until the servers confirm"
+                ))
+                .with_data(json!({"rollback_pending": what})),
+            )
+            .await;
+    }
     let last = lock(&shared.switch.last).clone();
     if let Some(report) = last {
         let phases = report.phases_summary();
@@ -298,9 +308,19 @@ async fn switchover(shared: &Arc<Shared>, opts: Options, out: &mpsc::Sender<Line
 /// pgbouncer's PAUSE: hold new commands at transaction boundaries and wait until no
 /// transaction is open; stays paused until `resume`. If the drain does not finish
 /// within the timeout, the pause is released and the command fails.
+///
+/// Refused while a switchover runs: the switchover owns the gate until it is done (a
+/// pause taken then would outlive it and keep clients waiting for a `resume` nobody
+/// knows is needed).
 async fn pause(shared: &Shared, timeout: Option<Duration>) -> Line {
-    if !shared.gate.pause() {
-        return Line::err("already paused");
+    match shared.switch.unless_running(|| shared.gate.pause()) {
+        None => {
+            return Line::err(
+                "a switchover is running and holds the gate; pause after it has finished",
+            )
+        }
+        Some(false) => return Line::err("already paused"),
+        Some(true) => {}
     }
     let timeout = timeout.unwrap_or(shared.config.load().switchover.drain_timeout.0);
     if shared.gate.wait_drained(timeout).await {

@@ -7,13 +7,15 @@
 //! command is held, not failed — and [`Gate::wait_drained`] tells the closer when no
 //! session is between boundaries any more.
 //!
-//! Invariants: the gate is closed while at least one [`Closed`] guard lives, so every
-//! error path reopens it by dropping the guard. `busy` counts sessions between
+//! Invariants: the gate is closed while at least one [`Closed`] guard holds it, so every
+//! error path reopens it by dropping the guard. A guard made by [`Gate::close_for`] also
+//! lets go on its own at its deadline (`max_pause`): whatever a server or a control
+//! statement does, applications are released in time. `busy` counts sessions between
 //! boundaries; enter increments it *before* checking `closers` and close increments
 //! `closers` *before* reading `busy` (both SeqCst), so a session can never slip
 //! past a closing gate unseen.
 
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,16 +33,42 @@ pub struct Gate {
     manual: Mutex<Option<Closed>>,
 }
 
-/// Keeps the gate closed while it lives.
+/// Keeps the gate closed while it lives (and, for [`Gate::close_for`], until its
+/// deadline).
 pub struct Closed {
+    hold: Arc<Hold>,
+}
+
+/// One closer's hold on the gate, released exactly once: by the guard's drop or by the
+/// deadline, whichever comes first.
+struct Hold {
     gate: Arc<Gate>,
+    released: AtomicBool,
+}
+
+impl Hold {
+    /// Lets go of the gate; false when already let go.
+    fn release(&self) -> bool {
+        if self.released.swap(true, SeqCst) {
+            return false;
+        }
+        if self.gate.closers.fetch_sub(1, SeqCst) == 1 {
+            self.gate.opened.notify_waiters();
+        }
+        true
+    }
+}
+
+impl Closed {
+    /// Whether this guard still holds the gate (false once its deadline passed).
+    pub fn holds(&self) -> bool {
+        !self.hold.released.load(SeqCst)
+    }
 }
 
 impl Drop for Closed {
     fn drop(&mut self) {
-        if self.gate.closers.fetch_sub(1, SeqCst) == 1 {
-            self.gate.opened.notify_waiters();
-        }
+        self.hold.release();
     }
 }
 
@@ -66,7 +94,26 @@ impl Gate {
     /// Closes the gate until the returned guard is dropped.
     pub fn close(self: &Arc<Self>) -> Closed {
         self.closers.fetch_add(1, SeqCst);
-        Closed { gate: self.clone() }
+        Closed {
+            hold: Arc::new(Hold {
+                gate: self.clone(),
+                released: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Closes the gate until the returned guard is dropped or `max` has passed,
+    /// whichever comes first. Call inside a tokio runtime.
+    pub fn close_for(self: &Arc<Self>, max: Duration) -> Closed {
+        let closed = self.close();
+        let hold = Arc::downgrade(&closed.hold);
+        tokio::spawn(async move {
+            tokio::time::sleep(max).await;
+            if hold.upgrade().is_some_and(|h| h.release()) {
+                tracing::warn!("the pause reached max_pause ({max:?}): the gate opens");
+            }
+        });
+        closed
     }
 
     /// Called by a session at a transaction boundary before it runs a command: returns
@@ -198,6 +245,44 @@ mod tests {
             g.leave();
         });
         assert!(gate.wait_drained(Duration::from_secs(1)).await);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_bounded_close_opens_at_its_deadline() {
+        let gate = Gate::new();
+        let closed = gate.close_for(Duration::from_millis(100));
+        let g = gate.clone();
+        let task = tokio::spawn(async move {
+            let held = g.enter().await;
+            g.leave();
+            held
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(gate.is_closed() && closed.holds());
+        let held = task.await.unwrap();
+        assert!(held >= Duration::from_millis(100) && held < Duration::from_millis(150));
+        assert!(!gate.is_closed() && !closed.holds());
+        // Dropping the guard after its deadline does not open the gate a second time.
+        let other = gate.close();
+        drop(closed);
+        assert!(gate.is_closed());
+        drop(other);
+        assert!(!gate.is_closed());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_bounded_close_dropped_early_opens_at_once() {
+        let gate = Gate::new();
+        let closed = gate.close_for(Duration::from_secs(5));
+        drop(closed);
+        assert!(!gate.is_closed());
+        let later = gate.close();
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        assert!(
+            gate.is_closed(),
+            "the old deadline must not open a later close"
+        );
+        drop(later);
     }
 
     #[tokio::test]

@@ -17,8 +17,20 @@ pub struct Journal {
     pub active: Side,
     /// The phase the last switchover reached.
     pub phase: Phase,
-    /// The side being switched from was set read-only by the fence.
+    /// The side being switched from was (or may have been) set read-only by the fence,
+    /// and is not yet confirmed writable again.
     pub fenced: bool,
+    /// The old side's server id of the connection that sent the fence: a fence sent
+    /// to a frozen server runs when it wakes, so the repair kills this connection
+    /// before it makes the server writable again.
+    #[serde(default)]
+    pub fence_conn: Option<u64>,
+    /// Promotion began: the new side's replication was stopped and `read_only=OFF` may
+    /// have been sent to it (by connection `promote_conn`).
+    #[serde(default)]
+    pub promoting: bool,
+    #[serde(default)]
+    pub promote_conn: Option<u64>,
     /// The GTID position read after the fence, if any.
     pub fence_gtid: Option<String>,
     /// Unix time of the write, in milliseconds.
@@ -31,6 +43,9 @@ impl Journal {
             active,
             phase: Phase::Idle,
             fenced: false,
+            fence_conn: None,
+            promoting: false,
+            promote_conn: None,
             fence_gtid: None,
             updated_ms: 0,
         }

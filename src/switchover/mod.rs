@@ -2,9 +2,11 @@
 //! the guardrails and the journal.
 
 pub mod commands;
+pub mod failpoint;
 pub mod gate;
 pub mod guardrails;
 pub mod journal;
 pub mod orchestrator;
 pub mod phase;
 pub mod recovery;
+pub mod repair;

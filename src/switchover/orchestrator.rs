@@ -2,9 +2,17 @@
 //!
 //! Order matters; the steps are numbered in [`run`]. Before the new side is made
 //! writable (the *point of no return*), any failure, timeout or error rolls back: the
-//! old primary is made writable again, the gate opens, and sessions carry on where they
-//! were. After it, failures roll forward. Whatever happens, the gate reopens: it is
-//! held by a guard that the error paths drop.
+//! old primary is made writable again — confirmed by the server — and only then does
+//! the gate open, so no held session meets a read-only server. After it, failures roll
+//! forward.
+//!
+//! Bounds: the gate is closed by a guard with its own deadline, `max_pause`, that lets
+//! go whatever a server or a control statement does; the steps under it stop early
+//! enough to leave the rollback a reserve of that budget. A rollback the servers do not
+//! confirm by the deadline goes on in the background ([`repair`]).
+//!
+//! One owner of the gate at a time: a switchover is refused while the gate is paused by
+//! hand, and `pause` is refused while a switchover runs.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,9 +26,12 @@ use crate::config::{BypassWriters, Config, OnPinned};
 use crate::proxy::backend::connect;
 use crate::proxy::registry::lock;
 use crate::proxy::{Shared, Side, Target};
+use crate::switchover::failpoint;
+use crate::switchover::gate::Closed;
 use crate::switchover::guardrails::{self, bypassing_writers, Check};
 use crate::switchover::journal::{self, Journal};
 use crate::switchover::phase::Phase;
+use crate::switchover::repair::{self, Repair};
 
 /// What `switchover` may override from the config.
 #[derive(Debug, Clone, Default)]
@@ -70,24 +81,33 @@ impl Report {
 pub enum SwitchoverError {
     #[error("a switchover is already running")]
     Busy,
+    #[error("the gate is paused by hand: `resume` first, then switch over")]
+    PausedByHand,
+    #[error("the last rollback is not finished ({0}): it is retried until the servers confirm; switch over after that")]
+    RepairPending(String),
     #[error("refused by the guardrails")]
     Refused(Vec<Check>),
     #[error("no standby: [green] is not configured")]
     NoStandby,
     #[error("no [control] account is configured")]
     NoControl,
-    #[error("rolled back in phase {phase}: {reason}", phase = .phase.name())]
+    #[error("rolled back in phase {}: {reason}{}", .phase.name(), unfinished_note(.unfinished))]
     RolledBack {
         phase: Phase,
         reason: String,
         report: Box<Report>,
+        /// The servers had not confirmed the rollback when the gate opened: why.
+        unfinished: Option<String>,
     },
-    #[error("rolled back in phase {phase}: {reason}; and the rollback itself failed: {rollback}", phase = .phase.name())]
-    RollbackFailed {
-        phase: Phase,
-        reason: String,
-        rollback: String,
-    },
+}
+
+fn unfinished_note(unfinished: &Option<String>) -> String {
+    unfinished
+        .as_ref()
+        .map(|why| {
+            format!("; the rollback is not confirmed yet ({why}) and is retried in the background")
+        })
+        .unwrap_or_default()
 }
 
 /// The switchover's live state, shown by `status`.
@@ -96,6 +116,8 @@ pub struct SwitchState {
     running: tokio::sync::Mutex<()>,
     pub phase: std::sync::Mutex<Option<Phase>>,
     pub last: std::sync::Mutex<Option<Report>>,
+    /// A rollback the servers have not confirmed yet: what is still wrong.
+    pub repair: std::sync::Mutex<Option<String>>,
 }
 
 impl SwitchState {
@@ -107,6 +129,24 @@ impl SwitchState {
     pub async fn wait_idle(&self) {
         drop(self.running.lock().await);
     }
+
+    /// Runs `f` unless a switchover is running (then `None`): `pause` takes the gate
+    /// only while no switchover owns it.
+    pub fn unless_running<T>(&self, f: impl FnOnce() -> T) -> Option<T> {
+        let _running = self.running.try_lock().ok()?;
+        Some(f())
+    }
+
+    /// What is still wrong after a rollback, while it is being repaired.
+    pub fn repair_pending(&self) -> Option<String> {
+        lock(&self.repair).clone()
+    }
+}
+
+/// Share of `max_pause` kept back for the rollback: the steps under the closed gate
+/// stop this much before the gate's own deadline.
+fn rollback_reserve(max_pause: Duration) -> Duration {
+    (max_pause / 10).min(Duration::from_secs(2))
 }
 
 /// Progress lines go here as the switchover runs.
@@ -124,7 +164,15 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
-    fn enter(&mut self, phase: Phase, message: String) {
+    /// Moves to `phase`: its start is timed, it is shown and journaled, and a test's
+    /// failpoint may stop it there.
+    async fn enter(&mut self, phase: Phase, message: String) {
+        self.mark(phase, message);
+        self.write_journal();
+        failpoint::reached(phase).await;
+    }
+
+    fn mark(&mut self, phase: Phase, message: String) {
         let now = Instant::now();
         if self.phase != Phase::Idle {
             let ms = (now - self.phase_start).as_secs_f64() * 1000.0;
@@ -160,6 +208,12 @@ pub async fn run(
     let Ok(_running) = shared.switch.running.try_lock() else {
         return Err(SwitchoverError::Busy);
     };
+    if shared.gate.manually_paused() {
+        return Err(SwitchoverError::PausedByHand);
+    }
+    if let Some(what) = shared.switch.repair_pending() {
+        return Err(SwitchoverError::RepairPending(what));
+    }
     let config = shared.config.load_full();
     let from = shared.target.load_full();
     let to_side = from.side.other();
@@ -203,8 +257,9 @@ pub async fn run(
             *lock(&shared.switch.last) = Some(run.report.clone());
             Ok(run.report)
         }
-        Err(e) => {
-            if let SwitchoverError::RolledBack { report, .. } = &e {
+        Err(mut e) => {
+            if let SwitchoverError::RolledBack { report, .. } = &mut e {
+                report.total_ms = run.report.total_ms;
                 *lock(&shared.switch.last) = Some((**report).clone());
             }
             Err(e)
@@ -232,7 +287,8 @@ async fn switch(
             from.side.name(),
             to_side.name()
         ),
-    );
+    )
+    .await;
     let checks = guardrails::run(&shared, &run.config, &from.address, to_address).await;
     if checks.iter().any(|c| !c.ok) {
         return Err(SwitchoverError::Refused(checks));
@@ -282,33 +338,57 @@ async fn switch(
         .held_commands
         .store(0, std::sync::atomic::Ordering::Relaxed);
     let pause_start = Instant::now();
-    let closed = shared.gate.close();
+    let closed = shared.gate.close_for(sw.max_pause.0);
+    let steps_deadline = (pause_start
+        + sw.max_pause
+            .0
+            .saturating_sub(rollback_reserve(sw.max_pause.0)))
+    .min(run.deadline);
     let steps = Steps {
         from,
         to_address,
         pause_start,
     };
-    if let Err(failure) = steps.run(run, &mut old, &mut new, opts).await {
-        drop(closed);
-        return Err(rollback(run, &mut old, &mut new, failure.fenced, failure.reason).await);
+    let outcome =
+        tokio::time::timeout_at(steps_deadline, steps.run(run, &mut old, &mut new, opts)).await;
+    let failure = match outcome {
+        Ok(Ok(())) => None,
+        Ok(Err(reason)) => Some(reason),
+        Err(_) => {
+            // A statement was cut off mid-way: neither connection can be trusted.
+            old.forget_connection();
+            new.forget_connection();
+            Some(format!(
+                "out of time in phase {} (max_pause {:?}, timeout {:?})",
+                run.phase.name(),
+                sw.max_pause.0,
+                opts.timeout.unwrap_or(sw.timeout.0)
+            ))
+        }
+    };
+    if let Some(reason) = failure {
+        return Err(rollback(run, closed, pause_start, to_address, reason).await);
     }
     // ── point of no return: the new side takes writes; from here we roll forward. ──
     run.journal.active = to_side;
-    run.write_journal();
 
     // 6. Retargeting: one atomic swap; every session moves at its boundary.
     run.enter(
         Phase::Retargeting,
         format!("routing every session to {to_address}"),
-    );
+    )
+    .await;
     shared.retarget(Target {
         side: to_side,
         address: to_address.to_string(),
         epoch: new_epoch,
     });
-    run.write_journal();
     drop(closed);
     run.report.pause_ms = pause_start.elapsed().as_secs_f64() * 1000.0;
+    run.journal.fenced = false;
+    run.journal.fence_conn = None;
+    run.journal.promoting = false;
+    run.journal.promote_conn = None;
     run.enter(
         Phase::Done,
         format!(
@@ -316,9 +396,8 @@ async fn switch(
             to_side.name(),
             run.report.pause_ms
         ),
-    );
-    run.journal.fenced = false;
-    run.write_journal();
+    )
+    .await;
 
     // 7. Outside the pause: the new primary forgets its old source, and (the way
     //    back) the fenced old primary follows the new one.
@@ -353,17 +432,6 @@ async fn switch(
     Ok(())
 }
 
-/// Why the steps under the closed gate stopped, and whether the old primary had been
-/// fenced by then (the rollback makes it writable again).
-struct Failure {
-    reason: String,
-    fenced: bool,
-}
-
-fn failed(fenced: bool) -> impl Fn(String) -> Failure {
-    move |reason| Failure { reason, fenced }
-}
-
 /// Steps 2 to 5, run while the gate is closed.
 struct Steps<'a> {
     from: &'a Target,
@@ -378,7 +446,7 @@ impl Steps<'_> {
         old: &mut Control,
         new: &mut Control,
         opts: &Options,
-    ) -> Result<(), Failure> {
+    ) -> Result<(), String> {
         let sw = run.config.switchover.clone();
         let shared = run.shared.clone();
         let to_address = self.to_address;
@@ -388,13 +456,16 @@ impl Steps<'_> {
         run.enter(
             Phase::Draining,
             format!("holding new commands; waiting up to {drain_timeout:?} for open transactions"),
-        );
-        run.write_journal();
-        drain(&shared, drain_timeout.min(run.remaining()), sw.on_pinned)
-            .await
-            .map_err(failed(false))?;
+        )
+        .await;
+        drain(&shared, drain_timeout.min(run.remaining()), sw.on_pinned).await?;
 
         // 3. Fencing: the old primary stops taking writes; its position must be stable.
+        //    Journaled first, with the connection that sends it: from here a rollback
+        //    must undo it, even if the statement lands late.
+        old.ensure_connected().await.map_err(|e| e.to_string())?;
+        run.journal.fenced = true;
+        run.journal.fence_conn = old.connection_id();
         run.enter(
             Phase::Fencing,
             format!(
@@ -402,22 +473,21 @@ impl Steps<'_> {
                 old.flavor().dialect().fence_variable,
                 self.from.address
             ),
-        );
-        run.journal.fenced = true;
-        run.write_journal();
+        )
+        .await;
         old.set_read_only(true, sw.fence_timeout.0.min(run.remaining()))
             .await
-            .map_err(|e| failed(true)(format!("fence failed: {e}")))?;
+            .map_err(|e| format!("fence failed: {e}"))?;
         if sw.bypass_writers == BypassWriters::Kill {
             let list = bypassing_writers(&shared, old)
                 .await
-                .map_err(|e| failed(true)(e.to_string()))?;
+                .map_err(|e| e.to_string())?;
             for (id, who) in list {
                 tracing::warn!("killing connection {id} ({who}) that bypasses the proxy");
                 let _ = old.kill_connection(id).await;
             }
         }
-        let position = stable_position(old).await.map_err(failed(true))?;
+        let position = stable_position(old).await?;
         run.report.fence_gtid = Some(position.clone());
         run.journal.fence_gtid = Some(position.clone());
 
@@ -433,30 +503,33 @@ impl Steps<'_> {
                 "{}('{position}') on {to_address}",
                 new.flavor().dialect().wait_function
             ),
-        );
-        run.write_journal();
+        )
+        .await;
         match new.wait_for_gtids(&position, wait).await {
             Ok(true) => {}
             Ok(false) => {
-                return Err(failed(true)(format!(
+                return Err(format!(
                     "{to_address} did not reach {position} within {wait:?}"
-                )))
+                ))
             }
-            Err(e) => return Err(failed(true)(e.to_string())),
+            Err(e) => return Err(e.to_string()),
         }
-        check_errant(old, new).await.map_err(failed(true))?;
+        check_errant(old, new).await?;
 
         // 5. Promoting: the new side stops replicating and becomes writable. Only the
         //    threads stop inside the pause; forgetting the source waits until the gate
         //    is open.
-        run.enter(Phase::Promoting, format!("promoting {to_address}"));
-        run.write_journal();
+        new.ensure_connected().await.map_err(|e| e.to_string())?;
+        run.journal.promoting = true;
+        run.journal.promote_conn = new.connection_id();
+        run.enter(Phase::Promoting, format!("promoting {to_address}"))
+            .await;
         new.stop_replica_threads()
             .await
-            .map_err(|e| failed(true)(format!("stop replication: {e}")))?;
-        new.set_read_only(false, sw.fence_timeout.0)
+            .map_err(|e| format!("stop replication: {e}"))?;
+        new.set_read_only(false, sw.fence_timeout.0.min(run.remaining()))
             .await
-            .map_err(|e| failed(true)(format!("read_only=OFF on the new side: {e}")))?;
+            .map_err(|e| format!("read_only=OFF on the new side: {e}"))?;
         Ok(())
     }
 }
@@ -474,71 +547,66 @@ fn rolled_back(run: &mut Run<'_>, reason: String) -> SwitchoverError {
         phase: run.phase,
         reason,
         report: Box::new(run.report.clone()),
+        unfinished: None,
     }
 }
 
-/// Undoes what was done before the point of no return: the old primary writable
-/// again, the new side replicating again, pre-opened connections dropped.
+/// Undoes what was done before the point of no return — the new side not promoted,
+/// the old primary writable again, both confirmed by the servers — and only then lets
+/// the gate open. If the servers do not confirm before the gate's deadline, the gate
+/// opens anyway and the repair goes on in the background.
 async fn rollback(
     run: &mut Run<'_>,
-    old: &mut Control,
-    new: &mut Control,
-    fenced: bool,
+    closed: Closed,
+    pause_start: Instant,
+    to_address: &str,
     reason: String,
 ) -> SwitchoverError {
     let failed_in = run.phase;
-    run.enter(Phase::RollingBack, format!("rolling back: {reason}"));
+    run.report.error = Some(reason.clone());
+    run.enter(Phase::RollingBack, format!("rolling back: {reason}"))
+        .await;
     for s in run.shared.sessions.all() {
         lock(&s.preopened).take();
     }
-    let mut problems = Vec::new();
-    if fenced {
-        if let Err(e) = old
-            .set_read_only(false, run.config.switchover.fence_timeout.0)
-            .await
-        {
-            problems.push(format!("read_only=OFF on the old primary: {e}"));
+    let plan = Repair {
+        active: run.journal.active,
+        old: run.shared.target.load().address.clone(),
+        fenced: run.journal.fenced,
+        fence_conn: run.journal.fence_conn,
+        new: to_address.to_string(),
+        promoting: run.journal.promoting,
+        promote_conn: run.journal.promote_conn,
+    };
+    // The gate's deadline bounds the confirmed rollback; at least one attempt is made.
+    let deadline = pause_start + run.config.switchover.max_pause.0;
+    let confirmed = if closed.holds() {
+        plan.until(&run.config, deadline).await
+    } else {
+        Err("max_pause had passed".to_string())
+    };
+    drop(closed);
+    run.report.pause_ms = pause_start.elapsed().as_secs_f64() * 1000.0;
+    let unfinished = match confirmed {
+        Ok(()) => {
+            run.journal = Journal::new(plan.active);
+            repair::finished(run.shared, plan.active);
+            None
         }
-    }
-    match new.replica_status().await {
-        Ok(Some(status)) if !status.sql_running || !status.io_running => {
-            let _ = new.start_replication().await;
+        Err(why) => {
+            repair::spawn(run.shared.clone(), plan, why.clone());
+            Some(why)
         }
-        Ok(None) => {
-            // Promotion had begun (replication reset): follow the old primary again.
-            let _ = new
-                .set_read_only(true, run.config.switchover.fence_timeout.0)
-                .await;
-            let control = run.config.control.clone();
-            if let Some(repl) = run.config.replication.clone().or(control) {
-                if let Err(e) = new
-                    .replicate_from(old.address(), &repl.user, &repl.password)
-                    .await
-                {
-                    problems.push(format!("the standby cannot replicate again: {e}"));
-                }
-            }
-        }
-        _ => {}
-    }
-    run.journal.fenced = !problems.is_empty();
-    run.write_journal();
+    };
+    // Let held sessions pass the gate before reading the longest hold.
     tokio::time::sleep(Duration::from_millis(20)).await;
     record_holds(run);
-    run.report.error = Some(reason.clone());
     run.phase = failed_in;
-    if problems.is_empty() {
-        SwitchoverError::RolledBack {
-            phase: failed_in,
-            reason,
-            report: Box::new(run.report.clone()),
-        }
-    } else {
-        SwitchoverError::RollbackFailed {
-            phase: failed_in,
-            reason,
-            rollback: problems.join("; "),
-        }
+    SwitchoverError::RolledBack {
+        phase: failed_in,
+        reason,
+        report: Box::new(run.report.clone()),
+        unfinished,
     }
 }
 

@@ -67,6 +67,20 @@ impl Phase {
         matches!(self, Phase::Retargeting | Phase::Done)
     }
 
+    /// A journal left in this phase means a switchover cut short before its point of
+    /// no return (or while rolling back): a restarted proxy finishes the rollback.
+    pub fn needs_rollback(self) -> bool {
+        matches!(
+            self,
+            Phase::Precheck
+                | Phase::Draining
+                | Phase::Fencing
+                | Phase::CatchingUp
+                | Phase::Promoting
+                | Phase::RollingBack
+        )
+    }
+
     /// Whether the gate is closed (applications wait) in this phase.
     pub fn pauses_traffic(self) -> bool {
         matches!(
@@ -109,5 +123,25 @@ mod tests {
         }
         assert_eq!(Phase::Retargeting.on_failure(), Phase::Done);
         assert_eq!(Phase::RollingBack.next(), Phase::Idle);
+    }
+
+    #[test]
+    fn a_journal_needs_a_rollback_exactly_where_a_failure_rolls_back() {
+        let all = [
+            Phase::Idle,
+            Phase::Precheck,
+            Phase::Draining,
+            Phase::Fencing,
+            Phase::CatchingUp,
+            Phase::Promoting,
+            Phase::Retargeting,
+            Phase::Done,
+            Phase::RollingBack,
+        ];
+        for p in all {
+            let rolls_back = p == Phase::RollingBack
+                || (p != Phase::Idle && p.on_failure() == Phase::RollingBack);
+            assert_eq!(p.needs_rollback(), rolls_back, "{p:?}");
+        }
     }
 }

@@ -1,8 +1,10 @@
 //! Startup: where to route, from the journal and from the servers themselves.
 //!
 //! 1. The journal names the active side and how far the last switchover got. One cut
-//!    short before its point of no return is rolled back (the old primary is made
-//!    writable again, the standby replicates again); one past it is rolled forward.
+//!    short before its point of no return (or while rolling back) is rolled back by
+//!    [`Repair`]: the standby not promoted, the old primary writable again once the
+//!    fence's connection is gone — retried in the background until the servers
+//!    confirm. One past it is rolled forward.
 //! 2. Then `read_only` is read on both sides: sessions go only to the side that is the
 //!    one writable primary. If the journal's side is read-only and the other side is
 //!    the writable one, the proxy follows the servers; if both or neither are writable
@@ -13,8 +15,11 @@ use std::time::Duration;
 
 use crate::backend::Control;
 use crate::proxy::{Shared, Side, Target};
+use tokio::time::Instant;
+
 use crate::switchover::journal::{self, Journal};
 use crate::switchover::phase::Phase;
+use crate::switchover::repair::{self, Repair};
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -59,6 +64,10 @@ fn set_active(shared: &Shared, side: Side) {
             epoch,
         });
     }
+    // A rollback still being repaired keeps its journal until the servers confirm.
+    if shared.switch.repair_pending().is_some() {
+        return;
+    }
     let config = shared.config.load();
     if let Some(path) = &config.proxy.state_file {
         let mut j = Journal::new(side);
@@ -69,44 +78,23 @@ fn set_active(shared: &Shared, side: Side) {
     }
 }
 
-/// Undoes a switchover cut short before its point of no return.
-async fn repair(shared: &Shared, j: &Journal) {
-    let interrupted = matches!(
-        j.phase,
-        Phase::Precheck | Phase::Draining | Phase::Fencing | Phase::CatchingUp | Phase::Promoting
-    );
-    if !interrupted {
-        return;
-    }
-    let config = shared.config.load_full();
-    let Some(control) = config.control.clone() else {
+/// Finishes the rollback of a switchover cut short before its point of no return:
+/// one attempt now, then in the background until the servers confirm.
+async fn repair(shared: &Arc<Shared>, j: &Journal) {
+    let Some(plan) = Repair::from_journal(shared, j) else {
         return;
     };
-    let from = j.active;
     tracing::warn!(
         phase = j.phase.name(),
-        "the last switchover was interrupted; rolling it back"
+        "the last switchover was cut short before its point of no return; rolling it back"
     );
-    if let Some(address) = shared.address_of(from) {
-        if let Ok(mut c) =
-            Control::connect(&address, &control.user, &control.password, CHECK_TIMEOUT).await
-        {
-            if let Err(e) = c.set_read_only(false, CHECK_TIMEOUT).await {
-                tracing::error!("cannot make {address} writable again: {e}");
-            }
+    let config = shared.config.load_full();
+    match plan.until(&config, Instant::now() + CHECK_TIMEOUT).await {
+        Ok(()) => {
+            tracing::info!("rolled back: {} is writable again", plan.old);
+            repair::finished(shared, plan.active);
         }
-    }
-    if let Some(address) = shared.address_of(from.other()) {
-        if let Ok(mut c) =
-            Control::connect(&address, &control.user, &control.password, CHECK_TIMEOUT).await
-        {
-            let _ = c.set_read_only(true, CHECK_TIMEOUT).await;
-            if let Ok(Some(r)) = c.replica_status().await {
-                if !r.io_running || !r.sql_running {
-                    let _ = c.start_replication().await;
-                }
-            }
-        }
+        Err(why) => repair::spawn(shared.clone(), plan, why),
     }
 }
 

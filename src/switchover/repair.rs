@@ -1,0 +1,198 @@
+//! Finishing a rollback: the old primary writable again and the standby not promoted —
+//! confirmed by the servers, not assumed from what was sent.
+//!
+//! A statement that timed out may still run later: a fence sent to a frozen primary
+//! lands when it wakes, after the rollback's `read_only=OFF`, and would leave both
+//! sides read-only. So the repair first kills the connection that sent the fence (and
+//! waits until it has left the process list: from then on nothing can set the fence),
+//! then turns the fence off and reads `read_only` back. Promotion is undone the same
+//! way, and before the old side is made writable: never two writable sides.
+//!
+//! The orchestrator runs a repair while the gate is still closed (until `max_pause`);
+//! if the servers do not answer by then, [`spawn`] keeps at it in the background — and
+//! a restarted proxy does the same from the journal — until both servers confirm.
+//! Until then `status` says so and a new switchover is refused.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::backend::Control;
+use crate::config::Config;
+use crate::proxy::registry::lock;
+use crate::proxy::{Shared, Side};
+use crate::switchover::journal::{self, Journal};
+
+/// Pause between attempts while a server does not answer.
+const RETRY: Duration = Duration::from_millis(200);
+/// Bound of one attempt's connects and statements.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What a cut-short switchover may have changed, and so what to undo.
+#[derive(Debug, Clone)]
+pub struct Repair {
+    /// The side that stays (or becomes again) the primary.
+    pub active: Side,
+    pub old: String,
+    /// The fence was sent to `old`, by this connection if known.
+    pub fenced: bool,
+    pub fence_conn: Option<u64>,
+    pub new: String,
+    /// Promotion began on `new` (replication stopped; `read_only=OFF` possibly sent, by
+    /// this connection if known).
+    pub promoting: bool,
+    pub promote_conn: Option<u64>,
+}
+
+impl Repair {
+    /// The repair a journal asks for, if any.
+    pub fn from_journal(shared: &Shared, j: &Journal) -> Option<Repair> {
+        if !j.phase.needs_rollback() || !(j.fenced || j.promoting) {
+            return None;
+        }
+        Some(Repair {
+            active: j.active,
+            old: shared.address_of(j.active)?,
+            fenced: j.fenced,
+            fence_conn: j.fence_conn,
+            new: shared.address_of(j.active.other())?,
+            promoting: j.promoting,
+            promote_conn: j.promote_conn,
+        })
+    }
+
+    /// One attempt at the whole repair; `Err` says what is not confirmed yet.
+    pub async fn attempt(&self, config: &Config) -> Result<(), String> {
+        let control = config
+            .control
+            .clone()
+            .ok_or("no [control] account is configured")?;
+        // 1. The standby is not (and will not become) writable.
+        if self.promoting {
+            let mut new = Control::connect_with(&self.new, &control, ATTEMPT_TIMEOUT)
+                .await
+                .map_err(|e| e.to_string())?;
+            if let Some(id) = self.promote_conn {
+                kill_ours(&mut new, id, &control.user).await?;
+            }
+            new.set_read_only(true, ATTEMPT_TIMEOUT)
+                .await
+                .map_err(|e| format!("read_only=ON on the standby: {e}"))?;
+            if !new.read_only().await.map_err(|e| e.to_string())? {
+                return Err(format!("{} is still writable", self.new));
+            }
+            let replica = new.replica_status().await.map_err(|e| e.to_string())?;
+            let follows = match replica {
+                Some(r) if r.is_running() => Ok(()),
+                Some(_) => new.start_replication().await.map_err(|e| e.to_string()),
+                None => {
+                    let repl = config.replication.clone().unwrap_or(control.clone());
+                    new.replicate_from(&self.old, &repl.user, &repl.password)
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+            };
+            // A standby that does not replicate is for `check` to report; it does not
+            // stop the old primary from taking writes again.
+            if let Err(e) = follows {
+                tracing::warn!("the standby {} does not replicate again: {e}", self.new);
+            }
+        }
+        // 2. The old primary writable again, once the fence cannot land any more.
+        if self.fenced {
+            let mut old = Control::connect_with(&self.old, &control, ATTEMPT_TIMEOUT)
+                .await
+                .map_err(|e| e.to_string())?;
+            if let Some(id) = self.fence_conn {
+                kill_ours(&mut old, id, &control.user).await?;
+            }
+            old.set_read_only(false, ATTEMPT_TIMEOUT)
+                .await
+                .map_err(|e| format!("read_only=OFF on the old primary: {e}"))?;
+            if old.read_only().await.map_err(|e| e.to_string())? {
+                return Err(format!("{} is still read-only", self.old));
+            }
+        }
+        Ok(())
+    }
+
+    /// Attempts until one succeeds or `deadline` passes (then the last reason).
+    pub async fn until(&self, config: &Config, deadline: Instant) -> Result<(), String> {
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let reason = match tokio::time::timeout(left, self.attempt(config)).await {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(reason)) => reason,
+                Err(_) => "the servers did not answer in time".to_string(),
+            };
+            if Instant::now() + RETRY >= deadline {
+                return Err(reason);
+            }
+            tracing::debug!("rollback not confirmed yet: {reason}");
+            tokio::time::sleep(RETRY).await;
+        }
+    }
+}
+
+/// Kills connection `id` if it is still there and still the control account's: after a
+/// server restart the id may name someone else's connection, which is left alone (the
+/// restart ended ours, and with it anything it had queued).
+async fn kill_ours(c: &mut Control, id: u64, user: &str) -> Result<(), String> {
+    let connections = c.connections().await.map_err(|e| e.to_string())?;
+    if connections
+        .iter()
+        .any(|conn| conn.id == id && conn.user == user)
+    {
+        c.kill_connection(id).await.map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Keeps repairing in the background until the servers confirm, then records the
+/// rollback as finished (journal and `status`). At most one runs at a time.
+pub fn spawn(shared: Arc<Shared>, repair: Repair, reason: String) {
+    {
+        let mut pending = lock(&shared.switch.repair);
+        if pending.is_some() {
+            return;
+        }
+        *pending = Some(reason.clone());
+    }
+    tracing::error!("the rollback is not finished ({reason}); retrying until the servers confirm");
+    tokio::spawn(async move {
+        let mut last = reason;
+        loop {
+            let config = shared.config.load_full();
+            match repair.attempt(&config).await {
+                Ok(()) => break,
+                Err(reason) => {
+                    if reason != last {
+                        tracing::warn!("rollback still not confirmed: {reason}");
+                        *lock(&shared.switch.repair) = Some(reason.clone());
+                        last = reason;
+                    }
+                }
+            }
+            tokio::time::sleep(RETRY).await;
+        }
+        finished(&shared, repair.active);
+        *lock(&shared.switch.repair) = None;
+        tracing::info!(
+            "rollback finished: {} is writable again and {} is not promoted",
+            repair.old,
+            repair.new
+        );
+    });
+}
+
+/// Records in the journal that `active` is the confirmed primary and nothing is left
+/// to undo.
+pub fn finished(shared: &Shared, active: Side) {
+    let config = shared.config.load();
+    if let Some(path) = &config.proxy.state_file {
+        if let Err(e) = journal::store(path, &Journal::new(active)) {
+            tracing::error!("cannot write the state file {}: {e}", path.display());
+        }
+    }
+}

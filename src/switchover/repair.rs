@@ -19,7 +19,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::backend::Control;
-use crate::config::Config;
+use crate::config::{Config, ControlConfig};
 use crate::proxy::registry::lock;
 use crate::proxy::{Shared, Side};
 use crate::switchover::journal::{self, Journal};
@@ -70,18 +70,7 @@ impl Repair {
             .ok_or("no [control] account is configured")?;
         // 1. The standby is not (and will not become) writable.
         if self.promoting {
-            let mut new = Control::connect_with(&self.new, &control, ATTEMPT_TIMEOUT)
-                .await
-                .map_err(|e| e.to_string())?;
-            if let Some(id) = self.promote_conn {
-                kill_ours(&mut new, id, &control.user).await?;
-            }
-            new.set_read_only(true, ATTEMPT_TIMEOUT)
-                .await
-                .map_err(|e| format!("read_only=ON on the standby: {e}"))?;
-            if !new.read_only().await.map_err(|e| e.to_string())? {
-                return Err(format!("{} is still writable", self.new));
-            }
+            let mut new = settle(&self.new, &control, self.promote_conn, true).await?;
             let replica = new.replica_status().await.map_err(|e| e.to_string())?;
             let follows = match replica {
                 Some(r) if r.is_running() => Ok(()),
@@ -101,18 +90,7 @@ impl Repair {
         }
         // 2. The old primary writable again, once the fence cannot land any more.
         if self.fenced {
-            let mut old = Control::connect_with(&self.old, &control, ATTEMPT_TIMEOUT)
-                .await
-                .map_err(|e| e.to_string())?;
-            if let Some(id) = self.fence_conn {
-                kill_ours(&mut old, id, &control.user).await?;
-            }
-            old.set_read_only(false, ATTEMPT_TIMEOUT)
-                .await
-                .map_err(|e| format!("read_only=OFF on the old primary: {e}"))?;
-            if old.read_only().await.map_err(|e| e.to_string())? {
-                return Err(format!("{} is still read-only", self.old));
-            }
+            settle(&self.old, &control, self.fence_conn, false).await?;
         }
         Ok(())
     }
@@ -132,6 +110,41 @@ impl Repair {
             tracing::debug!("rollback not confirmed yet: {reason}");
             tokio::time::sleep(RETRY).await;
         }
+    }
+}
+
+/// Sets `read_only` on `address` to `read_only` and reads it back, after killing
+/// `sender` (the connection that sent the opposite, which may still land). Returns the
+/// connection for more.
+async fn settle(
+    address: &str,
+    control: &ControlConfig,
+    sender: Option<u64>,
+    read_only: bool,
+) -> Result<Control, String> {
+    let mut c = Control::connect_with(address, control, ATTEMPT_TIMEOUT)
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(id) = sender {
+        kill_ours(&mut c, id, &control.user).await?;
+    }
+    c.set_read_only(read_only, ATTEMPT_TIMEOUT)
+        .await
+        .map_err(|e| format!("read_only={} on {address}: {e}", on_off(read_only)))?;
+    if c.read_only().await.map_err(|e| e.to_string())? != read_only {
+        return Err(format!(
+            "{address} is not read_only={} yet",
+            on_off(read_only)
+        ));
+    }
+    Ok(c)
+}
+
+fn on_off(on: bool) -> &'static str {
+    if on {
+        "ON"
+    } else {
+        "OFF"
     }
 }
 

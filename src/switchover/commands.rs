@@ -299,7 +299,13 @@ async fn switchover(shared: &Arc<Shared>, opts: Options, out: &mpsc::Sender<Line
             ))
         }
         Err(e @ SwitchoverError::RolledBack { .. }) => {
-            Line::err(format!("{e}; traffic continues on the old primary"))
+            let line = Line::err(format!("{e}; traffic continues on the old primary"));
+            match &e {
+                SwitchoverError::RolledBack { report, .. } => {
+                    line.with_data(json!({ "report": report }))
+                }
+                _ => line,
+            }
         }
         Err(e) => Line::err(e.to_string()),
     }

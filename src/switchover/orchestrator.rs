@@ -426,6 +426,8 @@ async fn switch(
         }
     }
     run.report.reverse_replication_ms = after.elapsed().as_secs_f64() * 1000.0;
+    // Nothing is left for a restarted proxy to finish.
+    repair::finished(run.shared, to_side);
     // Let held sessions pass the gate before reading the longest hold.
     tokio::time::sleep(Duration::from_millis(20)).await;
     record_holds(run);

@@ -38,8 +38,9 @@ pub async fn recover(shared: &Arc<Shared>) {
     let mut active = journal.as_ref().map_or(Side::Blue, |j| j.active);
     if let Some(j) = &journal {
         repair(shared, j).await;
-        if j.phase == Phase::Retargeting {
+        if matches!(j.phase, Phase::Retargeting | Phase::Done) {
             active = j.active;
+            roll_forward(shared, j).await;
         }
     }
     set_active(shared, active);
@@ -96,6 +97,49 @@ async fn repair(shared: &Arc<Shared>, j: &Journal) {
         }
         Err(why) => repair::spawn(shared.clone(), plan, why),
     }
+}
+
+/// Finishes a switchover cut short after its point of no return: what it does once
+/// the gate is open (the new primary forgets its source; the old one, still fenced,
+/// replicates from it — the way back). Each step is skipped when already done.
+async fn roll_forward(shared: &Shared, j: &Journal) {
+    let config = shared.config.load_full();
+    let (Some(control), Some(new), Some(old)) = (
+        config.control.clone(),
+        shared.address_of(j.active),
+        shared.address_of(j.active.other()),
+    ) else {
+        return;
+    };
+    tracing::warn!(
+        phase = j.phase.name(),
+        "the last switchover was cut short after its point of no return; finishing it"
+    );
+    match Control::connect_with(&new, &control, CHECK_TIMEOUT).await {
+        Ok(mut c) => {
+            if let Ok(Some(_)) = c.replica_status().await {
+                if let Err(e) = c.reset_replica_all().await {
+                    tracing::warn!("forgetting the new primary's source: {e}");
+                }
+            }
+        }
+        Err(e) => tracing::warn!("cannot reach the new primary {new}: {e}"),
+    }
+    if config.switchover.reverse_replication {
+        let repl = config.replication.clone().unwrap_or(control.clone());
+        let follow = async {
+            let mut c = Control::connect_with(&old, &control, CHECK_TIMEOUT).await?;
+            c.set_read_only(true, CHECK_TIMEOUT).await?;
+            match c.replica_status().await? {
+                Some(r) if r.replicates_from(&new) && r.is_running() => Ok(()),
+                _ => c.replicate_from(&new, &repl.user, &repl.password).await,
+            }
+        };
+        if let Err(e) = follow.await {
+            tracing::error!("the old primary {old} cannot replicate from {new}: {e}");
+        }
+    }
+    repair::finished(shared, j.active);
 }
 
 /// Reads `read_only` on both sides and routes to the one writable primary.

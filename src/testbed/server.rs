@@ -124,6 +124,31 @@ impl Server {
         self.wait_stopped();
     }
 
+    /// The server process's id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// SIGSTOP: the server stops answering (connections stay open, the kernel still
+    /// accepts new ones) until [`Server::thaw`] — a hung server, as tests need it.
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    /// SIGCONT after [`Server::freeze`].
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        if let Some(pid) = self.pid() {
+            let _ = std::process::Command::new("kill")
+                .arg(signal)
+                .arg(pid.to_string())
+                .status();
+        }
+    }
+
     /// SIGKILL, as a crash would; the next [`Server::start`] runs crash recovery.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -594,6 +594,12 @@ pub async fn switchover_round(
     workload
 }
 
+/// Every id the workload had acknowledged is on `server` exactly once, and nothing
+/// else is.
+pub fn check_acked(label: &str, server: &Server, tally: &Tally) {
+    check_rows(label, server, &ids_on(server), &tally.acked);
+}
+
 /// Every `id` in `test.load` on `server`, sorted (duplicates kept).
 fn ids_on(server: &Server) -> Vec<u64> {
     let mut ids: Vec<u64> = sql(server, "SELECT id FROM test.load")

@@ -60,6 +60,8 @@ pub struct Proxy {
     log_path: PathBuf,
     /// `None` after [`Proxy::stop`].
     child: Option<Child>,
+    /// Extra environment of the proxy process (e.g. `SWITCHYARD_FAILPOINT`).
+    env: Vec<(String, String)>,
     _dir: tempfile::TempDir,
 }
 
@@ -72,6 +74,16 @@ impl Proxy {
     /// Like [`Proxy::start`], with `users` (TOML, e.g. `[[users]]` tables) in place of
     /// the standard `app` user when given.
     pub fn start_with(pair: &Pair, users: Option<&str>, extra_toml: &str) -> Proxy {
+        Proxy::start_env(pair, users, extra_toml, &[])
+    }
+
+    /// Like [`Proxy::start_with`], with extra environment for the proxy process.
+    pub fn start_env(
+        pair: &Pair,
+        users: Option<&str>,
+        extra_toml: &str,
+        env: &[(&str, &str)],
+    ) -> Proxy {
         let dir = tempfile::Builder::new()
             .prefix("switchyard-proxy-")
             .tempdir()
@@ -122,6 +134,10 @@ impl Proxy {
             state_file,
             log_path,
             child: None,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             _dir: dir,
         };
         proxy.spawn();
@@ -148,6 +164,7 @@ impl Proxy {
         if std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "info");
         }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         self.child = Some(cmd.spawn().expect("spawn the switchyard binary"));
         self.wait_for_greeting();
     }
@@ -173,6 +190,24 @@ impl Proxy {
         }
         let _ = child.kill();
         let _ = child.wait();
+    }
+
+    /// SIGKILL, as a crash would. Idempotent.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Start again after [`Proxy::kill`] or [`Proxy::stop`], with `env` in place of
+    /// the extra environment it had.
+    pub fn start_again(&mut self, env: &[(&str, &str)]) {
+        self.env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.spawn();
     }
 
     /// Stop, then start again with the same config file (same port, admin socket and
@@ -258,10 +293,7 @@ impl Proxy {
 
 impl Drop for Proxy {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.kill();
     }
 }
 

@@ -253,6 +253,29 @@ fn assert_no_errors(label: &str, workload: &Workload, proxy: &Proxy) {
     );
 }
 
+/// The end of a fault under load: clients saw no error, every acknowledged write is on
+/// the primary (green when `on_green`, else blue) once, it is the settled primary, the
+/// next switchover (with all its checks) succeeds, and the two sides were never both
+/// writable.
+async fn ends_cleanly(
+    label: &str,
+    pair: &Pair,
+    proxy: &Proxy,
+    running: support::load::Running,
+    watcher: Watcher,
+    on_green: bool,
+) {
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let workload = running.stop().await;
+    assert_no_errors(label, &workload, proxy);
+    let now = direction(pair, on_green);
+    check_acked(label, now.new, &workload.tally);
+    assert_settled(label, proxy, now.new, now.old).await;
+    let workload = switchover_round(proxy, direction(pair, !on_green), workload, "next").await;
+    drop(workload);
+    watcher.assert_never_both_writable(label).await;
+}
+
 // ───────────────────────────── scenarios ─────────────────────────────
 
 /// Blue freezes just as the fence is sent; the fence times out and lands when blue
@@ -280,16 +303,15 @@ async fn blue_frozen_at_the_fence_is_rolled_back_without_an_operator() {
         !out.contains("not confirmed"),
         "confirmed before the gate opened: {out}"
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let workload = running.stop().await;
-    assert_no_errors("fence on a frozen blue", &workload, &proxy);
-    check_acked("fence on a frozen blue", &pair.blue, &workload.tally);
-    assert_settled("fence on a frozen blue", &proxy, &pair.blue, &pair.green).await;
-    let workload = switchover_round(&proxy, direction(&pair, true), workload, "next").await;
-    drop(workload);
-    watcher
-        .assert_never_both_writable("fence on a frozen blue")
-        .await;
+    ends_cleanly(
+        "fence on a frozen blue",
+        &pair,
+        &proxy,
+        running,
+        watcher,
+        false,
+    )
+    .await;
 }
 
 /// Blue stays frozen past `max_pause`: the gate opens at `max_pause` all the same, the
@@ -380,23 +402,16 @@ async fn green_frozen_in_the_catch_up_releases_clients_by_max_pause() {
         (1000.0..4000.0).contains(&pause_ms),
         "the report's pause is {pause_ms} ms; max_pause is 3 s:\n{out}"
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
     pair.green.thaw();
-    let workload = running.stop().await;
-    assert_no_errors("green frozen in the catch-up", &workload, &proxy);
-    check_acked("green frozen in the catch-up", &pair.blue, &workload.tally);
-    assert_settled(
+    ends_cleanly(
         "green frozen in the catch-up",
+        &pair,
         &proxy,
-        &pair.blue,
-        &pair.green,
+        running,
+        watcher,
+        false,
     )
     .await;
-    let workload = switchover_round(&proxy, direction(&pair, true), workload, "next").await;
-    drop(workload);
-    watcher
-        .assert_never_both_writable("green frozen in the catch-up")
-        .await;
 }
 
 /// Green cannot catch up (its SQL thread stops after the precheck, and blue has a
@@ -502,21 +517,18 @@ async fn pause_and_switchover_never_leave_the_gate_closed() {
     }
     // The operator's last word: resume (it may say there was nothing to resume).
     let _ = proxy.ctl_async(&["resume"]).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let workload = running.stop().await;
-    assert_no_errors("racing admin commands", &workload, &proxy);
-    let (primary, standby) = if switched % 2 == 0 {
-        (&pair.green, &pair.blue)
-    } else {
-        (&pair.blue, &pair.green)
-    };
     let status = wait_status(&proxy, "an open gate", |o| !o.contains("paused")).await;
     assert!(status.contains("phase: idle"), "{status}");
-    assert_settled("racing admin commands", &proxy, primary, standby).await;
-    check_acked("racing admin commands", primary, &workload.tally);
-    watcher
-        .assert_never_both_writable("pause and switchover")
-        .await;
+    let on_green = switched % 2 == 0;
+    ends_cleanly(
+        "racing admin commands",
+        &pair,
+        &proxy,
+        running,
+        watcher,
+        on_green,
+    )
+    .await;
 }
 
 /// The proxy is killed at each phase and started again: it finishes what the journal

@@ -308,7 +308,7 @@ impl Server {
             format!("--log-error={}", path(&self.error_log())),
             format!("--server-id={}", self.server_id),
             "--skip-name-resolve".to_owned(),
-            "--max-connections=1000".to_owned(),
+            "--max-connections=4000".to_owned(),
             "--max-allowed-packet=64M".to_owned(),
             "--local-infile=1".to_owned(),
             "--innodb-buffer-pool-size=128M".to_owned(),

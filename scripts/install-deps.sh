@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what switchyard's tests need, and nothing when it is all there already:
 #   MariaDB server + client (the tests start their own servers from these binaries),
-#   sysbench, haproxy, python3 with PyMySQL, cargo-nextest.
+#   sysbench, haproxy, python3 with PyMySQL, a C compiler with libmariadb-dev and PHP
+#   with mysqli (C-library prepared-statement clients), cargo-nextest.
 # Debian/Ubuntu; run as root or as a user with sudo. Safe to run again.
 #
 # The Debian mariadb service is never left running (it would listen on 3306, and the
@@ -37,6 +38,13 @@ want mariadb-server mariadbd mariadb-install-db
 want mariadb-client mariadb
 want sysbench sysbench
 want haproxy haproxy
+want gcc cc
+want libmariadb-dev mariadb_config
+want php-cli php
+# mysqli has no program of its own: ask PHP whether it has the module.
+if ! have php || ! php -m 2>/dev/null | grep -qx mysqli; then
+    missing+=(php-mysql)
+fi
 if ! have python3; then
     missing+=(python3 python3-pip)
 elif ! python3 -m pip --version >/dev/null 2>&1; then

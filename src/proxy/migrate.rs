@@ -186,6 +186,9 @@ impl Session {
     /// without passing it to the client. A statement the new server refuses (e.g. a
     /// variable it no longer has) is logged and skipped: the session carries on.
     async fn replay(&mut self, carried: Vec<String>) -> Result<(), SessionError> {
+        // The new connection has seen no parameter types: each statement's first
+        // execution there gets the remembered ones (Session::give_types).
+        self.state.on_new_backend();
         let mut batch = BytesMut::new();
         let mut answers: Vec<(Expect, Option<u32>, String)> = Vec::new();
         if let Some(schema) = &self.state.schema {

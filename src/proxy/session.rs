@@ -9,13 +9,13 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::protocol::codec::chunk_header;
 use crate::protocol::constants::*;
-use crate::protocol::packets::ok_payload;
+use crate::protocol::packets::{insert_types, max_head_len, ok_payload};
 use crate::protocol::ProtocolError;
 use crate::proxy::backend::{self, BackendConn, ConnectError, Login};
 use crate::proxy::client::{self, Authenticated};
@@ -281,7 +281,12 @@ impl Session {
     /// summary if it changed.
     fn after_command(&mut self) {
         let in_tx = self.state.in_transaction();
-        if !self.at_boundary && !in_tx {
+        // Long data sent for a statement lives only on this server until the statement
+        // is executed or reset, so the session stays between boundaries until then, as
+        // inside a transaction. Simpler and safer than replaying it on the new server:
+        // that would mean keeping every chunk (up to max_packet_size each) until the
+        // execution, while clients send the execution right after the data.
+        if !self.at_boundary && !in_tx && !self.state.holds_long_data() {
             self.shared.gate.leave();
             self.at_boundary = true;
         }
@@ -440,22 +445,17 @@ impl Session {
                     // A copy: a slice of the read buffer would keep the whole buffer alive.
                     let sql = Bytes::copy_from_slice(&packet[5..]);
                     let effects = scan(&sql);
-                    self.state.statements.insert(
-                        id,
-                        Prepared {
-                            sql,
-                            params,
-                            columns,
-                            effects,
-                        },
-                    );
+                    self.state
+                        .on_prepared(id, Prepared::new(sql, params, columns, effects));
                 }
                 return Ok(true);
             }
             COM_STMT_CLOSE | COM_STMT_SEND_LONG_DATA => {
-                if cmd == COM_STMT_CLOSE {
-                    if let Some(id) = statement_id(&packet) {
+                if let Some(id) = statement_id(&packet) {
+                    if cmd == COM_STMT_CLOSE {
                         self.state.close_statement(id);
+                    } else {
+                        self.state.on_long_data(id);
                     }
                 }
                 self.map_statement_id(&mut packet);
@@ -474,6 +474,10 @@ impl Session {
                 Expect::Single
             }
             COM_STMT_EXECUTE | COM_STMT_BULK_EXECUTE => {
+                if let Some(id) = statement_id(&packet) {
+                    self.state.long_data_consumed(id);
+                    self.give_types(id, &mut packet);
+                }
                 self.map_statement_id(&mut packet);
                 Expect::ResultSets
             }
@@ -482,6 +486,9 @@ impl Session {
                 Expect::Fetch
             }
             COM_STMT_RESET => {
+                if let Some(id) = statement_id(&packet) {
+                    self.state.long_data_consumed(id);
+                }
                 self.map_statement_id(&mut packet);
                 Expect::Single
             }
@@ -526,12 +533,17 @@ impl Session {
                 }));
             }
         };
-        if cmd != COM_QUERY && cmd != COM_STMT_PREPARE && self.map_statements {
+        if cmd != COM_QUERY && cmd != COM_STMT_PREPARE {
             while self.cbuf.len() < 9 {
                 if !self.read_client().await? {
                     return Ok(false);
                 }
             }
+            if !self.big_statement_state(cmd).await? {
+                return Ok(false);
+            }
+        }
+        if cmd != COM_QUERY && cmd != COM_STMT_PREPARE && self.map_statements {
             let mut head = [0u8; 9];
             head.copy_from_slice(&self.cbuf[..9]);
             self.map_statement_id(&mut head);
@@ -545,6 +557,48 @@ impl Session {
                 self.state.pins.oversized_statements.insert(id);
                 self.dirty = true;
             }
+        }
+        Ok(true)
+    }
+
+    /// Statement state for a command over one chunk whose first 9 bytes are
+    /// buffered: long data noted or consumed, the types an execution carries
+    /// remembered. `Ok(false)` when the client closed.
+    ///
+    /// Such an execution is streamed as it comes, never rewritten: if it carries no
+    /// types while the backend connection lacks them (its first execution after a
+    /// move), it goes as sent and the server's ERR 1210 reaches the client; the
+    /// statement's next execution under 16 MiB gets the types.
+    async fn big_statement_state(&mut self, cmd: u8) -> Result<bool, SessionError> {
+        let Some(id) = statement_id(&self.cbuf) else {
+            return Ok(true);
+        };
+        if cmd == COM_STMT_SEND_LONG_DATA {
+            self.state.on_long_data(id);
+            return Ok(true);
+        }
+        self.state.long_data_consumed(id);
+        let Some(params) = self.state.statement(id).map(|p| p.params) else {
+            return Ok(true);
+        };
+        // The head up to the end of the type block, wherever the layout puts it; all
+        // of it is in the first chunk.
+        let head = (4 + max_head_len(params)).min(4 + MAX_CHUNK);
+        while self.cbuf.len() < head {
+            if !self.read_client().await? {
+                return Ok(false);
+            }
+        }
+        if self
+            .state
+            .execute_types(id, self.cbuf.get(4..head).unwrap_or_default())
+            .is_some()
+        {
+            tracing::warn!(
+                session = self.id,
+                statement = id,
+                "execution over 16 MiB sent without parameter types the server lacks"
+            );
         }
         Ok(true)
     }
@@ -575,6 +629,41 @@ impl Session {
             self.state.on_statement(effects, sql);
             self.dirty = true;
             tracing::debug!(session = self.id, state = ?self.state, "session state changed");
+        }
+    }
+
+    /// Before an execution of statement `id` (the client's) in `packet` (one chunk,
+    /// header included): remembers the types it carries, or, when it carries none and
+    /// this backend connection never got them (the statement was prepared again after
+    /// a move), inserts the remembered ones — else the server answers ERR 1210. Only a
+    /// rewritten execution allocates.
+    fn give_types(&mut self, id: u32, packet: &mut BytesMut) {
+        let Some(types) = self
+            .state
+            .execute_types(id, packet.get(4..).unwrap_or_default())
+        else {
+            return;
+        };
+        let Ok(params) = u16::try_from(types.len() / 2) else {
+            return;
+        };
+        let payload = packet.get(4..).unwrap_or_default();
+        // Stays one chunk: a second one would shift the sequence ids of the answer,
+        // which is relayed as it is. Such an execution goes as the client sent it.
+        if payload.len() + types.len() >= MAX_CHUNK {
+            tracing::warn!(
+                session = self.id,
+                statement = id,
+                "execution too large to add its parameter types"
+            );
+            return;
+        }
+        let mut rewritten = BytesMut::with_capacity(4 + payload.len() + types.len());
+        rewritten.put_uint_le((payload.len() + types.len()) as u64, 3);
+        rewritten.put_u8(0);
+        if insert_types(payload, params, &types, &mut rewritten).is_some() {
+            *packet = rewritten;
+            self.state.types_sent(id);
         }
     }
 

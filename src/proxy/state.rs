@@ -2,6 +2,10 @@
 //! set, tracked session variables, prepared statements, user-variable flag and the
 //! reasons a session cannot be moved (pins).
 //!
+//! Prepared statements also keep the parameter types their last typed execution
+//! carried: C-library clients send types only once per statement, so a statement
+//! prepared again on another server gets them from here (see [`SessionState::execute_types`]).
+//!
 //! Fed from OK/EOF packets (status flags and session-tracking data) and from the light
 //! statement scan; it never talks to a server itself.
 
@@ -10,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use bytes::Bytes;
 
 use crate::protocol::constants::*;
-use crate::protocol::packets::{session_changes, OkPacket, SessionChange};
+use crate::protocol::packets::{carried_types, session_changes, types_at, OkPacket, SessionChange};
 use crate::proxy::scan::{handler, sql_prepare, table_names, Effects, SqlPrepare};
 
 /// A statement prepared on the backend.
@@ -21,6 +25,25 @@ pub struct Prepared {
     pub columns: u16,
     /// What running it does to pins and user variables (scanned once, at prepare).
     pub effects: Effects,
+    /// The type block (2 bytes a parameter) of the last execution that carried one.
+    pub types: Option<Bytes>,
+    /// The current backend connection has been given types for this statement.
+    /// Cleared when the statement is prepared again on a new connection.
+    pub types_sent: bool,
+}
+
+impl Prepared {
+    /// A statement just prepared: no types seen yet.
+    pub fn new(sql: Bytes, params: u16, columns: u16, effects: Effects) -> Self {
+        Prepared {
+            sql,
+            params,
+            columns,
+            effects,
+            types: None,
+            types_sent: false,
+        }
+    }
 }
 
 /// Things that tie a session to the server it is on.
@@ -93,6 +116,12 @@ pub struct SessionState {
     pub role: bool,
     /// Prepared statements by the client's statement id.
     pub statements: HashMap<u32, Prepared>,
+    /// The client id of the statement prepared last: what MariaDB's id -1 ("the
+    /// statement just prepared") names.
+    pub last_prepared: Option<u32>,
+    /// Statements (client ids) that were sent long data not yet consumed by an
+    /// execution: that data lives only on the current server.
+    pub long_data: BTreeSet<u32>,
     /// SQL-level prepared statements (`PREPARE name FROM '…'`) by lower-cased name:
     /// the `PREPARE` statement itself, sent again as it is after a move.
     pub sql_prepared: BTreeMap<String, Bytes>,
@@ -242,8 +271,88 @@ impl SessionState {
 
     /// COM_STMT_CLOSE: the statement is gone (the server sends no answer).
     pub fn close_statement(&mut self, id: u32) {
+        let id = self.resolve(id);
         self.statements.remove(&id);
         self.pins.oversized_statements.remove(&id);
+        self.long_data.remove(&id);
+    }
+
+    /// A statement was prepared under the client id `id`.
+    pub fn on_prepared(&mut self, id: u32, p: Prepared) {
+        self.statements.insert(id, p);
+        self.last_prepared = Some(id);
+    }
+
+    /// The statement the client calls `id`.
+    pub fn statement(&self, id: u32) -> Option<&Prepared> {
+        self.statements.get(&self.resolve(id))
+    }
+
+    /// MariaDB's id -1 stands for the statement prepared last.
+    fn resolve(&self, id: u32) -> u32 {
+        match (id, self.last_prepared) {
+            (u32::MAX, Some(last)) => last,
+            _ => id,
+        }
+    }
+
+    /// An EXECUTE or BULK_EXECUTE `payload` (command byte first) of statement `id`
+    /// (the client's) is about to go to the backend. Remembers the types it carries
+    /// (copied only when they changed); when it carries none and the backend
+    /// connection never got them, returns the remembered ones to insert — the caller
+    /// then calls [`SessionState::types_sent`]. Looks only at the fixed head.
+    pub fn execute_types(&mut self, id: u32, payload: &[u8]) -> Option<Bytes> {
+        let id = self.resolve(id);
+        let p = self.statements.get_mut(&id)?;
+        let at = types_at(payload, p.params)?;
+        if at.present {
+            if let Some(carried) = carried_types(payload, p.params) {
+                if p.types.as_deref() != Some(carried) {
+                    p.types = Some(Bytes::copy_from_slice(carried));
+                }
+                p.types_sent = true;
+            }
+            return None;
+        }
+        if p.types_sent {
+            return None;
+        }
+        p.types.clone()
+    }
+
+    /// The backend connection was given statement `id`'s types.
+    pub fn types_sent(&mut self, id: u32) {
+        let id = self.resolve(id);
+        if let Some(p) = self.statements.get_mut(&id) {
+            p.types_sent = true;
+        }
+    }
+
+    /// Every statement was prepared again on a new backend connection, which has
+    /// seen none of their types.
+    pub fn on_new_backend(&mut self) {
+        for p in self.statements.values_mut() {
+            p.types_sent = false;
+        }
+    }
+
+    /// COM_STMT_SEND_LONG_DATA for statement `id`.
+    pub fn on_long_data(&mut self, id: u32) {
+        let id = self.resolve(id);
+        self.long_data.insert(id);
+    }
+
+    /// Statement `id` was executed or reset: the server dropped its long data.
+    pub fn long_data_consumed(&mut self, id: u32) {
+        if !self.long_data.is_empty() {
+            let id = self.resolve(id);
+            self.long_data.remove(&id);
+        }
+    }
+
+    /// Long data waits on this server for its execution: the session must not move.
+    pub fn holds_long_data(&self) -> bool {
+        !self.long_data.is_empty()
     }
 
     /// COM_RESET_CONNECTION or COM_CHANGE_USER succeeded: the server forgot it all.
@@ -384,6 +493,86 @@ mod tests {
         assert!(s.pin_reason().is_some());
         s.close_statement(3);
         assert_eq!(s.pin_reason(), None);
+    }
+
+    fn execute(id: u8, types: Option<&[u8]>) -> Vec<u8> {
+        let mut p = vec![0x17, id, 0, 0, 0, 0, 1, 0, 0, 0, 0];
+        match types {
+            Some(t) => {
+                p.push(1);
+                p.extend_from_slice(t);
+            }
+            None => p.push(0),
+        }
+        p.extend_from_slice(&[7, 0, 0, 0]);
+        p
+    }
+
+    fn with_statement(params: u16) -> SessionState {
+        let mut s = SessionState::new(None, 45);
+        let sql = Bytes::from_static(b"SELECT ?");
+        s.on_prepared(3, Prepared::new(sql, params, 1, Effects::default()));
+        s
+    }
+
+    #[test]
+    fn types_are_remembered_and_given_once_per_connection() {
+        let mut s = with_statement(1);
+        // First execution on blue carries types: nothing to insert.
+        assert_eq!(s.execute_types(3, &execute(3, Some(&[3, 0]))), None);
+        assert_eq!(s.execute_types(3, &execute(3, None)), None);
+        // Moved: the first untyped execution gets them, once.
+        s.on_new_backend();
+        assert_eq!(
+            s.execute_types(3, &execute(3, None)).as_deref(),
+            Some(&[3u8, 0][..])
+        );
+        s.types_sent(3);
+        assert_eq!(s.execute_types(3, &execute(3, None)), None);
+        // Rebound to another type: the new one is what a later move gives.
+        let before = s.statements[&3].types.clone().unwrap();
+        assert_eq!(s.execute_types(3, &execute(3, Some(&[3, 0]))), None);
+        assert_eq!(
+            s.statements[&3].types.as_ref().unwrap().as_ptr(),
+            before.as_ptr(),
+            "identical types are not copied again"
+        );
+        assert_eq!(s.execute_types(3, &execute(3, Some(&[8, 0x80]))), None);
+        s.on_new_backend();
+        assert_eq!(
+            s.execute_types(u32::MAX, &execute(0xFF, None)).as_deref(),
+            Some(&[8u8, 0x80][..]),
+            "id -1 is the statement prepared last"
+        );
+    }
+
+    #[test]
+    fn nothing_to_give_without_types_or_parameters() {
+        let mut s = with_statement(1);
+        s.on_new_backend();
+        assert_eq!(s.execute_types(3, &execute(3, None)), None);
+        assert_eq!(s.execute_types(4, &execute(4, None)), None);
+        let mut s = with_statement(0);
+        s.on_new_backend();
+        assert_eq!(s.execute_types(3, &execute(3, None)[..10]), None);
+    }
+
+    #[test]
+    fn long_data_holds_until_executed_reset_or_closed() {
+        let mut s = with_statement(1);
+        assert!(!s.holds_long_data());
+        s.on_long_data(3);
+        assert!(s.holds_long_data());
+        s.long_data_consumed(4);
+        assert!(s.holds_long_data());
+        s.long_data_consumed(u32::MAX);
+        assert!(!s.holds_long_data());
+        s.on_long_data(3);
+        s.close_statement(3);
+        assert!(!s.holds_long_data());
+        s.on_long_data(3);
+        s.reset(None);
+        assert!(!s.holds_long_data());
     }
 
     #[test]

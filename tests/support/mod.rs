@@ -400,3 +400,23 @@ fn is_executable(path: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
     fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
+
+/// Runs `count` switchovers one after the other (blue → green, back, …) while a
+/// client keeps working: `gap` of traffic before each and after the last. Each must
+/// end in OK. Returns each one's last line (its figures).
+pub fn switchovers(proxy: &Proxy, count: usize, gap: Duration) -> Vec<String> {
+    let mut lines = Vec::new();
+    for i in 0..count {
+        thread::sleep(gap);
+        let (ok, out) = proxy.ctl(&["switchover"]);
+        assert!(
+            ok,
+            "switchover {} of {count} failed:\n{out}\nproxy log:\n{}",
+            i + 1,
+            proxy.log()
+        );
+        lines.push(out.lines().last().unwrap_or_default().to_owned());
+    }
+    thread::sleep(gap);
+    lines
+}

@@ -126,7 +126,9 @@ for t in writers:
 start = time.monotonic()
 samples, switches = [], []
 next_switch, next_sample = start + interval, start
-while time.monotonic() < start + duration:
+end = start + duration
+# A switchover at every multiple of `interval` up to `duration` included.
+while time.monotonic() < end or next_switch <= end:
     now = time.monotonic()
     if now >= next_sample:
         samples.append((now - start, *sample()))

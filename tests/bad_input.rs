@@ -447,6 +447,53 @@ async fn silent_clients_are_closed_after_the_handshake_timeout() {
     assert!(proxy.is_running(), "the proxy died:\n{}", proxy.log());
 }
 
+/// A logged-in client that begins a packet and stalls gets ERR 1159 once
+/// `net_read_timeout` has passed and is closed (a server closes it too, logging
+/// "Got timeout reading communication packets"); a session idle *between* commands
+/// for longer is left alone, and other sessions carry on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_packet_begun_and_not_finished_gets_1159_after_net_read_timeout() {
+    let pair = support::pair();
+    let mut proxy = OwnProxy::start(&pair, "net_read_timeout = \"1s\"");
+    let background = Background::start(&proxy.addr).await;
+    let mut idle = app(&proxy.addr).await;
+
+    let stalls: [(&str, &[u8]); 3] = [
+        ("16 MiB announced, 4 bytes sent", b"\xff\xff\xff\x00\x03SEL"),
+        ("a small command half sent", b"\x10\x00\x00\x00\x03SEL"),
+        ("half a packet header", b"\x10\x00"),
+    ];
+    for (what, bytes) in stalls {
+        let mut raw = raw::login(&proxy.addr, APP_USER, APP_PASSWORD)
+            .unwrap_or_else(|e| panic!("login: {e:?}"));
+        raw.stream.write_all(bytes).unwrap();
+        let (answers, closed) = raw.read_until_closed();
+        assert!(closed, "{what}: the session was not closed: {answers:?}");
+        let [answer] = &answers[..] else {
+            panic!("{what}: expected one ERR, got {answers:?}");
+        };
+        assert_eq!(err_code(answer), Some(1159), "{what}: {answer:?}");
+        let text = String::from_utf8_lossy(answer);
+        assert!(
+            text.contains("#08S01") && text.contains("Got timeout reading communication packets"),
+            "{what}: {text}"
+        );
+    }
+
+    // Idle between commands for longer than the timeout: not a packet begun.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let n: Option<i64> = idle.query_first("SELECT 5").await.unwrap();
+    assert_eq!(n, Some(5));
+
+    background.finish().await;
+    assert!(proxy.is_running(), "the proxy died:\n{}", proxy.log());
+    assert!(
+        proxy.log().contains("net_read_timeout"),
+        "the timeout is not logged:\n{}",
+        proxy.log()
+    );
+}
+
 #[test]
 fn the_connection_above_max_client_connections_gets_1040() {
     let pair = support::pair();

@@ -32,6 +32,9 @@ pub enum SessionError {
     /// The session held state that cannot move to another server.
     #[error("closed by the switchover: the session is pinned ({0})")]
     Pinned(&'static str),
+    /// The client began a packet and did not finish it within `net_read_timeout`.
+    #[error("client: no complete packet within net_read_timeout ({0:?})")]
+    ReadTimeout(std::time::Duration),
     /// The client took too long to log in.
     #[error("client: handshake timed out")]
     HandshakeTimeout,
@@ -82,6 +85,16 @@ pub mod reply {
             ER_NET_PACKETS_OUT_OF_ORDER,
             "08S01",
             "Got packets out of order",
+        )
+    }
+
+    /// A packet begun and not finished in time: what a server reports when its
+    /// `net_read_timeout` expires.
+    pub fn read_timeout() -> Bytes {
+        err_payload(
+            ER_NET_READ_INTERRUPTED,
+            "08S01",
+            "Got timeout reading communication packets",
         )
     }
 

@@ -727,12 +727,12 @@ async fn a_vanished_backend_gives_errors_not_hangs_and_recovery_follows() {
         .await
         .expect("a new connection must not hang while blue is down");
     let err = refused.expect_err("a new session cannot work with blue down");
-    assert_eq!(server_code(&err), Some(2003), "{err}");
+    assert_eq!(server_code(&err), Some(1105), "{err}");
     // The same, byte by byte: the ERR comes after the client's login.
     let raw_err = raw::login(&proxy.addr, APP_USER, APP_PASSWORD)
         .err()
         .expect("refused");
-    assert_eq!(raw_err.code, Some(2003), "{raw_err:?}");
+    assert_eq!(raw_err.code, Some(1105), "{raw_err:?}");
     assert!(proxy.is_running(), "the proxy died:\n{}", proxy.log());
 
     pair.blue.start().expect("restart blue");

@@ -106,10 +106,15 @@ pub mod reply {
         )
     }
 
-    /// The backend could not be reached (the code clients know as "Can't connect").
+    /// The backend could not be reached. A server-range code (clients take 2000–2999
+    /// for their own errors: the `mariadb` CLI shows a 2003 from the server as
+    /// "Received malformed packet"), the generic one since no server code means "my
+    /// upstream is down" (ProxySQL likewise sends a generic code), with SQLSTATE 08S01
+    /// so drivers that sort errors by class (JDBC, .NET) treat it as a connection
+    /// failure and may retry, as with a server that is down.
     pub fn backend_unavailable(address: &str, why: &str) -> Bytes {
         let msg = format!("switchyard: cannot reach the database at {address}: {why}");
-        err_payload(2003, "HY000", &msg)
+        err_payload(ER_UNKNOWN_ERROR, "08S01", &msg)
     }
 
     /// The backend went away in the middle of a command.

@@ -494,6 +494,70 @@ async fn a_packet_begun_and_not_finished_gets_1159_after_net_read_timeout() {
     );
 }
 
+/// A client that asks for compression or TLS the greeting did not offer (some compress
+/// whenever they asked, without looking) gets ERR 1043 naming what it asked for, and
+/// is closed at once — not left hanging on bytes framed differently. An SSLRequest to
+/// the proxy (which has no TLS) gets what a MariaDB server without TLS answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn framing_capabilities_not_offered_are_refused_not_hung() {
+    let pair = support::pair();
+    let mut proxy = support::Proxy::start(&pair, "");
+    let background = Background::start(&proxy.addr).await;
+
+    for (bit, name) in [
+        (1u32 << 5, "CLIENT_COMPRESS"),
+        (1 << 26, "CLIENT_ZSTD_COMPRESSION_ALGORITHM"),
+        (raw::CLIENT_SSL, "CLIENT_SSL"),
+    ] {
+        let mut client = Raw::connect(&proxy.addr).unwrap();
+        let greeting = client.greeting().unwrap();
+        let token = raw::native_token(APP_PASSWORD, &greeting.scramble);
+        let mut response =
+            raw::handshake_response(APP_USER, &token, Some("test"), "mysql_native_password");
+        let caps = u32::from_le_bytes([response[0], response[1], response[2], response[3]]);
+        response[..4].copy_from_slice(&(caps | bit).to_le_bytes());
+        client.write_packet(1, &response).unwrap();
+        let (answers, closed) = client.read_until_closed();
+        assert!(closed, "{name}: not closed: {answers:?}");
+        let [answer] = &answers[..] else {
+            panic!("{name}: expected one ERR, got {answers:?}");
+        };
+        let text = String::from_utf8_lossy(answer);
+        assert_eq!(err_code(answer), Some(1043), "{name}: {text}");
+        assert!(
+            text.contains(name),
+            "{name}: the ERR does not say what: {text}"
+        );
+    }
+
+    // An SSLRequest: the same code, SQLSTATE and sequence id as the server's own.
+    assert_eq!(
+        pair.blue.sql("SELECT @@have_ssl").unwrap().trim(),
+        "DISABLED"
+    );
+    let mut ssl_request = (raw::BASE_CAPS | raw::CLIENT_SSL).to_le_bytes().to_vec();
+    ssl_request.extend([0, 0, 0, 1, 33]);
+    ssl_request.extend([0; 23]);
+    let mut answers = Vec::new();
+    for addr in [pair.blue.addr(), proxy.addr.clone()] {
+        let mut client = Raw::connect(&addr).unwrap();
+        client.greeting().unwrap();
+        client.write_packet(1, &ssl_request).unwrap();
+        let (seq, answer) = client.read_packet().unwrap();
+        let (rest, closed) = client.read_until_closed();
+        assert!(closed && rest.is_empty(), "{addr}: {rest:?}");
+        answers.push((seq, err_code(&answer), answer.get(3..9).map(<[u8]>::to_vec)));
+    }
+    assert_eq!(
+        answers[1], answers[0],
+        "proxy vs server (seq, code, #SQLSTATE)"
+    );
+    assert_eq!(answers[0].1, Some(1043));
+
+    background.finish().await;
+    assert!(proxy.is_running(), "the proxy died:\n{}", proxy.log());
+}
+
 #[test]
 fn the_connection_above_max_client_connections_gets_1040() {
     let pair = support::pair();

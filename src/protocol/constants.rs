@@ -36,6 +36,8 @@ pub const CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA: u32 = 1 << 21;
 pub const CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS: u32 = 1 << 22;
 pub const CLIENT_SESSION_TRACK: u32 = 1 << 23;
 pub const CLIENT_DEPRECATE_EOF: u32 = 1 << 24;
+/// MySQL 8.0.18+: zstd compression, level given in the handshake response.
+pub const CLIENT_ZSTD_COMPRESSION_ALGORITHM: u32 = 1 << 26;
 pub const CLIENT_QUERY_ATTRIBUTES: u32 = 1 << 27;
 pub const CLIENT_SSL_VERIFY_SERVER_CERT: u32 = 1 << 30;
 

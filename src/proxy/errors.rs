@@ -80,6 +80,15 @@ pub mod reply {
         )
     }
 
+    /// The client asked for framing the proxy did not offer (see
+    /// [`crate::protocol::handshake::unoffered_framing`]).
+    pub fn unoffered(what: &[&str]) -> Bytes {
+        handshake(&format!(
+            "the client asked for {}, which switchyard did not offer; connect without it",
+            what.join(" and ")
+        ))
+    }
+
     pub fn out_of_order() -> Bytes {
         err_payload(
             ER_NET_PACKETS_OUT_OF_ORDER,

@@ -510,6 +510,9 @@ password = "secret"
         assert!(err.contains("users[0].password_hash"), "{err}");
         let text = MINIMAL.replace("[blue]", "[proxy.x]\n[blue]");
         assert!(Config::parse(&text).is_err());
+        let text = MINIMAL.replace("[blue]", "net_read_timeout = \"0s\"\n[blue]");
+        let err = Config::parse(&text).unwrap_err().to_string();
+        assert!(err.contains("proxy.net_read_timeout"), "{err}");
     }
 
     /// The README's configuration example and the deploy example are real configs.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install what switchyard's tests need, and nothing when it is all there already:
 #   MariaDB server + client (the tests start their own servers from these binaries),
-#   sysbench, haproxy, python3 with PyMySQL, a C compiler with libmariadb-dev and PHP
-#   with mysqli (C-library prepared-statement clients), cargo-nextest.
+#   sysbench, haproxy, python3 with PyMySQL and mysql-connector-python, a C compiler with
+#   libmariadb-dev and PHP with mysqli (C-library prepared-statement clients), cargo-nextest.
 # Debian/Ubuntu; run as root or as a user with sudo. Safe to run again.
 #
 # The Debian mariadb service is never left running (it would listen on 3306, and the
@@ -90,9 +90,13 @@ if ((${#missing[@]})); then
 fi
 stop_mariadb_service
 
-if ! python3 -c 'import pymysql' 2>/dev/null; then
-    log "installing PyMySQL"
-    pip=(python3 -m pip install --quiet --disable-pip-version-check PyMySQL)
+# Python clients the tests drive: module to import, then the package that has it.
+python_wants=()
+python3 -c 'import pymysql' 2>/dev/null || python_wants+=(PyMySQL)
+python3 -c 'import mysql.connector' 2>/dev/null || python_wants+=(mysql-connector-python)
+if ((${#python_wants[@]})); then
+    log "installing ${python_wants[*]}"
+    pip=(python3 -m pip install --quiet --disable-pip-version-check "${python_wants[@]}")
     # Debian's own python3 refuses plain installs (PEP 668); others (pyenv) accept them.
     err=$(mktemp)
     if ! PIP_ROOT_USER_ACTION=ignore "${pip[@]}" 2>"$err"; then
@@ -105,7 +109,7 @@ if ! python3 -c 'import pymysql' 2>/dev/null; then
         fi
     fi
     rm -f "$err"
-    python3 -c 'import pymysql'
+    python3 -c 'import pymysql, mysql.connector'
 fi
 
 if ! cargo nextest --version >/dev/null 2>&1; then

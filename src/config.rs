@@ -174,6 +174,12 @@ pub struct ProxyConfig {
     /// Time a client has to finish logging in, e.g. `"10s"`.
     #[serde(default = "default_handshake_timeout")]
     pub handshake_timeout: HumanDuration,
+    /// Time a logged-in client has from the first byte of a packet to its last, e.g.
+    /// `"30s"` (a server's `net_read_timeout`). Past it the session gets
+    /// ER_NET_READ_INTERRUPTED (1159) and is closed. Idle time between commands is
+    /// not bounded; the connection phase is bounded by `handshake_timeout`.
+    #[serde(default = "default_net_read_timeout")]
+    pub net_read_timeout: HumanDuration,
     /// Time allowed to open and log in to a backend connection.
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout: HumanDuration,
@@ -253,6 +259,9 @@ fn default_max_packet_size() -> ByteSize {
 fn default_handshake_timeout() -> HumanDuration {
     HumanDuration(Duration::from_secs(10))
 }
+fn default_net_read_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(30))
+}
 fn default_connect_timeout() -> HumanDuration {
     HumanDuration(Duration::from_secs(5))
 }
@@ -311,6 +320,9 @@ impl Config {
         self.credentials()?;
         let sw = &self.switchover;
         for (key, d) in [
+            ("proxy.handshake_timeout", self.proxy.handshake_timeout),
+            ("proxy.net_read_timeout", self.proxy.net_read_timeout),
+            ("proxy.connect_timeout", self.proxy.connect_timeout),
             ("switchover.timeout", sw.timeout),
             ("switchover.drain_timeout", sw.drain_timeout),
             ("switchover.fence_timeout", sw.fence_timeout),
@@ -475,6 +487,7 @@ password = "secret"
         assert_eq!(c.proxy.max_client_connections, 4096);
         assert_eq!(c.proxy.max_packet_size, ByteSize(64 << 20));
         assert_eq!(c.proxy.handshake_timeout.0, Duration::from_secs(10));
+        assert_eq!(c.proxy.net_read_timeout.0, Duration::from_secs(30));
         assert!(c.green.is_none());
         assert!(c.credentials().unwrap()["app"].is_some());
     }
@@ -497,6 +510,9 @@ password = "secret"
         assert!(err.contains("users[0].password_hash"), "{err}");
         let text = MINIMAL.replace("[blue]", "[proxy.x]\n[blue]");
         assert!(Config::parse(&text).is_err());
+        let text = MINIMAL.replace("[blue]", "net_read_timeout = \"0s\"\n[blue]");
+        let err = Config::parse(&text).unwrap_err().to_string();
+        assert!(err.contains("proxy.net_read_timeout"), "{err}");
     }
 
     /// The README's configuration example and the deploy example are real configs.

@@ -2,11 +2,13 @@
 //! validates a config file; `demo` starts a local blue/green pair with the proxy in
 //! front. The only place `anyhow` is used.
 
+use std::io::ErrorKind;
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use switchyard::admin::client;
 use switchyard::config::Config;
 
 #[derive(Parser)]
@@ -70,6 +72,10 @@ enum Command {
     },
 }
 
+/// Exit status of `ctl` when its output is closed: 128 + SIGPIPE, what a shell reports
+/// for a program the signal stopped.
+const SIGPIPE_STATUS: i32 = 128 + 13;
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // The demo prints its own story; its logs stay quiet unless RUST_LOG asks.
@@ -123,12 +129,16 @@ fn main() -> anyhow::Result<()> {
                 .build()
                 .context("starting the async runtime")?;
             let mut stdout = std::io::stdout();
-            let ok = runtime.block_on(switchyard::admin::client::run(
-                &socket,
-                &command,
-                json,
-                &mut stdout,
-            ))?;
+            let ok = match runtime.block_on(client::run(&socket, &command, json, &mut stdout)) {
+                Ok(ok) => ok,
+                // Whoever read our output stopped (`ctl status | head -1`): end quietly
+                // with the status a shell shows for a program stopped by SIGPIPE, as
+                // coreutils end. The command itself runs on in the proxy.
+                Err(client::ClientError::Output(e)) if e.kind() == ErrorKind::BrokenPipe => {
+                    std::process::exit(SIGPIPE_STATUS)
+                }
+                Err(e) => return Err(e.into()),
+            };
             std::process::exit(if ok { 0 } else { 1 });
         }
         Command::CheckConfig { config } => {

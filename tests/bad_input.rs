@@ -447,6 +447,117 @@ async fn silent_clients_are_closed_after_the_handshake_timeout() {
     assert!(proxy.is_running(), "the proxy died:\n{}", proxy.log());
 }
 
+/// A logged-in client that begins a packet and stalls gets ERR 1159 once
+/// `net_read_timeout` has passed and is closed (a server closes it too, logging
+/// "Got timeout reading communication packets"); a session idle *between* commands
+/// for longer is left alone, and other sessions carry on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_packet_begun_and_not_finished_gets_1159_after_net_read_timeout() {
+    let pair = support::pair();
+    let mut proxy = OwnProxy::start(&pair, "net_read_timeout = \"1s\"");
+    let background = Background::start(&proxy.addr).await;
+    let mut idle = app(&proxy.addr).await;
+
+    let stalls: [(&str, &[u8]); 3] = [
+        ("16 MiB announced, 4 bytes sent", b"\xff\xff\xff\x00\x03SEL"),
+        ("a small command half sent", b"\x10\x00\x00\x00\x03SEL"),
+        ("half a packet header", b"\x10\x00"),
+    ];
+    for (what, bytes) in stalls {
+        let mut raw = raw::login(&proxy.addr, APP_USER, APP_PASSWORD)
+            .unwrap_or_else(|e| panic!("login: {e:?}"));
+        raw.stream.write_all(bytes).unwrap();
+        let (answers, closed) = raw.read_until_closed();
+        assert!(closed, "{what}: the session was not closed: {answers:?}");
+        let [answer] = &answers[..] else {
+            panic!("{what}: expected one ERR, got {answers:?}");
+        };
+        assert_eq!(err_code(answer), Some(1159), "{what}: {answer:?}");
+        let text = String::from_utf8_lossy(answer);
+        assert!(
+            text.contains("#08S01") && text.contains("Got timeout reading communication packets"),
+            "{what}: {text}"
+        );
+    }
+
+    // Idle between commands for longer than the timeout: not a packet begun.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let n: Option<i64> = idle.query_first("SELECT 5").await.unwrap();
+    assert_eq!(n, Some(5));
+
+    background.finish().await;
+    assert!(proxy.is_running(), "the proxy died:\n{}", proxy.log());
+    assert!(
+        proxy.log().contains("net_read_timeout"),
+        "the timeout is not logged:\n{}",
+        proxy.log()
+    );
+}
+
+/// A client that asks for compression or TLS the greeting did not offer (some compress
+/// whenever they asked, without looking) gets ERR 1043 naming what it asked for, and
+/// is closed at once — not left hanging on bytes framed differently. An SSLRequest to
+/// the proxy (which has no TLS) gets what a MariaDB server without TLS answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn framing_capabilities_not_offered_are_refused_not_hung() {
+    let pair = support::pair();
+    let mut proxy = support::Proxy::start(&pair, "");
+    let background = Background::start(&proxy.addr).await;
+
+    for (bit, name) in [
+        (1u32 << 5, "CLIENT_COMPRESS"),
+        (1 << 26, "CLIENT_ZSTD_COMPRESSION_ALGORITHM"),
+        (raw::CLIENT_SSL, "CLIENT_SSL"),
+    ] {
+        let mut client = Raw::connect(&proxy.addr).unwrap();
+        let greeting = client.greeting().unwrap();
+        let token = raw::native_token(APP_PASSWORD, &greeting.scramble);
+        let mut response =
+            raw::handshake_response(APP_USER, &token, Some("test"), "mysql_native_password");
+        let caps = u32::from_le_bytes([response[0], response[1], response[2], response[3]]);
+        response[..4].copy_from_slice(&(caps | bit).to_le_bytes());
+        client.write_packet(1, &response).unwrap();
+        let (answers, closed) = client.read_until_closed();
+        assert!(closed, "{name}: not closed: {answers:?}");
+        let [answer] = &answers[..] else {
+            panic!("{name}: expected one ERR, got {answers:?}");
+        };
+        let text = String::from_utf8_lossy(answer);
+        assert_eq!(err_code(answer), Some(1043), "{name}: {text}");
+        assert!(
+            text.contains(name),
+            "{name}: the ERR does not say what: {text}"
+        );
+    }
+
+    // An SSLRequest: the same code, SQLSTATE and sequence id as the server's own.
+    assert_eq!(
+        pair.blue.sql("SELECT @@have_ssl").unwrap().trim(),
+        "DISABLED"
+    );
+    let mut ssl_request = (raw::BASE_CAPS | raw::CLIENT_SSL).to_le_bytes().to_vec();
+    ssl_request.extend([0, 0, 0, 1, 33]);
+    ssl_request.extend([0; 23]);
+    let mut answers = Vec::new();
+    for addr in [pair.blue.addr(), proxy.addr.clone()] {
+        let mut client = Raw::connect(&addr).unwrap();
+        client.greeting().unwrap();
+        client.write_packet(1, &ssl_request).unwrap();
+        let (seq, answer) = client.read_packet().unwrap();
+        let (rest, closed) = client.read_until_closed();
+        assert!(closed && rest.is_empty(), "{addr}: {rest:?}");
+        answers.push((seq, err_code(&answer), answer.get(3..9).map(<[u8]>::to_vec)));
+    }
+    assert_eq!(
+        answers[1], answers[0],
+        "proxy vs server (seq, code, #SQLSTATE)"
+    );
+    assert_eq!(answers[0].1, Some(1043));
+
+    background.finish().await;
+    assert!(proxy.is_running(), "the proxy died:\n{}", proxy.log());
+}
+
 #[test]
 fn the_connection_above_max_client_connections_gets_1040() {
     let pair = support::pair();
@@ -680,12 +791,12 @@ async fn a_vanished_backend_gives_errors_not_hangs_and_recovery_follows() {
         .await
         .expect("a new connection must not hang while blue is down");
     let err = refused.expect_err("a new session cannot work with blue down");
-    assert_eq!(server_code(&err), Some(2003), "{err}");
+    assert_eq!(server_code(&err), Some(1105), "{err}");
     // The same, byte by byte: the ERR comes after the client's login.
     let raw_err = raw::login(&proxy.addr, APP_USER, APP_PASSWORD)
         .err()
         .expect("refused");
-    assert_eq!(raw_err.code, Some(2003), "{raw_err:?}");
+    assert_eq!(raw_err.code, Some(1105), "{raw_err:?}");
     assert!(proxy.is_running(), "the proxy died:\n{}", proxy.log());
 
     pair.blue.start().expect("restart blue");

@@ -1,11 +1,17 @@
-//! The `mariadb` command-line client through the proxy: every test runs the same
+//! The `mariadb` command-line client through the proxy: most tests run the same
 //! input against blue directly and through the proxy (as the `app` user, over TCP,
-//! without TLS) and asserts that the client printed exactly the same thing.
+//! without TLS) and assert that the client printed exactly the same thing. The last
+//! ones are about what a person at a terminal sees when things go wrong: the database
+//! down at login, `switchyard ctl` with its output closed or with slow admin clients
+//! around.
 
 mod support;
 
 use std::fmt::Write as _;
-use std::process::Output;
+use std::io::{ErrorKind, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::process::{Output, Stdio};
+use std::time::{Duration, Instant};
 
 use switchyard::testbed::{Pair, APP_PASSWORD, APP_USER};
 
@@ -537,4 +543,93 @@ fn rolled_back_transaction_leaves_nothing() {
             .unwrap(),
         "0\n"
     );
+}
+
+/// Blue down when a client logs in: the `mariadb` CLI prints the proxy's reason, under
+/// a server error code (a client-range code such as 2003 from a server makes it print
+/// "Received malformed packet" instead).
+#[test]
+fn database_down_at_login_prints_the_reason() {
+    let mut s = Setup::start();
+    s.pair.blue.stop();
+    let out = s.run(&s.proxy.addr, None, &["-e", "select 1"], None);
+    let stderr = text(&out.stderr);
+    let expected = format!(
+        "ERROR 1105 (08S01): switchyard: cannot reach the database at {}: ",
+        s.direct()
+    );
+    assert!(
+        stderr.starts_with(&expected),
+        "expected {expected:?}…, the client printed {stderr:?}\nproxy log:\n{}",
+        s.proxy.log()
+    );
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    s.pair.blue.start().expect("restart blue");
+}
+
+/// `switchyard ctl status | head -1`: a reader that goes away ends ctl quietly with
+/// the status a shell shows for SIGPIPE, no message, no backtrace. The pipe's read end
+/// is closed before ctl writes, so every write fails (no race with `head`).
+#[test]
+fn ctl_with_its_output_closed_ends_quietly() {
+    let s = Setup::start();
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let out = s
+        .proxy
+        .ctl_command(&["status"])
+        .env("RUST_BACKTRACE", "1")
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run switchyard ctl");
+    assert_eq!(text(&out.stderr), "", "ctl wrote to stderr");
+    assert_eq!(out.status.code(), Some(141), "{:?}", out.status);
+}
+
+/// Forty admin connections that each sent half a command line and stopped do not
+/// delay `ctl status`: it answers while they are all still open.
+#[test]
+fn half_sent_admin_commands_do_not_delay_ctl_status() {
+    let s = Setup::start();
+    let stalled: Vec<UnixStream> = (0..40)
+        .map(|_| {
+            let mut c = UnixStream::connect(&s.proxy.admin_socket).expect("admin socket");
+            c.write_all(b"stat").expect("half a line");
+            c
+        })
+        .collect();
+    let started = Instant::now();
+    let mut ctl = s
+        .proxy
+        .ctl_command(&["status"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run switchyard ctl");
+    // A guard against a hang, not a timing measurement: a stalled client holds its
+    // connection for seconds, and before they were served apart this took over 10 s.
+    while ctl.try_wait().expect("ctl status").is_none() {
+        if started.elapsed() > Duration::from_secs(3) {
+            let _ = ctl.kill();
+            panic!("ctl status did not answer within 3 s behind 40 stalled admin clients");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = ctl.wait_with_output().expect("ctl output");
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("active: blue"),
+        "ctl status: {stdout}{}",
+        text(&out.stderr)
+    );
+    // They were still open while ctl got its answer: nothing was read as EOF or reset.
+    for (i, mut c) in stalled.into_iter().enumerate() {
+        c.set_nonblocking(true).expect("nonblocking");
+        let mut buf = [0u8; 64];
+        match c.read(&mut buf) {
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            other => panic!("stalled admin client {i} was answered or closed: {other:?}"),
+        }
+    }
 }

@@ -1,7 +1,8 @@
-//! PyMySQL through the proxy: each test runs one script of `tests/py/` as
-//! `python3 SCRIPT PROXY_PORT DIRECT_PORT`; the script compares what it sees through
-//! the proxy with blue directly and exits non-zero on the first mismatch. A missing
-//! python3 or PyMySQL fails the test (the script cannot import it).
+//! PyMySQL (and mysql-connector-python) through the proxy: each test runs one script
+//! of `tests/py/` as `python3 SCRIPT PROXY_PORT DIRECT_PORT`; the script compares what
+//! it sees through the proxy with blue directly and exits non-zero on the first
+//! mismatch. A missing python3, PyMySQL or mysql-connector-python fails the test (the
+//! script cannot import it).
 
 mod support;
 
@@ -70,4 +71,9 @@ fn kill_query_and_connection_by_handshake_id() {
 #[test]
 fn kill_query_by_connection_id_function() {
     run_script("kill_by_connection_id.py");
+}
+
+#[test]
+fn connector_python_asking_for_compression_is_refused_not_hung() {
+    run_script("connector_compress.py");
 }

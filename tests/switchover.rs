@@ -947,3 +947,62 @@ async fn bypass_writers_are_refused_or_killed() {
     );
     assert_eq!(listed, "0");
 }
+
+/// mysql_async's default `prefer_socket` reads `@@socket` after logging in through the
+/// proxy and, the host being local, reconnects over the primary's Unix socket: that
+/// session goes around the proxy, which can neither hold nor move it. `check` names it
+/// and `switchover` refuses; with `prefer_socket=false` the client stays behind the
+/// proxy and the check passes.
+#[tokio::test(flavor = "multi_thread")]
+async fn clients_that_go_around_the_proxy_are_named_and_refused() {
+    use switchyard::testbed::{APP_PASSWORD, APP_USER};
+    let pair = support::pair();
+    let proxy = Proxy::start(&pair, "");
+    let (host, port) = proxy.addr.rsplit_once(':').expect("HOST:PORT");
+    let opts = |prefer_socket: bool| {
+        mysql_async::OptsBuilder::default()
+            .ip_or_hostname(host.to_owned())
+            .tcp_port(port.parse().expect("port"))
+            .user(Some(APP_USER))
+            .pass(Some(APP_PASSWORD))
+            .db_name(Some("test"))
+            .prefer_socket(prefer_socket)
+    };
+
+    let mut around = Conn::new(opts(true))
+        .await
+        .expect("prefer_socket=true login");
+    let (id, seen_from): (u64, String) = around
+        .query_first(
+            "SELECT ID, HOST FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID()",
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        seen_from, "localhost",
+        "mysql_async did not switch to the server's socket: the test proves nothing"
+    );
+    let (ok, out) = proxy.ctl_async(&["check"]).await;
+    assert!(!ok, "check passed with a session around the proxy:\n{out}");
+    assert!(
+        out.contains("FAIL no_direct_sessions") && out.contains(&format!("{id} (app@localhost)")),
+        "{out}"
+    );
+    let (ok, out) = proxy.ctl_async(&["switchover"]).await;
+    assert!(!ok && out.contains("no_direct_sessions"), "{out}");
+    assert_eq!(sql(&pair.blue, "SELECT @@read_only"), "0");
+    around.disconnect().await.unwrap();
+
+    let mut behind = Conn::new(opts(false))
+        .await
+        .expect("prefer_socket=false login");
+    let (ok, out) = proxy.ctl_async(&["check"]).await;
+    assert!(
+        ok && out.contains("pass no_direct_sessions"),
+        "check with every client behind the proxy:\n{out}"
+    );
+    let n: Option<i64> = behind.query_first("SELECT 1").await.unwrap();
+    assert_eq!(n, Some(1));
+    behind.disconnect().await.unwrap();
+}

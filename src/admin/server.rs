@@ -14,6 +14,10 @@
 //!   observer went away. Handlers should therefore ignore `send` errors.
 //! - A slow client never slows a handler: lines are drained from the handler's channel
 //!   at once and queued for the client, whose writes have a timeout.
+//! - A slow or silent client never delays another: every connection is served by its
+//!   own task, its command line must arrive within [`READ_TIMEOUT`], and past
+//!   [`MAX_CLIENTS`] open connections a newcomer gets `ERR` at once instead of waiting
+//!   in the listen backlog behind the others.
 //! - Every reply ends with exactly one `OK`/`ERR` line; a handler that ends without one
 //!   (or panics) yields `ERR internal: no result`.
 
@@ -36,11 +40,12 @@ use super::reply::Line;
 /// Longest command line accepted, in bytes (without the `\n`).
 pub const MAX_LINE: usize = 4096;
 /// How long a client may take to send its command line.
-const READ_TIMEOUT: Duration = Duration::from_secs(10);
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one reply line may take to reach a client before it is given up on.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
-/// Admin connections served at once; more wait in the listen backlog.
-const MAX_CLIENTS: usize = 32;
+/// Admin connections open at once (reading their command or running it); the next
+/// one is answered `ERR` at once rather than left waiting behind them.
+pub const MAX_CLIENTS: usize = 128;
 /// Lines a handler may have in flight before `send` waits (it is drained at once).
 const CHANNEL_CAPACITY: usize = 64;
 /// How long to wait for an answer when probing an existing socket file.
@@ -102,22 +107,26 @@ impl AdminListener {
         let limit = Arc::new(Semaphore::new(MAX_CLIENTS));
         tokio::pin!(shutdown);
         loop {
-            // The permit is taken before `accept`, so a flood of clients waits in the
-            // backlog instead of spawning tasks.
-            let next = async {
-                let permit = limit.clone().acquire_owned().await;
-                (permit, accept(&self.listener).await)
-            };
-            let (permit, stream) = tokio::select! {
+            let stream = tokio::select! {
                 _ = &mut shutdown => break,
-                next = next => next,
+                stream = accept(&self.listener) => stream,
             };
-            let Ok(permit) = permit else { break };
+            // Accepted before a permit is sought, and each connection in its own task:
+            // a client slow to send its command (bounded by READ_TIMEOUT) never keeps
+            // another waiting, in the backlog or behind it. At the cap the newcomer is
+            // told so at once.
             let handler = handler.clone();
-            tokio::spawn(async move {
-                serve_client(stream, handler).await;
-                drop(permit);
-            });
+            match limit.clone().try_acquire_owned() {
+                Ok(permit) => tokio::spawn(async move {
+                    serve_client(stream, handler).await;
+                    drop(permit);
+                }),
+                Err(_) => tokio::spawn(async move {
+                    let (read, write) = stream.into_split();
+                    let e = format!("too many admin connections ({MAX_CLIENTS} open); try again");
+                    reject(read, write, e, false).await;
+                }),
+            };
         }
         tracing::info!(socket = %self.path().display(), "admin socket closed");
         Ok(()) // `self.guard` drops here and removes the file.

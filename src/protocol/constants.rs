@@ -36,6 +36,8 @@ pub const CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA: u32 = 1 << 21;
 pub const CLIENT_CAN_HANDLE_EXPIRED_PASSWORDS: u32 = 1 << 22;
 pub const CLIENT_SESSION_TRACK: u32 = 1 << 23;
 pub const CLIENT_DEPRECATE_EOF: u32 = 1 << 24;
+/// MySQL 8.0.18+: zstd compression, level given in the handshake response.
+pub const CLIENT_ZSTD_COMPRESSION_ALGORITHM: u32 = 1 << 26;
 pub const CLIENT_QUERY_ATTRIBUTES: u32 = 1 << 27;
 pub const CLIENT_SSL_VERIFY_SERVER_CERT: u32 = 1 << 30;
 
@@ -112,6 +114,7 @@ pub const COM_STMT_BULK_EXECUTE: u8 = 0xFA;
 // ---------------------------------------------------------------------------
 
 pub const ER_CON_COUNT_ERROR: u16 = 1040;
+pub const ER_UNKNOWN_ERROR: u16 = 1105;
 /// "The MariaDB server is running with the --read-only option so it cannot execute this statement".
 pub const ER_OPTION_PREVENTS_STATEMENT: u16 = 1290;
 /// "Bad handshake" (SQLSTATE 08S01).

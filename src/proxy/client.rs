@@ -9,7 +9,9 @@ use bytes::{Bytes, BytesMut};
 
 use crate::protocol::auth::{native_verify, new_scramble};
 use crate::protocol::constants::*;
-use crate::protocol::handshake::{AuthSwitchRequest, HandshakeResponse, ServerHandshake};
+use crate::protocol::handshake::{
+    unoffered_framing, AuthSwitchRequest, HandshakeResponse, ServerHandshake,
+};
 use crate::protocol::ProtocolError;
 use crate::proxy::backend::{Login, ServerInfo, RELAYED_CAPS, RELAYED_MARIADB_CAPS};
 use crate::proxy::errors::{reply, SessionError};
@@ -64,9 +66,12 @@ pub async fn handshake(
         Err(e) => return Err(fail(io, e).await),
     };
     if HandshakeResponse::is_ssl_request(&packet.payload) {
-        io.write(&reply::handshake("TLS was not offered"))
-            .await
-            .ok();
+        // What a MariaDB server without TLS (have_ssl=DISABLED) answers too: 1043.
+        io.write(&reply::handshake(
+            "TLS was not offered; connect without TLS (e.g. --skip-ssl, ssl-mode=DISABLED)",
+        ))
+        .await
+        .ok();
         return Err(SessionError::Client(ProtocolError::Malformed {
             what: "unexpected SSL request",
         }));
@@ -75,6 +80,15 @@ pub async fn handshake(
         Ok(r) => r,
         Err(e) => return Err(fail(io, e).await),
     };
+    let unoffered = unoffered_framing(response.capabilities, caps);
+    if !unoffered.is_empty() {
+        // Refused before anything else is read: the client may already be framing
+        // its next packets differently.
+        io.write(&reply::unoffered(&unoffered)).await.ok();
+        return Err(SessionError::Client(ProtocolError::Malformed {
+            what: "a framing capability the proxy did not offer",
+        }));
+    }
     let client_caps = response.capabilities & caps;
     let mut token = response.auth_response.clone();
     let plugin_ok = response

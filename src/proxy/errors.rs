@@ -32,6 +32,9 @@ pub enum SessionError {
     /// The session held state that cannot move to another server.
     #[error("closed by the switchover: the session is pinned ({0})")]
     Pinned(&'static str),
+    /// The client began a packet and did not finish it within `net_read_timeout`.
+    #[error("client: no complete packet within net_read_timeout ({0:?})")]
+    ReadTimeout(std::time::Duration),
     /// The client took too long to log in.
     #[error("client: handshake timed out")]
     HandshakeTimeout,
@@ -77,11 +80,30 @@ pub mod reply {
         )
     }
 
+    /// The client asked for framing the proxy did not offer (see
+    /// [`crate::protocol::handshake::unoffered_framing`]).
+    pub fn unoffered(what: &[&str]) -> Bytes {
+        handshake(&format!(
+            "the client asked for {}, which switchyard did not offer; connect without it",
+            what.join(" and ")
+        ))
+    }
+
     pub fn out_of_order() -> Bytes {
         err_payload(
             ER_NET_PACKETS_OUT_OF_ORDER,
             "08S01",
             "Got packets out of order",
+        )
+    }
+
+    /// A packet begun and not finished in time: what a server reports when its
+    /// `net_read_timeout` expires.
+    pub fn read_timeout() -> Bytes {
+        err_payload(
+            ER_NET_READ_INTERRUPTED,
+            "08S01",
+            "Got timeout reading communication packets",
         )
     }
 
@@ -93,10 +115,15 @@ pub mod reply {
         )
     }
 
-    /// The backend could not be reached (the code clients know as "Can't connect").
+    /// The backend could not be reached. A server-range code (clients take 2000–2999
+    /// for their own errors: the `mariadb` CLI shows a 2003 from the server as
+    /// "Received malformed packet"), the generic one since no server code means "my
+    /// upstream is down" (ProxySQL likewise sends a generic code), with SQLSTATE 08S01
+    /// so drivers that sort errors by class (JDBC, .NET) treat it as a connection
+    /// failure and may retry, as with a server that is down.
     pub fn backend_unavailable(address: &str, why: &str) -> Bytes {
         let msg = format!("switchyard: cannot reach the database at {address}: {why}");
-        err_payload(2003, "HY000", &msg)
+        err_payload(ER_UNKNOWN_ERROR, "08S01", &msg)
     }
 
     /// The backend went away in the middle of a command.

@@ -134,6 +134,16 @@ impl Registry {
             .collect()
     }
 
+    /// Backend thread ids of the sessions whose connection is on `address` (thread
+    /// ids are per server: the same number on another server is someone else).
+    pub fn backend_threads_on(&self, address: &str) -> Vec<u32> {
+        lock(&self.sessions)
+            .values()
+            .filter(|s| *lock(&s.backend_address) == address)
+            .map(|s| s.backend_thread.load(Ordering::Relaxed))
+            .collect()
+    }
+
     pub fn len(&self) -> usize {
         lock(&self.sessions).len()
     }

@@ -9,6 +9,7 @@
 
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::Instant;
 
 use crate::protocol::buf::Reader;
 use crate::protocol::codec::{chunk_header, write_packet};
@@ -207,14 +208,38 @@ impl Session {
         }
     }
 
-    /// Reads more client bytes; `Ok(false)` when the client closed the connection.
+    /// Reads more client bytes of an incomplete packet; `Ok(false)` when the client
+    /// closed the connection. Bounded by `net_read_timeout` from the packet's first
+    /// read on: this is only called while a packet is incomplete, so the timer costs
+    /// nothing to packets that arrive whole or to idle sessions.
     pub(crate) async fn read_client(&mut self) -> Result<bool, SessionError> {
+        let deadline = self.packet_deadline();
         self.cbuf.reserve(16 * 1024);
-        match self.client.read_buf(&mut self.cbuf).await {
-            Ok(0) => Ok(false),
-            Ok(_) => Ok(true),
-            Err(e) => Err(SessionError::client_io(e)),
+        let read = self.client.read_buf(&mut self.cbuf);
+        match tokio::time::timeout_at(deadline, read).await {
+            Ok(Ok(0)) => Ok(false),
+            Ok(Ok(_)) => Ok(true),
+            Ok(Err(e)) => Err(SessionError::client_io(e)),
+            Err(_) => Err(self.read_timed_out()),
         }
+    }
+
+    /// When the packet being read must be whole (set on first use for each packet).
+    pub(crate) fn packet_deadline(&mut self) -> Instant {
+        let timeout = self.net_read_timeout;
+        *self
+            .packet_deadline
+            .get_or_insert_with(|| Instant::now() + timeout)
+    }
+
+    /// The packet being read is whole: the next one gets a fresh deadline.
+    pub(crate) fn packet_done(&mut self) {
+        self.packet_deadline = None;
+        self.client_seq = 0;
+    }
+
+    pub(crate) fn read_timed_out(&self) -> SessionError {
+        SessionError::ReadTimeout(self.net_read_timeout)
     }
 
     /// Streams one logical packet of more than one chunk from the client to the
@@ -271,6 +296,7 @@ impl Session {
                 left -= n;
             }
             if left == 0 {
+                self.packet_done();
                 return Ok(());
             }
             if !self.read_client().await? {
@@ -286,6 +312,7 @@ impl Session {
     async fn client_chunk_header(&mut self) -> Result<(usize, u8), SessionError> {
         loop {
             if let Some(header) = chunk_header(&self.cbuf) {
+                self.client_seq = header.1;
                 return Ok(header);
             }
             if !self.read_client().await? {

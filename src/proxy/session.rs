@@ -8,10 +8,12 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 
 use crate::protocol::codec::chunk_header;
 use crate::protocol::constants::*;
@@ -28,7 +30,7 @@ use crate::proxy::state::{Prepared, SessionState};
 use crate::proxy::Shared;
 
 /// How long a session waits for its next command before it frees its buffers.
-const IDLE_RELEASE: std::time::Duration = std::time::Duration::from_secs(1);
+const IDLE_RELEASE: Duration = Duration::from_secs(1);
 
 pub struct Session {
     pub(crate) id: u32,
@@ -45,6 +47,14 @@ pub struct Session {
     /// The client did not ask for CLIENT_SESSION_TRACK: OK packets are rewritten.
     pub(crate) strip_tracking: bool,
     pub(crate) max_packet: usize,
+    /// `[proxy] net_read_timeout`: bound on reading one packet once it has begun.
+    pub(crate) net_read_timeout: Duration,
+    /// When the packet being read must be complete; set by the first read that finds
+    /// a packet incomplete, cleared when it is whole. `None` between packets, so an
+    /// idle session and a packet that arrives whole arm no timer.
+    pub(crate) packet_deadline: Option<Instant>,
+    /// Sequence id of the client packet being read (the ERR for a timeout follows it).
+    pub(crate) client_seq: u8,
     pub(crate) state: SessionState,
     pub(crate) login: Login,
     /// The scramble of the proxy's greeting, used to check COM_CHANGE_USER.
@@ -87,7 +97,16 @@ impl Drop for Session {
 pub async fn run(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, id: u32) {
     stream.set_nodelay(true).ok();
     let result = match establish(shared.clone(), stream, peer, id).await {
-        Ok(mut session) => session.command_loop().await,
+        Ok(mut session) => {
+            let result = session.command_loop().await;
+            if matches!(result, Err(SessionError::ReadTimeout(_))) {
+                // What a server logs as "Got timeout reading communication packets".
+                let seq = session.client_seq.wrapping_add(1);
+                session.reply_to_client(seq, &reply::read_timeout()).await;
+                let _ = session.client.shutdown().await;
+            }
+            result
+        }
         Err(e) => Err(e),
     };
     match result {
@@ -156,6 +175,9 @@ async fn establish(
         state: SessionState::new(schema, login.charset),
         strip_tracking: login.caps & CLIENT_SESSION_TRACK == 0,
         max_packet: config.proxy.max_packet_size.0 as usize,
+        net_read_timeout: config.proxy.net_read_timeout.0,
+        packet_deadline: None,
+        client_seq: 0,
         shared,
         info,
         client,
@@ -241,6 +263,7 @@ impl Session {
                     return Ok(());
                 }
             }
+            self.packet_done();
             let packet = self.cbuf.split_to(4 + len);
             if packet[4] != COM_QUIT {
                 self.enter_gate().await?;
@@ -324,7 +347,17 @@ impl Session {
         while self.cbuf.len() < 4 {
             // Only armed while there is something to give back.
             let holding = self.cbuf.is_empty() && self.holds_buffers();
+            // Only armed once a packet has begun: idle time is not bounded.
+            let partial = !self.cbuf.is_empty();
+            let deadline = if partial {
+                self.packet_deadline()
+            } else {
+                Instant::now()
+            };
             tokio::select! {
+                () = tokio::time::sleep_until(deadline), if partial => {
+                    return Err(self.read_timed_out());
+                }
                 changed = self.retargets.changed() => {
                     if changed.is_ok() {
                         self.move_idle().await?;

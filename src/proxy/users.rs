@@ -64,6 +64,20 @@ impl UserStore {
         self.loaded.load().get(user).copied()
     }
 
+    /// Every account name the proxy knows, configured or loaded, sorted.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .configured
+            .load()
+            .keys()
+            .chain(self.loaded.load().keys())
+            .cloned()
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
     /// Whether a reload from the backend could change the answer for `user`.
     pub fn can_load(&self, user: &str) -> bool {
         self.loader.load().is_some() && !self.configured.load().contains_key(user)

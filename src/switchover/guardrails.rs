@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::backend::{Control, Flavor};
+use crate::backend::{ClientConn, Control, Flavor};
 use crate::config::{BypassWriters, Config, ControlConfig};
 use crate::proxy::backend::{probe_greeting, RELAYED_CAPS};
 use crate::proxy::registry::lock;
@@ -75,6 +75,7 @@ pub async fn run(shared: &Shared, config: &Config, from: &str, to: &str) -> Vec<
     checks.push(long_transactions(&mut primary, config.switchover.drain_timeout.0).await);
     checks.push(running_ddl(&mut primary).await);
     checks.push(bypass_writers(shared, &mut primary, config.switchover.bypass_writers).await);
+    checks.push(direct_sessions(shared, config, &mut primary).await);
     checks.push(capabilities(shared, to).await);
     checks.push(pinned_sessions(shared, config));
     checks.push(reverse_account(config, &control));
@@ -321,6 +322,75 @@ fn describe(list: &[(u64, String)]) -> String {
         .map(|(id, who)| format!("{id} ({who})"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// How long apart the two looks at the process list are: a session logging in through
+/// the proxy is on the server a moment before the proxy lists it.
+const SETTLE: Duration = Duration::from_millis(200);
+
+/// Connections to the primary from application accounts (`[[users]]` and accounts
+/// loaded from the backend; not the control or replication account) that are not the
+/// proxy's own sessions: clients that went around the proxy, e.g. mysql_async with
+/// `prefer_socket` reconnecting over the server's Unix socket. The switchover can
+/// neither hold nor move them, and the fence meets their writes with ERR 1290. Only
+/// connections seen in two looks [`SETTLE`] apart are listed.
+pub async fn direct_connections(
+    shared: &Shared,
+    config: &Config,
+    primary: &mut Control,
+) -> Result<Vec<ClientConn>, crate::backend::ControlError> {
+    let mut accounts = shared.users.names();
+    let internal = [config.control.as_ref(), config.replication.as_ref()];
+    accounts.retain(|a| !internal.iter().flatten().any(|c| c.user == *a));
+    let mut seen = Vec::new();
+    for look in 0..2 {
+        if look > 0 {
+            tokio::time::sleep(SETTLE).await;
+        }
+        let ours = shared.sessions.backend_threads_on(primary.address());
+        let now: Vec<ClientConn> = primary
+            .connections()
+            .await?
+            .into_iter()
+            .filter(|c| accounts.contains(&c.user))
+            .filter(|c| u32::try_from(c.id).is_ok_and(|id| !ours.contains(&id)))
+            .collect();
+        if look > 0 {
+            seen.retain(|c: &ClientConn| now.iter().any(|n| n.id == c.id));
+        } else {
+            seen = now;
+        }
+        if seen.is_empty() {
+            break;
+        }
+    }
+    Ok(seen)
+}
+
+async fn direct_sessions(shared: &Shared, config: &Config, primary: &mut Control) -> Check {
+    match direct_connections(shared, config, primary).await {
+        Err(e) => fail("no_direct_sessions", e.to_string()),
+        Ok(list) if list.is_empty() => pass(
+            "no_direct_sessions",
+            "every application connection on the primary comes through the proxy",
+        ),
+        Ok(list) => {
+            let who = list
+                .iter()
+                .map(|c| format!("{} ({}@{})", c.id, c.user, c.host))
+                .collect::<Vec<_>>();
+            fail(
+                "no_direct_sessions",
+                format!(
+                    "application connections on the primary that do not come through the proxy \
+                     (the switchover cannot hold or move them; their writes would fail once it \
+                     is fenced): {}. Point those clients at the proxy (mysql_async: \
+                     prefer_socket=false)",
+                    who.join(", ")
+                ),
+            )
+        }
+    }
 }
 
 /// The standby must offer every capability a live session negotiated.

@@ -13,7 +13,7 @@ mod server;
 
 pub use auth_switch::AuthSwitchRequest;
 pub use change_user::ChangeUser;
-pub use response::{is_ssl_request, HandshakeResponse};
+pub use response::{is_ssl_request, unoffered_framing, HandshakeResponse};
 pub use server::ServerHandshake;
 
 use bytes::{BufMut, BytesMut};

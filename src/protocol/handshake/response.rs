@@ -1,13 +1,14 @@
-//! The client's HandshakeResponse41 and its 32-byte SSLRequest prefix.
+//! The client's HandshakeResponse41 and its 32-byte SSLRequest prefix, and the
+//! framing capabilities a client must not ask for unless the server offered them.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::put_cstr;
 use crate::protocol::buf::{put_lenenc_bytes, Reader};
 use crate::protocol::constants::{
-    CLIENT_CONNECT_ATTRS, CLIENT_CONNECT_WITH_DB, CLIENT_MYSQL, CLIENT_PLUGIN_AUTH,
-    CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA, CLIENT_PROTOCOL_41, CLIENT_SECURE_CONNECTION,
-    CLIENT_SSL,
+    CLIENT_COMPRESS, CLIENT_CONNECT_ATTRS, CLIENT_CONNECT_WITH_DB, CLIENT_MYSQL,
+    CLIENT_PLUGIN_AUTH, CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA, CLIENT_PROTOCOL_41,
+    CLIENT_SECURE_CONNECTION, CLIENT_SSL, CLIENT_ZSTD_COMPRESSION_ALGORITHM,
 };
 use crate::protocol::ProtocolError;
 
@@ -144,6 +145,29 @@ impl HandshakeResponse {
     }
 }
 
+/// Capabilities that change how every later byte is framed. A client that asks for
+/// one the server did not offer, and then uses it (some compress whenever they asked,
+/// without looking at the greeting), cannot be served by ignoring the bit: both sides
+/// would wait on bytes the other reads differently.
+const FRAMING_CAPS: [(u32, &str); 3] = [
+    (CLIENT_COMPRESS, "compression (CLIENT_COMPRESS)"),
+    (
+        CLIENT_ZSTD_COMPRESSION_ALGORITHM,
+        "zstd compression (CLIENT_ZSTD_COMPRESSION_ALGORITHM)",
+    ),
+    (CLIENT_SSL, "TLS (CLIENT_SSL)"),
+];
+
+/// What `requested` asks for among the framing capabilities that `offered` lacks, by
+/// name; empty when the client can be served.
+pub fn unoffered_framing(requested: u32, offered: u32) -> Vec<&'static str> {
+    FRAMING_CAPS
+        .iter()
+        .filter(|(bit, _)| requested & bit != 0 && offered & bit == 0)
+        .map(|(_, name)| *name)
+        .collect()
+}
+
 /// A NUL-terminated trailing field that is `None` when not flagged or absent.
 fn optional_cstr(r: &mut Reader<'_>, flagged: bool) -> Option<Bytes> {
     (flagged && !r.is_empty()).then(|| Bytes::copy_from_slice(r.null_terminated_or_rest()))
@@ -154,6 +178,24 @@ mod tests {
     use super::*;
     use crate::protocol::constants::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn framing_capabilities_not_offered_are_named() {
+        let offered = CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION;
+        assert!(unoffered_framing(offered, offered).is_empty());
+        assert_eq!(
+            unoffered_framing(offered | CLIENT_COMPRESS, offered),
+            ["compression (CLIENT_COMPRESS)"]
+        );
+        assert_eq!(
+            unoffered_framing(CLIENT_SSL | CLIENT_ZSTD_COMPRESSION_ALGORITHM, offered).len(),
+            2
+        );
+        // Offered: the client may use it.
+        assert!(unoffered_framing(CLIENT_COMPRESS, CLIENT_COMPRESS).is_empty());
+        // Other bits the proxy did not offer are only dropped, as a server does.
+        assert!(unoffered_framing(CLIENT_QUERY_ATTRIBUTES, offered).is_empty());
+    }
 
     const MARIADB_CLIENT_CAPS: u32 = CLIENT_LONG_FLAG
         | CLIENT_CONNECT_WITH_DB

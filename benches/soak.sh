@@ -86,8 +86,7 @@ for mode, n in (("auto", threads), ("disable", max(1, threads // 2))):
     log = open(f"{work}/sysbench-{mode}.log", "w")
     sysbenches[mode] = (subprocess.Popen(
         ["sysbench", "oltp_read_write", *sb, f"--mysql-port={port}", f"--threads={n}",
-         f"--time={runtime}", f"--db-ps-mode={mode}", "--report-interval=10",
-         "--mysql-ignore-errors=none", "run"],
+         f"--time={runtime}", f"--db-ps-mode={mode}", "--report-interval=10", "run"],
         stdout=log, stderr=subprocess.STDOUT), log)
 
 # 3. The checker.
@@ -177,9 +176,12 @@ for mode, (proc, log) in sysbenches.items():
     fatal = "FATAL" in text
     print(f"\nsysbench --db-ps-mode={mode}: exit {proc.returncode}, "
           f"transactions {tps.group(1) if tps else '?'} ({tps.group(2) if tps else '?'}/s), "
-          f"errors {errs.group(1) if errs else '?'}, reconnects {reconn.group(1) if reconn else '?'}"
+          f"ignored errors (deadlocks) {errs.group(1) if errs else '?'}, reconnects {reconn.group(1) if reconn else '?'}"
           + (", FATAL" if fatal else ""))
-    if fatal or proc.returncode != 0 or not errs or errs.group(1) != "0":
+    # sysbench retries its own deadlocks and lock-wait timeouts (1213, 1205, 1020 by
+    # default: conflicts between its threads) and counts them as ignored; any other
+    # error is FATAL.
+    if fatal or proc.returncode != 0:
         failed = True
         print("\n".join(l for l in text.splitlines() if "FATAL" in l or "error" in l.lower())[:2000])
 

@@ -1,12 +1,14 @@
 //! Prepared statements from C-library clients across switchovers: libmariadb (the C
-//! program `tests/c/ps_loop.c`, compiled here with `cc`) and PHP's mysqli
-//! (`tests/php/ps_loop.php`). Both prepare once, bind once and execute in a loop, so
-//! they send parameter types only with each statement's first execution; both send a
-//! BLOB as long data before every insert; the C program also runs a bulk (array)
-//! insert. Each client loops while four switchovers run (blue → green → blue → green
-//! → blue), then must report no error and every row read back as written, and the
-//! rows must be on the primary. A missing compiler, libmariadb-dev or php-mysql fails
-//! the test (scripts/install-deps.sh installs them).
+//! program `tests/c/ps_loop.c`, compiled here with `cc`), PHP's mysqli
+//! (`tests/php/ps_loop.php`) and mysql-connector-python's C extension
+//! (`tests/py/ps_loop_cext.py`, libmysqlclient inside). Each prepares once and executes
+//! in a loop; the first two bind once, so they send parameter types only with each
+//! statement's first execution, and send a BLOB as long data before every insert; the
+//! C program also runs a bulk (array) insert. Each client loops while four switchovers
+//! run (blue → green → blue → green → blue), then must report no error and every row
+//! read back as written, and the rows must be on the primary. A missing compiler,
+//! libmariadb-dev, php-mysql or connector C extension fails the test
+//! (scripts/install-deps.sh installs them).
 
 mod support;
 
@@ -153,4 +155,15 @@ fn php_mysqli_binds_once_across_switchovers() {
     php.arg(source("tests/php/ps_loop.php"));
     let output = through_switchovers(&proxy, php, dir.path());
     check(&pair, &output, "ps_php");
+}
+
+#[test]
+fn mysql_connector_c_extension_across_switchovers() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pair = support::pair();
+    let proxy = Proxy::start(&pair, "");
+    let mut python = Command::new(support::python());
+    python.arg(source("tests/py/ps_loop_cext.py"));
+    let output = through_switchovers(&proxy, python, dir.path());
+    check(&pair, &output, "ps_cext");
 }

@@ -12,13 +12,19 @@ use switchyard::protocol::handshake::{
 
 /// Encoding a parsed response is stable: the second encoding equals the first.
 fn response(data: &[u8]) {
-    assert_eq!(is_ssl_request(data), HandshakeResponse::is_ssl_request(data));
+    assert_eq!(
+        is_ssl_request(data),
+        HandshakeResponse::is_ssl_request(data)
+    );
     let Ok(parsed) = HandshakeResponse::parse(data) else {
         return;
     };
     let mut first = BytesMut::new();
     parsed.encode(&mut first);
-    assert!(!is_ssl_request(&first), "a full response read as SSLRequest");
+    assert!(
+        !is_ssl_request(&first),
+        "a full response read as SSLRequest"
+    );
     let again = HandshakeResponse::parse(&first).expect("an encoded response parses");
     let mut second = BytesMut::new();
     again.encode(&mut second);

@@ -38,7 +38,10 @@ fn changes(block: &[u8]) {
         assert_eq!(back.next().and_then(Result::ok), Some(change));
         assert!(back.next().is_none());
     }
-    assert!(count <= block.len() / 2 + 1, "more entries than bytes allow");
+    assert!(
+        count <= block.len() / 2 + 1,
+        "more entries than bytes allow"
+    );
 }
 
 fn err(payload: &[u8]) {

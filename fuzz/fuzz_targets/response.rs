@@ -61,14 +61,22 @@ fn check_strip(payload: &[u8], seq: u8) {
     strip_session_track(payload, seq, &mut out);
     let (len, got_seq) = chunk_header(&out).expect("a packet header");
     assert_eq!(got_seq, seq);
-    assert_eq!(len + 4, out.len(), "length header disagrees with the payload");
+    assert_eq!(
+        len + 4,
+        out.len(),
+        "length header disagrees with the payload"
+    );
     assert!(len <= payload.len(), "rewrite grew the packet");
     if let Ok(tracked) = OkPacket::parse(payload, CLIENT_SESSION_TRACK) {
         let plain = OkPacket::parse(out.get(4..).unwrap_or_default(), 0).expect("an OK");
         assert_eq!(plain.status, tracked.status & !SERVER_SESSION_STATE_CHANGED);
         assert_eq!(
             (plain.affected_rows, plain.last_insert_id, plain.warnings),
-            (tracked.affected_rows, tracked.last_insert_id, tracked.warnings)
+            (
+                tracked.affected_rows,
+                tracked.last_insert_id,
+                tracked.warnings
+            )
         );
         // The info string's own length prefix is copied as the server wrote it.
         assert!(plain.info.ends_with(&tracked.info));

@@ -15,8 +15,15 @@ fn check(sql: &[u8]) {
         assert!(!names.is_empty());
     }
     if let Some((start, end, id)) = kill_target(sql) {
-        let digits = sql.get(start..end).expect("KILL target range inside the text");
-        assert_eq!(std::str::from_utf8(digits).ok().and_then(|d| d.parse().ok()), Some(id));
+        let digits = sql
+            .get(start..end)
+            .expect("KILL target range inside the text");
+        assert_eq!(
+            std::str::from_utf8(digits)
+                .ok()
+                .and_then(|d| d.parse().ok()),
+            Some(id)
+        );
         assert!(effects.kill);
     }
 }

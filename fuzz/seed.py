@@ -235,6 +235,15 @@ class Seeds:
             print(f"{target}: {len(names)} seeds, {sum(map(len, names.values()))} bytes")
 
 
+def boundary_seeds(seeds, before, after):
+    """codec_boundary: a captured command and answer around each boundary size."""
+    for size in range(6):
+        body = bytes([0]) + struct.pack("<I", enum_tag(size, 6)) + b"\x5a"
+        body += arb_bytes(before[:200]) + arb_bytes(after[:200])
+        body += b"".join(b"\x01" + struct.pack("<I", c) for c in (4, 0xFFFFFF + 3)) + b"\0"
+        seeds.add("codec_boundary", f"size{size}", body, 1)
+
+
 def split(connections, seeds):
     for log in connections:
         stream = {"c2s": b"", "s2c": b""}
@@ -292,9 +301,12 @@ def split(connections, seeds):
                                        mariadb_caps if greeting else 0)
                     body += b"".join(b"\x01" + arb_bytes(p[:300]) + b"\0" for p in answer[:40])
                     seeds.add("response", f"cmd{command[0]:02x}", body + b"\0", 6)
+                    if command[:1] == bytes([COM_QUERY]):
+                        boundary_seeds(seeds, command, answer[0])
                 command, answer = payload, []
                 if payload[:1] == bytes([COM_QUERY]):
                     seeds.add("scan", "query", payload[1:], 40)
+
                 if payload[:1] == bytes([COM_CHANGE_USER]):
                     seeds.add("change_user", "change-user", struct.pack("<I", caps) + payload[1:], 4)
                     in_handshake = True

@@ -277,6 +277,7 @@ def split(connections, seeds):
         caps &= server_caps or 0xFFFFFFFF
         in_handshake = True
         command, answer = None, []
+        params_of = {}  # statement id -> parameter count, from prepare answers
         for way, seq, payload in pk[2:] + [("c2s", 0, b"")]:
             if in_handshake and way == "s2c" and payload[:1] == b"\xfe":
                 seeds.add("handshake", "auth-switch", payload, 3)
@@ -287,6 +288,8 @@ def split(connections, seeds):
                 head = payload[:1]
                 if command and command[:1] == bytes([COM_STMT_PREPARE]) and len(answer) == 1:
                     seeds.add("packets", "prepare-ok", payload, 4)
+                    if payload[:1] == b"\x00" and len(payload) >= 9:
+                        params_of[payload[1:5]] = payload[7:9]
                 elif head == b"\xfe" and len(payload) < 9:
                     seeds.add("packets", "eof", payload, 4)
                 elif head in (b"\x00", b"\xfe"):
@@ -306,6 +309,9 @@ def split(connections, seeds):
                 command, answer = payload, []
                 if payload[:1] == bytes([COM_QUERY]):
                     seeds.add("scan", "query", payload[1:], 40)
+                if payload[:1] in (b"\x17", b"\xfa") and payload[1:5] in params_of:
+                    kind = "execute" if payload[:1] == b"\x17" else "bulk"
+                    seeds.add("execute", kind, params_of[payload[1:5]] + payload[:512], 12)
 
                 if payload[:1] == bytes([COM_CHANGE_USER]):
                     seeds.add("change_user", "change-user", struct.pack("<I", caps) + payload[1:], 4)

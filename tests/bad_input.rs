@@ -480,6 +480,28 @@ async fn a_packet_begun_and_not_finished_gets_1159_after_net_read_timeout() {
         );
     }
 
+    // COM_CHANGE_USER asking for another plugin: the proxy switches it to
+    // mysql_native_password and waits for the answer — bounded the same way.
+    let mut raw =
+        raw::login(&proxy.addr, APP_USER, APP_PASSWORD).unwrap_or_else(|e| panic!("login: {e:?}"));
+    let mut change_user = vec![0x11];
+    change_user.extend(APP_USER.as_bytes());
+    change_user.extend([0, 0]); // user's NUL, an empty auth response
+    change_user.extend(b"test\0");
+    change_user.extend([33, 0]);
+    change_user.extend(b"caching_sha2_password\0");
+    raw.write_packet(0, &change_user).unwrap();
+    let (answers, closed) = raw.read_until_closed();
+    assert!(
+        closed,
+        "change user: the session was not closed: {answers:?}"
+    );
+    let [switch, answer] = &answers[..] else {
+        panic!("change user: expected an auth switch and an ERR, got {answers:?}");
+    };
+    assert_eq!(switch.first(), Some(&0xfe), "{switch:?}");
+    assert_eq!(err_code(answer), Some(1159), "change user: {answer:?}");
+
     // Idle between commands for longer than the timeout: not a packet begun.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let n: Option<i64> = idle.query_first("SELECT 5").await.unwrap();

@@ -45,6 +45,9 @@ impl Session {
             .encode(&mut payload);
             self.reply_to_client(seq, &payload).await;
             let mut io_buf = std::mem::take(&mut self.cbuf);
+            // The client answers at once; one that does not is bounded as a packet
+            // begun and not finished would be.
+            let deadline = tokio::time::Instant::now() + self.net_read_timeout;
             let answer = loop {
                 if let Some((len, _)) = chunk_header(&io_buf) {
                     if len < HANDSHAKE_MAX_PACKET && io_buf.len() >= 4 + len {
@@ -52,10 +55,11 @@ impl Session {
                         break Bytes::copy_from_slice(&p[4..]);
                     }
                 }
-                if !Self::read_into(&mut self.client, &mut io_buf)
-                    .await
-                    .map_err(SessionError::client_io)?
-                {
+                let read = Self::read_into(&mut self.client, &mut io_buf);
+                let Ok(read) = tokio::time::timeout_at(deadline, read).await else {
+                    return Err(self.read_timed_out());
+                };
+                if !read.map_err(SessionError::client_io)? {
                     return Ok(false);
                 }
             };

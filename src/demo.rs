@@ -164,7 +164,7 @@ pub fn run(opts: DemoOptions) -> Result<(), DemoError> {
     let config = Config::parse(&text)?;
     let runtime = tokio::runtime::Runtime::new()?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let proxy = runtime.spawn(crate::proxy::run(
+    let proxy = runtime.spawn(crate::server::run(
         config,
         Some(config_path.clone()),
         async {

@@ -100,7 +100,7 @@ fn main() -> anyhow::Result<()> {
                 .build()
                 .context("starting the async runtime")?;
             let path = std::fs::canonicalize(&config_path).unwrap_or(config_path);
-            runtime.block_on(switchyard::proxy::run(
+            runtime.block_on(switchyard::server::run(
                 config,
                 Some(path),
                 shutdown_signal(),

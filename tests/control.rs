@@ -1,4 +1,4 @@
-//! `switchyard::backend::Control` against a real MariaDB pair: fence, GTID positions
+//! `switchyard::control::Control` against a real MariaDB pair: fence, GTID positions
 //! and waits, replication status, the way back (twice, under gtid_strict_mode),
 //! sessions, long transactions, DDL, privileges, and a fence that has to give up.
 
@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
-use switchyard::backend::{errant, errant_by_state, Control, ControlError, GtidSet};
+use switchyard::control::{errant, errant_by_state, Control, ControlError, GtidSet};
 use switchyard::testbed::{
     Pair, APP_PASSWORD, APP_USER, CONTROL_PASSWORD, CONTROL_USER, REPL_PASSWORD, REPL_USER,
 };

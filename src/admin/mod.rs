@@ -37,6 +37,7 @@
 
 pub mod client;
 pub mod command;
+pub mod handler;
 pub mod reply;
 pub mod server;
 

@@ -8,12 +8,12 @@ use crate::protocol::codec::chunk_header;
 use crate::protocol::constants::*;
 use crate::protocol::handshake::{AuthSwitchRequest, ChangeUser};
 use crate::protocol::packets::ok_payload;
-use crate::proxy::backend;
 use crate::proxy::client;
 use crate::proxy::errors::{reply, SessionError};
 use crate::proxy::io::{PacketStream, HANDSHAKE_MAX_PACKET};
 use crate::proxy::registry::lock;
 use crate::proxy::session::{connect_error_reply, Session};
+use crate::proxy::upstream;
 
 impl Session {
     /// COM_CHANGE_USER: the client is authenticated again at the proxy (against the
@@ -82,7 +82,7 @@ impl Session {
         let database = (!request.database.is_empty()).then(|| request.database.clone());
         let backend_request = ChangeUser {
             user: request.user.clone(),
-            auth_response: backend::auth_token(&sha1, &self.backend_scramble),
+            auth_response: upstream::auth_token(&sha1, &self.backend_scramble),
             database: request.database.clone(),
             charset: request.charset,
             auth_plugin: Some(Bytes::from_static(NATIVE_PASSWORD.as_bytes())),
@@ -93,7 +93,7 @@ impl Session {
         let mut io = PacketStream::new(&mut self.backend, HANDSHAKE_MAX_PACKET);
         io.buf = std::mem::take(&mut self.bbuf);
         io.write(&payload).await.map_err(SessionError::backend_io)?;
-        let verdict = backend::finish_auth(&mut io, &sha1).await;
+        let verdict = upstream::finish_auth(&mut io, &sha1).await;
         let (_, buf) = io.into_parts();
         self.bbuf = buf;
         match verdict {
@@ -118,7 +118,7 @@ impl Session {
                 Ok(true)
             }
             Err(e) => {
-                let address = self.shared.active_address();
+                let address = self.shared.topology.active_address();
                 self.reply_to_client(seq, &connect_error_reply(&address, &e))
                     .await;
                 Err(e.into())

@@ -13,11 +13,11 @@ use crate::protocol::handshake::{
     unoffered_framing, AuthSwitchRequest, HandshakeResponse, ServerHandshake,
 };
 use crate::protocol::ProtocolError;
-use crate::proxy::backend::{Login, ServerInfo, RELAYED_CAPS, RELAYED_MARIADB_CAPS};
 use crate::proxy::errors::{reply, SessionError};
 use crate::proxy::io::PacketStream;
+use crate::proxy::upstream::{Login, ServerInfo, RELAYED_CAPS, RELAYED_MARIADB_CAPS};
 use crate::proxy::users::Credential;
-use crate::proxy::Shared;
+use crate::proxy::Proxy;
 
 /// A client that proved who it is.
 pub struct Authenticated {
@@ -40,7 +40,7 @@ pub fn offered_caps(server: &ServerInfo) -> u32 {
 pub async fn handshake(
     io: &mut PacketStream,
     id: u32,
-    shared: &Shared,
+    shared: &Proxy,
     peer: SocketAddr,
 ) -> Result<Authenticated, SessionError> {
     let server = shared.server_info.load_full();
@@ -161,7 +161,7 @@ async fn fail(io: &mut PacketStream, e: ProtocolError) -> SessionError {
 /// user is unknown or the token does not match (the password may have changed).
 /// Returns `Some(SHA1(password))` (`Some(None)` for an empty password) when valid.
 pub async fn verify(
-    shared: &Shared,
+    shared: &Proxy,
     user: &str,
     token: &[u8],
     scramble: &[u8],
@@ -169,7 +169,12 @@ pub async fn verify(
     if let Some(found) = check(shared.users.get(user), token, scramble) {
         return Some(found);
     }
-    if shared.users.can_load(user) && shared.users.refresh(&shared.active_address()).await {
+    if shared.users.can_load(user)
+        && shared
+            .users
+            .refresh(&shared.topology.active_address())
+            .await
+    {
         return check(shared.users.get(user), token, scramble);
     }
     None

@@ -22,7 +22,7 @@ pub enum SessionError {
     BackendResponse(#[from] crate::proxy::response::ResponseError),
     /// Connecting or logging in to the backend failed.
     #[error("backend connect: {0}")]
-    Connect(#[from] crate::proxy::backend::ConnectError),
+    Connect(#[from] crate::proxy::upstream::ConnectError),
     /// The client's credentials were refused (already answered with ERR 1045).
     #[error("client: access denied")]
     AccessDenied,

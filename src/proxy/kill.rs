@@ -9,12 +9,12 @@ use tokio::io::AsyncWriteExt;
 
 use crate::protocol::constants::*;
 use crate::protocol::ProtocolError;
-use crate::proxy::backend::{self, ConnectError};
 use crate::proxy::errors::SessionError;
 use crate::proxy::io::{PacketStream, HANDSHAKE_MAX_PACKET};
 use crate::proxy::registry::lock;
 use crate::proxy::scan::kill_target;
 use crate::proxy::session::{connect_error_reply, statement_id, Session};
+use crate::proxy::upstream::{self, ConnectError};
 
 impl Session {
     /// `KILL n` by protocol command: `n` is a proxy session id; the server knows the
@@ -53,9 +53,9 @@ impl Session {
         address: &str,
         packet: &[u8],
     ) -> Result<bool, SessionError> {
-        let timeout = self.shared.config.load().proxy.connect_timeout.0;
+        let timeout = self.shared.topology.config.load().proxy.connect_timeout.0;
         let answer = async {
-            let conn = backend::connect(address, &self.login, timeout).await?;
+            let conn = upstream::connect(address, &self.login, timeout).await?;
             let mut io = PacketStream::new(conn.stream, HANDSHAKE_MAX_PACKET);
             io.stream
                 .write_all(packet)

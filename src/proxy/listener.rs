@@ -12,11 +12,11 @@ use tokio::sync::Semaphore;
 
 use crate::protocol::codec::write_packet;
 use crate::proxy::errors::reply;
-use crate::proxy::{session, Shared};
+use crate::proxy::{session, Proxy};
 
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>, shutdown: impl Future<Output = ()>) {
+pub async fn serve(listener: TcpListener, shared: Arc<Proxy>, shutdown: impl Future<Output = ()>) {
     let limit = Arc::new(Semaphore::new(
-        shared.config.load().proxy.max_client_connections,
+        shared.topology.config.load().proxy.max_client_connections,
     ));
     tokio::pin!(shutdown);
     let mut backoff = Duration::from_millis(5);

@@ -11,17 +11,17 @@ use std::collections::HashMap;
 use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncWriteExt;
 
-use crate::backend::Flavor;
+use crate::control::Flavor;
 use crate::protocol::buf::Reader;
 use crate::protocol::codec::write_packet;
 use crate::protocol::constants::*;
 use crate::protocol::packets::ErrPacket;
 use crate::protocol::ProtocolError;
-use crate::proxy::backend::{self, BackendConn};
 use crate::proxy::errors::{reply, SessionError};
 use crate::proxy::io::{PacketStream, HANDSHAKE_MAX_PACKET};
 use crate::proxy::response::Expect;
 use crate::proxy::session::{connect_error_reply, Session};
+use crate::proxy::upstream::{self, Upstream};
 
 /// The session's user variables on MariaDB, typed and with their character set.
 const USER_VARIABLES_MARIADB: &str =
@@ -108,7 +108,7 @@ impl Session {
         };
         let gate = self.shared.gate.clone();
         gate.enter().await;
-        let result = if self.epoch != self.shared.target.load().epoch {
+        let result = if self.epoch != self.shared.topology.target.load().epoch {
             self.migrate_to_target(false).await
         } else {
             Ok(())
@@ -120,7 +120,7 @@ impl Session {
     /// `pending`: a client command waits for the move, so failures are answered with
     /// an ERR to it; otherwise they are only logged.
     async fn migrate_to_target(&mut self, pending: bool) -> Result<(), SessionError> {
-        let target = self.shared.target.load_full();
+        let target = self.shared.topology.target.load_full();
         if let Some(reason) = self.state.pin_reason() {
             self.reply_to_client(1, &reply::pinned(reason)).await;
             return Err(SessionError::Pinned(reason));
@@ -131,8 +131,8 @@ impl Session {
         let conn = match self.info.take_preopened(target.epoch) {
             Some(conn) => conn,
             None => {
-                let timeout = self.shared.config.load().proxy.connect_timeout.0;
-                match backend::connect(&target.address, &self.login, timeout).await {
+                let timeout = self.shared.topology.config.load().proxy.connect_timeout.0;
+                match upstream::connect(&target.address, &self.login, timeout).await {
                     Ok(conn) => conn,
                     Err(e) if !pending => {
                         tracing::warn!(
@@ -151,7 +151,7 @@ impl Session {
             }
         };
         // 3. Swap it in; the old connection is closed politely in the background.
-        let BackendConn {
+        let Upstream {
             stream,
             buf,
             thread_id,

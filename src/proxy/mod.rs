@@ -1,16 +1,19 @@
-//! The proxy: listener, client sessions, the relay and per-session state.
+//! The proxy: listener, client sessions, the relay, the gate and per-session state.
 //!
-//! [`Shared`] is what every session can see: the current config, the accounts, what the
-//! backend's greeting said, and the session registry. [`run`] binds the listener and
-//! serves until the shutdown future resolves.
+//! [`Proxy`] is what every session can see: the routing state ([`Topology`]), the gate,
+//! the accounts, what the backend's greeting said, and the session registry. Its
+//! second `impl` block is the interface the switchover uses (pre-opened connections,
+//! the capability check); the switchover never reaches into a session's modules.
+//! `upstream` is a session's data connection to a server (the control plane's SQL
+//! connections are `crate::control`).
 
-pub mod backend;
 mod change_user;
 pub mod client;
 pub mod errors;
+pub mod gate;
 pub mod io;
 mod kill;
-mod listener;
+pub mod listener;
 mod migrate;
 pub mod registry;
 pub mod relay;
@@ -18,53 +21,21 @@ pub mod response;
 pub mod scan;
 pub mod session;
 pub mod state;
+pub mod upstream;
 pub mod users;
 
-use std::future::Future;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
-use crate::config::Config;
-use crate::switchover::gate::Gate;
-use backend::ServerInfo;
-use registry::Registry;
+use crate::topology::Topology;
+use gate::Gate;
+use registry::{lock, Registry};
+use upstream::ServerInfo;
 use users::UserStore;
-
-/// Which of the two servers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Side {
-    Blue,
-    Green,
-}
-
-impl Side {
-    pub fn other(self) -> Side {
-        match self {
-            Side::Blue => Side::Green,
-            Side::Green => Side::Blue,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Side::Blue => "blue",
-            Side::Green => "green",
-        }
-    }
-}
-
-/// Where sessions are routed. Swapped atomically at the retarget; a session whose
-/// backend belongs to an older epoch moves at its next transaction boundary.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    pub side: Side,
-    pub address: String,
-    pub epoch: u64,
-}
 
 /// Proxy session ids (the connection id clients see at login) start here, far above
 /// the thread ids servers hand out, so `KILL n` can tell the two apart: a proxy id is
@@ -81,23 +52,15 @@ pub fn is_proxy_id(id: u32) -> bool {
 /// How many idle sessions move to a new target at once.
 const IDLE_MOVES: usize = 4;
 
-pub struct Shared {
-    pub config: ArcSwap<Config>,
-    /// The file the config came from (for `reload`).
-    pub config_path: Option<std::path::PathBuf>,
-    pub target: ArcSwap<Target>,
-    /// Announces each new target epoch to idle sessions.
-    pub retargets: tokio::sync::watch::Sender<u64>,
+/// The proxy's own state, shared by its sessions and offered to the switchover.
+pub struct Proxy {
+    /// Where sessions go and the config in force.
+    pub topology: Arc<Topology>,
     pub gate: Arc<Gate>,
     pub users: UserStore,
     /// What the last backend greeting said; the proxy's own greeting copies it.
     pub server_info: ArcSwap<ServerInfo>,
     pub sessions: Registry,
-    /// Why clients are refused right now (the active side is not the one writable
-    /// primary), if they are.
-    pub refusal: ArcSwap<Option<String>>,
-    /// The switchover's phase and last result.
-    pub switch: crate::switchover::orchestrator::SwitchState,
     /// Longest time one command waited at the gate since the last reset, in µs.
     pub max_hold_micros: AtomicU64,
     /// Commands that waited at the gate since the last reset.
@@ -108,49 +71,18 @@ pub struct Shared {
     next_id: AtomicU32,
 }
 
-impl Shared {
-    pub fn new(config: Config) -> Self {
-        let target = Target {
-            side: Side::Blue,
-            address: config.blue.address.clone(),
-            epoch: 0,
-        };
-        Shared {
-            config_path: None,
-            target: ArcSwap::from_pointee(target),
-            retargets: tokio::sync::watch::Sender::new(0),
+impl Proxy {
+    pub fn new(topology: Arc<Topology>) -> Self {
+        Proxy {
             gate: Gate::new(),
-            users: UserStore::new(&config),
-            config: ArcSwap::from_pointee(config),
+            users: UserStore::new(&topology.config.load()),
+            topology,
             server_info: ArcSwap::from_pointee(ServerInfo::fallback()),
             sessions: Registry::default(),
-            switch: Default::default(),
-            refusal: ArcSwap::from_pointee(None),
             max_hold_micros: AtomicU64::new(0),
             held_commands: AtomicU64::new(0),
             idle_moves: tokio::sync::Semaphore::new(IDLE_MOVES),
             next_id: AtomicU32::new(PROXY_ID_BASE),
-        }
-    }
-
-    /// The backend sessions are routed to.
-    pub fn active_address(&self) -> String {
-        self.target.load().address.clone()
-    }
-
-    /// Routes new commands to `target` from now on and wakes idle sessions to move.
-    pub fn retarget(&self, target: Target) {
-        let epoch = target.epoch;
-        self.target.store(Arc::new(target));
-        self.retargets.send_replace(epoch);
-    }
-
-    /// The address of a side in the current config.
-    pub fn address_of(&self, side: Side) -> Option<String> {
-        let config = self.config.load();
-        match side {
-            Side::Blue => Some(config.blue.address.clone()),
-            Side::Green => config.green.as_ref().map(|g| g.address.clone()),
         }
     }
 
@@ -181,10 +113,10 @@ impl Shared {
     /// Learns the backend's greeting (version, capabilities) before the first client
     /// arrives, and loads accounts when configured to.
     pub async fn warm_up(&self) {
-        let config = self.config.load_full();
-        let address = self.active_address();
+        let config = self.topology.config.load_full();
+        let address = self.topology.active_address();
         let timeout = config.proxy.connect_timeout.0;
-        match backend::probe_greeting(&address, timeout).await {
+        match upstream::probe_greeting(&address, timeout).await {
             Ok(info) => {
                 tracing::info!(
                     "backend {address} is {}",
@@ -200,87 +132,64 @@ impl Shared {
     }
 }
 
-/// SIGHUP re-reads the config, like the admin `reload`.
-fn spawn_reload_on_sighup(shared: Arc<Shared>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut hup) = signal(SignalKind::hangup()) else {
-        return;
-    };
-    tokio::spawn(async move {
-        while hup.recv().await.is_some() {
-            match crate::switchover::commands::reload_config(&shared) {
-                Ok(msg) => tracing::info!("SIGHUP: {msg}"),
-                Err(msg) => tracing::error!("SIGHUP: {msg}"),
+/// What the switchover asks of the proxy, so that it never reaches into sessions.
+impl Proxy {
+    /// Opens a connection to `address` for every session, four at a time, as each
+    /// session's own account; a session takes it at its move instead of connecting
+    /// inside the pause. Returns how many were opened.
+    pub async fn pre_open(&self, address: &str, epoch: u64, timeout: Duration) -> usize {
+        let limit = Arc::new(Semaphore::new(4));
+        let mut tasks = Vec::new();
+        for session in self.sessions.all() {
+            let limit = limit.clone();
+            let address = address.to_string();
+            tasks.push(tokio::spawn(async move {
+                let _permit = limit.acquire_owned().await.ok()?;
+                let login = lock(&session.login).clone();
+                match upstream::connect(&address, &login, timeout).await {
+                    Ok(conn) => {
+                        *lock(&session.preopened) = Some((epoch, conn));
+                        Some(())
+                    }
+                    Err(e) => {
+                        tracing::debug!(
+                            session = session.id,
+                            "pre-open failed (will connect at the move): {e}"
+                        );
+                        None
+                    }
+                }
+            }));
+        }
+        let mut opened = 0;
+        for t in tasks {
+            if let Ok(Some(())) = t.await {
+                opened += 1;
             }
         }
-    });
-}
+        opened
+    }
 
-/// After the shutdown signal (the listener is closed): a running switchover finishes,
-/// then the gate closes so that no new transaction starts, and open transactions get
-/// what is left of `[proxy] shutdown_timeout` to end. Sessions are closed when this
-/// returns (the runtime drops their tasks).
-async fn drain_for_shutdown(shared: &Shared) {
-    let timeout = shared.config.load().proxy.shutdown_timeout.0;
-    let deadline = tokio::time::Instant::now() + timeout;
-    if tokio::time::timeout(timeout, shared.switch.wait_idle())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            "shutting down during a switchover; the next start finishes it or rolls it back"
-        );
-        return;
+    /// Closes the connections [`Proxy::pre_open`] opened and no session took.
+    pub fn forget_pre_opened(&self) {
+        for s in self.sessions.all() {
+            lock(&s.preopened).take();
+        }
     }
-    let _closed = shared.gate.close();
-    let busy = shared.gate.busy();
-    if busy > 0 {
-        tracing::info!("waiting up to {timeout:?} for {busy} open transaction(s) to end");
-    }
-    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-    if !shared.gate.wait_drained(left).await {
-        tracing::warn!(
-            "closing {} session(s) still inside a transaction",
-            shared.gate.busy()
-        );
-    }
-}
 
-/// Binds `[proxy] listen` (and the admin socket, if configured), recovers the active
-/// side from the state file and the servers, and serves until `shutdown` resolves.
-pub async fn run(
-    config: Config,
-    config_path: Option<std::path::PathBuf>,
-    shutdown: impl Future<Output = ()>,
-) -> std::io::Result<()> {
-    let listener = TcpListener::bind(&config.proxy.listen).await?;
-    tracing::info!("listening on {}", listener.local_addr()?);
-    let admin = match &config.proxy.admin_socket {
-        Some(path) => Some(crate::admin::server::AdminListener::bind(path).await?),
-        None => None,
-    };
-    let mut shared = Shared::new(config);
-    shared.config_path = config_path;
-    let shared = Arc::new(shared);
-    crate::switchover::recovery::recover(&shared).await;
-    shared.warm_up().await;
-    let stop = tokio_util::sync::CancellationToken::new();
-    if let Some(admin) = admin {
-        let handler = Arc::new(crate::switchover::commands::Admin {
-            shared: shared.clone(),
-        });
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            if let Err(e) = admin.serve(handler, stop.cancelled_owned()).await {
-                tracing::error!("admin socket: {e}");
-            }
-        });
+    /// Greets `address` and returns its version and the capability bits live sessions
+    /// negotiated that it does not offer (bit 0, MySQL-vs-MariaDB, ignored).
+    pub async fn missing_capabilities(
+        &self,
+        address: &str,
+        timeout: Duration,
+    ) -> Result<(String, u32), upstream::ConnectError> {
+        let info = upstream::probe_greeting(address, timeout).await?;
+        let mut missing = 0u32;
+        for s in self.sessions.all() {
+            missing |= lock(&s.login).caps & upstream::RELAYED_CAPS & !info.capabilities;
+        }
+        missing &= !1;
+        Ok((String::from_utf8_lossy(&info.version).into_owned(), missing))
     }
-    spawn_reload_on_sighup(shared.clone());
-    listener::serve(listener, shared.clone(), shutdown).await;
-    drain_for_shutdown(&shared).await;
-    stop.cancel();
-    // Let the admin task remove its socket file.
-    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    Ok(())
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use crate::proxy::backend::{BackendConn, Login};
+use crate::proxy::upstream::{Login, Upstream};
 
 /// What a session publishes about itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,7 +33,7 @@ pub struct SessionInfo {
     pub summary: Mutex<Summary>,
     /// A connection to the next target opened ahead of the retarget, with the target
     /// epoch it belongs to.
-    pub preopened: Mutex<Option<(u64, BackendConn)>>,
+    pub preopened: Mutex<Option<(u64, Upstream)>>,
 }
 
 impl SessionInfo {
@@ -46,7 +46,7 @@ impl SessionInfo {
     }
 
     /// Takes the pre-opened connection if it was opened for `epoch`.
-    pub fn take_preopened(&self, epoch: u64) -> Option<BackendConn> {
+    pub fn take_preopened(&self, epoch: u64) -> Option<Upstream> {
         match lock(&self.preopened).take() {
             Some((e, conn)) if e == epoch => Some(conn),
             _ => None,

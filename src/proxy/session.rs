@@ -19,7 +19,6 @@ use crate::protocol::codec::chunk_header;
 use crate::protocol::constants::*;
 use crate::protocol::packets::{insert_types, max_head_len, ok_payload};
 use crate::protocol::ProtocolError;
-use crate::proxy::backend::{self, BackendConn, ConnectError, Login};
 use crate::proxy::client::{self, Authenticated};
 use crate::proxy::errors::{reply, SessionError};
 use crate::proxy::io::{PacketStream, HANDSHAKE_MAX_PACKET};
@@ -27,14 +26,15 @@ use crate::proxy::registry::{lock, SessionInfo};
 use crate::proxy::response::Expect;
 use crate::proxy::scan::{scan, Effects};
 use crate::proxy::state::{Prepared, SessionState};
-use crate::proxy::Shared;
+use crate::proxy::upstream::{self, ConnectError, Login, Upstream};
+use crate::proxy::Proxy;
 
 /// How long a session waits for its next command before it frees its buffers.
 const IDLE_RELEASE: Duration = Duration::from_secs(1);
 
 pub struct Session {
     pub(crate) id: u32,
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) shared: Arc<Proxy>,
     pub(crate) info: Arc<SessionInfo>,
     pub(crate) client: TcpStream,
     pub(crate) cbuf: BytesMut,
@@ -94,7 +94,7 @@ impl Drop for Session {
 
 /// Runs a client connection from greeting to close. Never panics on peer input; logs
 /// how the session ended.
-pub async fn run(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, id: u32) {
+pub async fn run(shared: Arc<Proxy>, stream: TcpStream, peer: SocketAddr, id: u32) {
     stream.set_nodelay(true).ok();
     let result = match establish(shared.clone(), stream, peer, id).await {
         Ok(mut session) => {
@@ -118,12 +118,12 @@ pub async fn run(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr, id: u
 
 /// Connection phase: authenticate the client, log in to the backend, answer OK.
 async fn establish(
-    shared: Arc<Shared>,
+    shared: Arc<Proxy>,
     stream: TcpStream,
     peer: SocketAddr,
     id: u32,
 ) -> Result<Session, SessionError> {
-    let config = shared.config.load_full();
+    let config = shared.topology.config.load_full();
     let mut io = PacketStream::new(stream, HANDSHAKE_MAX_PACKET);
     let timeout = config.proxy.handshake_timeout.0;
     let Authenticated { login, scramble } =
@@ -131,13 +131,13 @@ async fn establish(
             Ok(r) => r?,
             Err(_) => return Err(SessionError::HandshakeTimeout),
         };
-    let target = shared.target.load_full();
+    let target = shared.topology.target.load_full();
     let address = target.address.clone();
-    if let Some(why) = shared.refusal.load().as_ref() {
+    if let Some(why) = shared.topology.refusal.load().as_ref() {
         io.write(&reply::refused(why)).await.ok();
         return Err(SessionError::Refused(why.clone()));
     }
-    let conn = match backend::connect(&address, &login, config.proxy.connect_timeout.0).await {
+    let conn = match upstream::connect(&address, &login, config.proxy.connect_timeout.0).await {
         Ok(c) => c,
         Err(e) => {
             let payload = connect_error_reply(&address, &e);
@@ -146,7 +146,7 @@ async fn establish(
         }
     };
     shared.server_info.store(Arc::new(conn.server.clone()));
-    let BackendConn {
+    let Upstream {
         stream: backend,
         buf: bbuf,
         thread_id,
@@ -168,7 +168,7 @@ async fn establish(
         .map(|d| String::from_utf8_lossy(d).into_owned());
     tracing::debug!(session = id, %peer, user = info.user(), backend_thread = thread_id, "session open");
     let epoch = target.epoch;
-    let mut retargets = shared.retargets.subscribe();
+    let mut retargets = shared.topology.retargets.subscribe();
     retargets.mark_unchanged();
     Ok(Session {
         id,
@@ -294,7 +294,7 @@ impl Session {
             self.shared.record_hold(held);
             tracing::debug!(session = self.id, ?held, "released from the gate");
         }
-        if self.epoch != self.shared.target.load().epoch {
+        if self.epoch != self.shared.topology.target.load().epoch {
             self.migrate().await?;
         }
         Ok(())
@@ -717,11 +717,11 @@ impl Session {
 
     /// Turns session tracking back on after the server reset the session.
     pub(crate) async fn restore_tracking(&mut self) -> Result<(), SessionError> {
-        let mut packet = BytesMut::with_capacity(backend::TRACKING_SQL.len() + 5);
+        let mut packet = BytesMut::with_capacity(upstream::TRACKING_SQL.len() + 5);
         crate::protocol::codec::write_packet(
             &mut packet,
             0,
-            &[&[COM_QUERY][..], backend::TRACKING_SQL].concat(),
+            &[&[COM_QUERY][..], upstream::TRACKING_SQL].concat(),
         );
         self.backend
             .write_all(&packet)

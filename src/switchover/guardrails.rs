@@ -10,11 +10,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::backend::{ClientConn, Control, Flavor};
 use crate::config::{BypassWriters, Config, ControlConfig};
-use crate::proxy::backend::{probe_greeting, RELAYED_CAPS};
-use crate::proxy::registry::lock;
-use crate::proxy::Shared;
+use crate::control::{ClientConn, Control, Flavor};
+use crate::switchover::Switchover;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
@@ -43,7 +41,7 @@ fn fail(name: &'static str, reason: impl Into<String>) -> Check {
 const CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Runs every guardrail for a switchover from `from` (the active primary) to `to`.
-pub async fn run(shared: &Shared, config: &Config, from: &str, to: &str) -> Vec<Check> {
+pub async fn run(shared: &Switchover, config: &Config, from: &str, to: &str) -> Vec<Check> {
     let mut checks = Vec::new();
     let Some(control) = config.control.clone() else {
         checks.push(fail(
@@ -269,11 +267,12 @@ async fn running_ddl(primary: &mut Control) -> Check {
 
 /// Connections to the primary outside the proxy whose accounts ignore `read_only`.
 pub async fn bypassing_writers(
-    shared: &Shared,
+    shared: &Switchover,
     primary: &mut Control,
-) -> Result<Vec<(u64, String)>, crate::backend::ControlError> {
+) -> Result<Vec<(u64, String)>, crate::control::ControlError> {
     let admins = primary.users_with_read_only_admin().await?;
     let ours: Vec<u64> = shared
+        .proxy
         .sessions
         .backend_threads()
         .into_iter()
@@ -294,7 +293,11 @@ fn account_user(account: &str) -> &str {
     user.trim_matches(|c| c == '\'' || c == '`')
 }
 
-async fn bypass_writers(shared: &Shared, primary: &mut Control, policy: BypassWriters) -> Check {
+async fn bypass_writers(
+    shared: &Switchover,
+    primary: &mut Control,
+    policy: BypassWriters,
+) -> Check {
     if primary.flavor() == Flavor::MySql {
         // Written to MySQL's documentation, not tested against a MySQL server.
         return pass(
@@ -335,11 +338,11 @@ const SETTLE: Duration = Duration::from_millis(200);
 /// neither hold nor move them, and the fence meets their writes with ERR 1290. Only
 /// connections seen in two looks [`SETTLE`] apart are listed.
 pub async fn direct_connections(
-    shared: &Shared,
+    shared: &Switchover,
     config: &Config,
     primary: &mut Control,
-) -> Result<Vec<ClientConn>, crate::backend::ControlError> {
-    let mut accounts = shared.users.names();
+) -> Result<Vec<ClientConn>, crate::control::ControlError> {
+    let mut accounts = shared.proxy.users.names();
     let internal = [config.control.as_ref(), config.replication.as_ref()];
     accounts.retain(|a| !internal.iter().flatten().any(|c| c.user == *a));
     let mut seen = Vec::new();
@@ -347,7 +350,7 @@ pub async fn direct_connections(
         if look > 0 {
             tokio::time::sleep(SETTLE).await;
         }
-        let ours = shared.sessions.backend_threads_on(primary.address());
+        let ours = shared.proxy.sessions.backend_threads_on(primary.address());
         let now: Vec<ClientConn> = primary
             .connections()
             .await?
@@ -367,7 +370,7 @@ pub async fn direct_connections(
     Ok(seen)
 }
 
-async fn direct_sessions(shared: &Shared, config: &Config, primary: &mut Control) -> Check {
+async fn direct_sessions(shared: &Switchover, config: &Config, primary: &mut Control) -> Check {
     match direct_connections(shared, config, primary).await {
         Err(e) => fail("no_direct_sessions", e.to_string()),
         Ok(list) if list.is_empty() => pass(
@@ -394,24 +397,15 @@ async fn direct_sessions(shared: &Shared, config: &Config, primary: &mut Control
 }
 
 /// The standby must offer every capability a live session negotiated.
-async fn capabilities(shared: &Shared, to: &str) -> Check {
-    let info = match probe_greeting(to, CHECK_TIMEOUT).await {
-        Ok(i) => i,
+async fn capabilities(shared: &Switchover, to: &str) -> Check {
+    let (version, missing) = match shared.proxy.missing_capabilities(to, CHECK_TIMEOUT).await {
+        Ok(found) => found,
         Err(e) => return fail("capabilities", e.to_string()),
     };
-    let mut missing = 0u32;
-    for s in shared.sessions.all() {
-        missing |= lock(&s.login).caps & RELAYED_CAPS & !info.capabilities;
-    }
-    // Bit 0 means "MySQL" vs "MariaDB" flavours, not a feature sessions rely on.
-    missing &= !1;
     if missing == 0 {
         pass(
             "capabilities",
-            format!(
-                "{} offers every capability in use",
-                String::from_utf8_lossy(&info.version)
-            ),
+            format!("{} offers every capability in use", version),
         )
     } else {
         fail(
@@ -421,8 +415,8 @@ async fn capabilities(shared: &Shared, to: &str) -> Check {
     }
 }
 
-fn pinned_sessions(shared: &Shared, config: &Config) -> Check {
-    let pinned = shared.sessions.pinned();
+fn pinned_sessions(shared: &Switchover, config: &Config) -> Check {
+    let pinned = shared.proxy.sessions.pinned();
     if pinned.is_empty() {
         pass("pinned_sessions", "no session is pinned")
     } else {

@@ -1,12 +1,38 @@
-//! The switchover: the pause gate, the phases of the state machine, the orchestrator,
-//! the guardrails and the journal.
+//! The switchover: the phases of the state machine, the orchestrator, the guardrails,
+//! the journal, and the repair and recovery that finish or undo an interrupted one.
+//!
+//! It sits above the proxy: it holds the gate and moves sessions through the small
+//! interface [`Proxy`] offers (pre-opened connections, the capability check, the
+//! session registry), and moves the routing state in [`Topology`].
 
-pub mod commands;
 pub mod failpoint;
-pub mod gate;
 pub mod guardrails;
 pub mod journal;
 pub mod orchestrator;
 pub mod phase;
 pub mod recovery;
 pub mod repair;
+
+use std::sync::Arc;
+
+use crate::proxy::Proxy;
+use crate::topology::Topology;
+use orchestrator::SwitchState;
+
+/// What the switchover works on: the routing state, the proxy, and its own state
+/// (the running lock, the current phase, the last report, a pending repair).
+pub struct Switchover {
+    pub topology: Arc<Topology>,
+    pub proxy: Arc<Proxy>,
+    pub switch: SwitchState,
+}
+
+impl Switchover {
+    pub fn new(proxy: Arc<Proxy>) -> Self {
+        Switchover {
+            topology: proxy.topology.clone(),
+            proxy,
+            switch: SwitchState::default(),
+        }
+    }
+}

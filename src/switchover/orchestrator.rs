@@ -18,20 +18,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
-use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-use crate::backend::Control;
 use crate::config::{BypassWriters, Config, OnPinned};
-use crate::proxy::backend::connect;
+use crate::control::Control;
+use crate::proxy::gate::Closed;
 use crate::proxy::registry::lock;
-use crate::proxy::{Shared, Side, Target};
 use crate::switchover::failpoint;
-use crate::switchover::gate::Closed;
 use crate::switchover::guardrails::{self, bypassing_writers, Check};
 use crate::switchover::journal::{self, Journal};
 use crate::switchover::phase::Phase;
 use crate::switchover::repair::{self, Repair};
+use crate::switchover::Switchover;
+use crate::topology::{Side, Target};
 
 /// What `switchover` may override from the config.
 #[derive(Debug, Clone, Default)]
@@ -153,7 +152,7 @@ fn rollback_reserve(max_pause: Duration) -> Duration {
 pub type Progress<'a> = &'a (dyn Fn(Phase, String) + Send + Sync);
 
 struct Run<'a> {
-    shared: &'a Arc<Shared>,
+    shared: &'a Arc<Switchover>,
     config: Arc<Config>,
     progress: Progress<'a>,
     report: Report,
@@ -201,23 +200,24 @@ impl Run<'_> {
 
 /// Runs one switchover from the active side to the other.
 pub async fn run(
-    shared: &Arc<Shared>,
+    shared: &Arc<Switchover>,
     opts: Options,
     progress: Progress<'_>,
 ) -> Result<Report, SwitchoverError> {
     let Ok(_running) = shared.switch.running.try_lock() else {
         return Err(SwitchoverError::Busy);
     };
-    if shared.gate.manually_paused() {
+    if shared.proxy.gate.manually_paused() {
         return Err(SwitchoverError::PausedByHand);
     }
     if let Some(what) = shared.switch.repair_pending() {
         return Err(SwitchoverError::RepairPending(what));
     }
-    let config = shared.config.load_full();
-    let from = shared.target.load_full();
+    let config = shared.topology.config.load_full();
+    let from = shared.topology.target.load_full();
     let to_side = from.side.other();
     let to_address = shared
+        .topology
         .address_of(to_side)
         .ok_or(SwitchoverError::NoStandby)?;
     let control = config.control.clone().ok_or(SwitchoverError::NoControl)?;
@@ -237,7 +237,7 @@ pub async fn run(
             pause_ms: 0.0,
             max_hold_ms: 0.0,
             held_commands: 0,
-            sessions: shared.sessions.len(),
+            sessions: shared.proxy.sessions.len(),
             preopened: 0,
             total_ms: 0.0,
             reverse_replication_ms: 0.0,
@@ -318,27 +318,26 @@ async fn switch(
         Phase::Precheck,
         format!(
             "pre-opening connections to {to_address} for {} sessions",
-            shared.sessions.all().len()
+            shared.proxy.sessions.all().len()
         ),
     );
-    run.report.preopened = preopen(
-        shared.clone(),
-        to_address.to_string(),
-        new_epoch,
-        connect_timeout,
-    )
-    .await;
+    run.report.preopened = shared
+        .proxy
+        .pre_open(to_address, new_epoch, connect_timeout)
+        .await;
 
     // 2.–5. With the gate closed: drain, fence, catch up, promote. Any failure there
     //       reopens the gate (the guard is dropped) and rolls back.
     shared
+        .proxy
         .max_hold_micros
         .store(0, std::sync::atomic::Ordering::Relaxed);
     shared
+        .proxy
         .held_commands
         .store(0, std::sync::atomic::Ordering::Relaxed);
     let pause_start = Instant::now();
-    let closed = shared.gate.close_for(sw.max_pause.0);
+    let closed = shared.proxy.gate.close_for(sw.max_pause.0);
     let steps_deadline = (pause_start
         + sw.max_pause
             .0
@@ -378,7 +377,7 @@ async fn switch(
         format!("routing every session to {to_address}"),
     )
     .await;
-    shared.retarget(Target {
+    shared.topology.retarget(Target {
         side: to_side,
         address: to_address.to_string(),
         epoch: new_epoch,
@@ -539,8 +538,8 @@ impl Steps<'_> {
 /// Copies the gate's hold statistics into the report.
 fn record_holds(run: &mut Run<'_>) {
     use std::sync::atomic::Ordering::Relaxed;
-    run.report.max_hold_ms = run.shared.max_hold_micros.load(Relaxed) as f64 / 1000.0;
-    run.report.held_commands = run.shared.held_commands.load(Relaxed);
+    run.report.max_hold_ms = run.shared.proxy.max_hold_micros.load(Relaxed) as f64 / 1000.0;
+    run.report.held_commands = run.shared.proxy.held_commands.load(Relaxed);
 }
 
 fn rolled_back(run: &mut Run<'_>, reason: String) -> SwitchoverError {
@@ -568,12 +567,10 @@ async fn rollback(
     run.report.error = Some(reason.clone());
     run.enter(Phase::RollingBack, format!("rolling back: {reason}"))
         .await;
-    for s in run.shared.sessions.all() {
-        lock(&s.preopened).take();
-    }
+    run.shared.proxy.forget_pre_opened();
     let plan = Repair {
         active: run.journal.active,
-        old: run.shared.target.load().address.clone(),
+        old: run.shared.topology.target.load().address.clone(),
         fenced: run.journal.fenced,
         fence_conn: run.journal.fence_conn,
         new: to_address.to_string(),
@@ -614,12 +611,13 @@ async fn rollback(
 
 /// Waits until no session is inside a transaction or a command, and (with the abort
 /// policy) none is pinned.
-async fn drain(shared: &Shared, timeout: Duration, on_pinned: OnPinned) -> Result<(), String> {
+async fn drain(shared: &Switchover, timeout: Duration, on_pinned: OnPinned) -> Result<(), String> {
     let deadline = Instant::now() + timeout;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        if !shared.gate.wait_drained(left).await {
+        if !shared.proxy.gate.wait_drained(left).await {
             let open: Vec<String> = shared
+                .proxy
                 .sessions
                 .all()
                 .iter()
@@ -635,7 +633,7 @@ async fn drain(shared: &Shared, timeout: Duration, on_pinned: OnPinned) -> Resul
                 }
             ));
         }
-        let pinned = shared.sessions.pinned();
+        let pinned = shared.proxy.sessions.pinned();
         if pinned.is_empty() || on_pinned == OnPinned::Close {
             if !pinned.is_empty() {
                 tracing::warn!(
@@ -653,40 +651,6 @@ async fn drain(shared: &Shared, timeout: Duration, on_pinned: OnPinned) -> Resul
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-}
-
-/// Opens a connection to the new side for every session (16 at a time).
-async fn preopen(shared: Arc<Shared>, address: String, epoch: u64, timeout: Duration) -> usize {
-    let limit = Arc::new(Semaphore::new(4));
-    let mut tasks = Vec::new();
-    for session in shared.sessions.all() {
-        let limit = limit.clone();
-        let address = address.clone();
-        tasks.push(tokio::spawn(async move {
-            let _permit = limit.acquire_owned().await.ok()?;
-            let login = lock(&session.login).clone();
-            match connect(&address, &login, timeout).await {
-                Ok(conn) => {
-                    *lock(&session.preopened) = Some((epoch, conn));
-                    Some(())
-                }
-                Err(e) => {
-                    tracing::debug!(
-                        session = session.id,
-                        "pre-open failed (will connect at the move): {e}"
-                    );
-                    None
-                }
-            }
-        }));
-    }
-    let mut opened = 0;
-    for t in tasks {
-        if let Ok(Some(())) = t.await {
-            opened += 1;
-        }
-    }
-    opened
 }
 
 /// Reads the fenced primary's GTID position (MariaDB `@@gtid_binlog_pos`, MySQL

@@ -13,8 +13,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::backend::Control;
-use crate::proxy::{Shared, Side, Target};
+use crate::control::Control;
+use crate::switchover::Switchover;
+use crate::topology::{Side, Target};
 use tokio::time::Instant;
 
 use crate::switchover::journal::{self, Journal};
@@ -25,8 +26,8 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Applies the journal, then decides where to route. Never fails: problems are logged
 /// and, when routing would be unsafe, clients are refused until it is safe.
-pub async fn recover(shared: &Arc<Shared>) {
-    let config = shared.config.load_full();
+pub async fn recover(shared: &Arc<Switchover>) {
+    let config = shared.topology.config.load_full();
     let journal = match config.proxy.state_file.as_deref().map(journal::load) {
         Some(Ok(Some(j))) => Some(j),
         Some(Ok(None)) | None => None,
@@ -45,10 +46,10 @@ pub async fn recover(shared: &Arc<Shared>) {
     }
     set_active(shared, active);
     decide(shared).await;
-    if shared.refusal.load().is_some() {
+    if shared.topology.refusal.load().is_some() {
         let shared = shared.clone();
         tokio::spawn(async move {
-            while shared.refusal.load().is_some() {
+            while shared.topology.refusal.load().is_some() {
                 tokio::time::sleep(Duration::from_secs(2)).await;
                 decide(&shared).await;
             }
@@ -56,10 +57,10 @@ pub async fn recover(shared: &Arc<Shared>) {
     }
 }
 
-fn set_active(shared: &Shared, side: Side) {
-    if let Some(address) = shared.address_of(side) {
-        let epoch = shared.target.load().epoch + 1;
-        shared.retarget(Target {
+fn set_active(shared: &Switchover, side: Side) {
+    if let Some(address) = shared.topology.address_of(side) {
+        let epoch = shared.topology.target.load().epoch + 1;
+        shared.topology.retarget(Target {
             side,
             address,
             epoch,
@@ -69,7 +70,7 @@ fn set_active(shared: &Shared, side: Side) {
     if shared.switch.repair_pending().is_some() {
         return;
     }
-    let config = shared.config.load();
+    let config = shared.topology.config.load();
     if let Some(path) = &config.proxy.state_file {
         let mut j = Journal::new(side);
         j.phase = Phase::Idle;
@@ -81,7 +82,7 @@ fn set_active(shared: &Shared, side: Side) {
 
 /// Finishes the rollback of a switchover cut short before its point of no return:
 /// one attempt now, then in the background until the servers confirm.
-async fn repair(shared: &Arc<Shared>, j: &Journal) {
+async fn repair(shared: &Arc<Switchover>, j: &Journal) {
     let Some(plan) = Repair::from_journal(shared, j) else {
         return;
     };
@@ -89,7 +90,7 @@ async fn repair(shared: &Arc<Shared>, j: &Journal) {
         phase = j.phase.name(),
         "the last switchover was cut short before its point of no return; rolling it back"
     );
-    let config = shared.config.load_full();
+    let config = shared.topology.config.load_full();
     match plan.until(&config, Instant::now() + CHECK_TIMEOUT).await {
         Ok(()) => {
             tracing::info!("rolled back: {} is writable again", plan.old);
@@ -102,12 +103,12 @@ async fn repair(shared: &Arc<Shared>, j: &Journal) {
 /// Finishes a switchover cut short after its point of no return: what it does once
 /// the gate is open (the new primary forgets its source; the old one, still fenced,
 /// replicates from it — the way back). Each step is skipped when already done.
-async fn roll_forward(shared: &Shared, j: &Journal) {
-    let config = shared.config.load_full();
+async fn roll_forward(shared: &Switchover, j: &Journal) {
+    let config = shared.topology.config.load_full();
     let (Some(control), Some(new), Some(old)) = (
         config.control.clone(),
-        shared.address_of(j.active),
-        shared.address_of(j.active.other()),
+        shared.topology.address_of(j.active),
+        shared.topology.address_of(j.active.other()),
     ) else {
         return;
     };
@@ -143,16 +144,16 @@ async fn roll_forward(shared: &Shared, j: &Journal) {
 }
 
 /// Reads `read_only` on both sides and routes to the one writable primary.
-async fn decide(shared: &Shared) {
-    let config = shared.config.load_full();
+async fn decide(shared: &Switchover) {
+    let config = shared.topology.config.load_full();
     let Some(control) = config.control.clone() else {
-        shared.refusal.store(Arc::new(None));
+        shared.topology.refusal.store(Arc::new(None));
         return;
     };
-    let active = shared.target.load().side;
+    let active = shared.topology.target.load().side;
     let writable = |side: Side| {
         let control = control.clone();
-        let address = shared.address_of(side);
+        let address = shared.topology.address_of(side);
         async move {
             let address = address?;
             let mut c = Control::connect(&address, &control.user, &control.password, CHECK_TIMEOUT)
@@ -162,7 +163,7 @@ async fn decide(shared: &Shared) {
         }
     };
     let this = writable(active).await;
-    let other = if shared.address_of(active.other()).is_some() {
+    let other = if shared.topology.address_of(active.other()).is_some() {
         writable(active.other()).await
     } else {
         Some(false)
@@ -191,8 +192,11 @@ async fn decide(shared: &Shared) {
     };
     if let Some(r) = &refusal {
         tracing::error!("{r}");
-    } else if shared.refusal.load().is_some() {
-        tracing::info!("routing again to {}", shared.target.load().side.name());
+    } else if shared.topology.refusal.load().is_some() {
+        tracing::info!(
+            "routing again to {}",
+            shared.topology.target.load().side.name()
+        );
     }
-    shared.refusal.store(Arc::new(refusal));
+    shared.topology.refusal.store(Arc::new(refusal));
 }

@@ -18,11 +18,12 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::backend::Control;
 use crate::config::{Config, ControlConfig};
+use crate::control::Control;
 use crate::proxy::registry::lock;
-use crate::proxy::{Shared, Side};
 use crate::switchover::journal::{self, Journal};
+use crate::switchover::Switchover;
+use crate::topology::Side;
 
 /// Pause between attempts while a server does not answer.
 const RETRY: Duration = Duration::from_millis(200);
@@ -47,16 +48,16 @@ pub struct Repair {
 
 impl Repair {
     /// The repair a journal asks for, if any.
-    pub fn from_journal(shared: &Shared, j: &Journal) -> Option<Repair> {
+    pub fn from_journal(shared: &Switchover, j: &Journal) -> Option<Repair> {
         if !j.phase.needs_rollback() || !(j.fenced || j.promoting) {
             return None;
         }
         Some(Repair {
             active: j.active,
-            old: shared.address_of(j.active)?,
+            old: shared.topology.address_of(j.active)?,
             fenced: j.fenced,
             fence_conn: j.fence_conn,
-            new: shared.address_of(j.active.other())?,
+            new: shared.topology.address_of(j.active.other())?,
             promoting: j.promoting,
             promote_conn: j.promote_conn,
         })
@@ -164,7 +165,7 @@ async fn kill_ours(c: &mut Control, id: u64, user: &str) -> Result<(), String> {
 
 /// Keeps repairing in the background until the servers confirm, then records the
 /// rollback as finished (journal and `status`). At most one runs at a time.
-pub fn spawn(shared: Arc<Shared>, repair: Repair, reason: String) {
+pub fn spawn(shared: Arc<Switchover>, repair: Repair, reason: String) {
     {
         let mut pending = lock(&shared.switch.repair);
         if pending.is_some() {
@@ -176,7 +177,7 @@ pub fn spawn(shared: Arc<Shared>, repair: Repair, reason: String) {
     tokio::spawn(async move {
         let mut last = reason;
         loop {
-            let config = shared.config.load_full();
+            let config = shared.topology.config.load_full();
             match repair.attempt(&config).await {
                 Ok(()) => break,
                 Err(reason) => {
@@ -201,8 +202,8 @@ pub fn spawn(shared: Arc<Shared>, repair: Repair, reason: String) {
 
 /// Records in the journal that `active` is the confirmed primary and nothing is left
 /// to undo.
-pub fn finished(shared: &Shared, active: Side) {
-    let config = shared.config.load();
+pub fn finished(shared: &Switchover, active: Side) {
+    let config = shared.topology.config.load();
     if let Some(path) = &config.proxy.state_file {
         if let Err(e) = journal::store(path, &Journal::new(active)) {
             tracing::error!("cannot write the state file {}: {e}", path.display());

@@ -107,7 +107,7 @@ pub struct Login {
 }
 
 /// A logged-in backend connection, ready for commands.
-pub struct BackendConn {
+pub struct Upstream {
     pub stream: TcpStream,
     /// Bytes read past the login (normally empty).
     pub buf: BytesMut,
@@ -131,7 +131,7 @@ pub async fn connect(
     address: &str,
     login: &Login,
     timeout: Duration,
-) -> Result<BackendConn, ConnectError> {
+) -> Result<Upstream, ConnectError> {
     match tokio::time::timeout(timeout, connect_inner(address, login)).await {
         Ok(r) => r,
         Err(_) => Err(ConnectError::Timeout {
@@ -140,7 +140,7 @@ pub async fn connect(
     }
 }
 
-async fn connect_inner(address: &str, login: &Login) -> Result<BackendConn, ConnectError> {
+async fn connect_inner(address: &str, login: &Login) -> Result<Upstream, ConnectError> {
     let stream = TcpStream::connect(address)
         .await
         .map_err(|source| ConnectError::Unreachable {
@@ -211,7 +211,7 @@ async fn connect_inner(address: &str, login: &Login) -> Result<BackendConn, Conn
         );
     }
     let (stream, buf) = io.into_parts();
-    Ok(BackendConn {
+    Ok(Upstream {
         stream,
         buf,
         thread_id: hs.connection_id,

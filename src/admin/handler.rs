@@ -13,16 +13,17 @@ use tokio::sync::mpsc;
 use crate::admin::command::{Command, Request};
 use crate::admin::reply::Line;
 use crate::admin::server::Handler;
-use crate::backend::{Control, Flavor, ReplicaStatus};
 use crate::config::{Config, ControlConfig};
+use crate::control::{Control, Flavor, ReplicaStatus};
 use crate::proxy::registry::lock;
-use crate::proxy::{Shared, Side};
 use crate::switchover::guardrails;
 use crate::switchover::orchestrator::{self, Options, SwitchoverError};
+use crate::switchover::Switchover;
+use crate::topology::Side;
 
 /// The admin handler of a running proxy.
 pub struct Admin {
-    pub shared: Arc<Shared>,
+    pub shared: Arc<Switchover>,
 }
 
 impl Handler for Admin {
@@ -53,7 +54,7 @@ impl Handler for Admin {
                 }
                 Command::Pause { timeout } => pause(&shared, timeout).await,
                 Command::Resume => {
-                    if shared.gate.resume() {
+                    if shared.proxy.gate.resume() {
                         Line::ok("resumed")
                     } else {
                         Line::err("not paused")
@@ -68,11 +69,11 @@ impl Handler for Admin {
     }
 }
 
-async fn status(shared: &Shared, out: &mpsc::Sender<Line>) -> Line {
-    let target = shared.target.load_full();
+async fn status(shared: &Switchover, out: &mpsc::Sender<Line>) -> Line {
+    let target = shared.topology.target.load_full();
     let phase = shared.switch.phase();
     let (mut idle, mut in_tx, mut held, mut pinned) = (0, 0, 0, 0);
-    for s in shared.sessions.all() {
+    for s in shared.proxy.sessions.all() {
         let sum = s.summary();
         if sum.held {
             held += 1;
@@ -96,13 +97,13 @@ async fn status(shared: &Shared, out: &mpsc::Sender<Line>) -> Line {
             Line::progress(format!(
                 "phase: {}{}",
                 phase.name(),
-                if shared.gate.manually_paused() {
+                if shared.proxy.gate.manually_paused() {
                     " (paused by hand)"
                 } else {
                     ""
                 }
             ))
-            .with_data(json!({"phase": phase.name(), "paused": shared.gate.is_closed()})),
+            .with_data(json!({"phase": phase.name(), "paused": shared.proxy.gate.is_closed()})),
         )
         .await;
     let _ = out
@@ -112,8 +113,10 @@ async fn status(shared: &Shared, out: &mpsc::Sender<Line>) -> Line {
         )
         .await;
     let standby = target.side.other();
-    let config = shared.config.load_full();
-    if let (Some(address), Some(control)) = (shared.address_of(standby), config.control.clone()) {
+    let config = shared.topology.config.load_full();
+    if let (Some(address), Some(control)) =
+        (shared.topology.address_of(standby), config.control.clone())
+    {
         let line = standby_line(standby, &address, &control).await;
         let _ = out.send(line).await;
     }
@@ -193,8 +196,8 @@ fn standby_data(
     json!({ "standby": standby })
 }
 
-async fn sessions(shared: &Shared, out: &mpsc::Sender<Line>) -> Line {
-    let all = shared.sessions.all();
+async fn sessions(shared: &Switchover, out: &mpsc::Sender<Line>) -> Line {
+    let all = shared.proxy.sessions.all();
     for s in &all {
         let sum = s.summary();
         let state = if sum.held {
@@ -224,10 +227,10 @@ async fn sessions(shared: &Shared, out: &mpsc::Sender<Line>) -> Line {
     Line::ok(format!("{} sessions", all.len()))
 }
 
-async fn check(shared: &Shared, out: &mpsc::Sender<Line>) -> Line {
-    let config = shared.config.load_full();
-    let from = shared.target.load_full();
-    let Some(to) = shared.address_of(from.side.other()) else {
+async fn check(shared: &Switchover, out: &mpsc::Sender<Line>) -> Line {
+    let config = shared.topology.config.load_full();
+    let from = shared.topology.target.load_full();
+    let Some(to) = shared.topology.address_of(from.side.other()) else {
         return Line::err("no standby: [green] is not configured");
     };
     let checks = guardrails::run(shared, &config, &from.address, &to).await;
@@ -260,7 +263,7 @@ async fn send_checks(out: &mpsc::Sender<Line>, checks: &[guardrails::Check]) {
     }
 }
 
-async fn switchover(shared: &Arc<Shared>, opts: Options, out: &mpsc::Sender<Line>) -> Line {
+async fn switchover(shared: &Arc<Switchover>, opts: Options, out: &mpsc::Sender<Line>) -> Line {
     let tx = out.clone();
     let progress = move |phase: crate::switchover::phase::Phase, message: String| {
         let _ = tx.try_send(
@@ -318,8 +321,8 @@ async fn switchover(shared: &Arc<Shared>, opts: Options, out: &mpsc::Sender<Line
 /// Refused while a switchover runs: the switchover owns the gate until it is done (a
 /// pause taken then would outlive it and keep clients waiting for a `resume` nobody
 /// knows is needed).
-async fn pause(shared: &Shared, timeout: Option<Duration>) -> Line {
-    match shared.switch.unless_running(|| shared.gate.pause()) {
+async fn pause(shared: &Switchover, timeout: Option<Duration>) -> Line {
+    match shared.switch.unless_running(|| shared.proxy.gate.pause()) {
         None => {
             return Line::err(
                 "a switchover is running and holds the gate; pause after it has finished",
@@ -328,21 +331,24 @@ async fn pause(shared: &Shared, timeout: Option<Duration>) -> Line {
         Some(false) => return Line::err("already paused"),
         Some(true) => {}
     }
-    let timeout = timeout.unwrap_or(shared.config.load().switchover.drain_timeout.0);
-    if shared.gate.wait_drained(timeout).await {
-        Line::ok(format!("paused; {} commands held", shared.gate.held()))
+    let timeout = timeout.unwrap_or(shared.topology.config.load().switchover.drain_timeout.0);
+    if shared.proxy.gate.wait_drained(timeout).await {
+        Line::ok(format!(
+            "paused; {} commands held",
+            shared.proxy.gate.held()
+        ))
     } else {
-        shared.gate.resume();
+        shared.proxy.gate.resume();
         Line::err(format!(
             "transactions still open after {timeout:?}; not paused"
         ))
     }
 }
 
-async fn reload(shared: &Shared, out: &mpsc::Sender<Line>) -> Line {
+async fn reload(shared: &Switchover, out: &mpsc::Sender<Line>) -> Line {
     match reload_config(shared) {
         Ok(msg) => {
-            let users = shared.config.load().users.len();
+            let users = shared.topology.config.load().users.len();
             let _ = out
                 .send(Line::progress(format!("{users} configured users")))
                 .await;
@@ -354,19 +360,19 @@ async fn reload(shared: &Shared, out: &mpsc::Sender<Line>) -> Line {
 
 /// Re-reads the config file (admin `reload` and SIGHUP). A config that does not parse,
 /// or that changes what only a restart can change, is refused and the old one kept.
-pub fn reload_config(shared: &Shared) -> Result<String, String> {
-    let Some(path) = shared.config_path.clone() else {
+pub fn reload_config(shared: &Switchover) -> Result<String, String> {
+    let Some(path) = shared.topology.config_path.clone() else {
         return Err("the proxy was not started from a config file".into());
     };
     let new = Config::load(&path).map_err(|e| format!("{e}; the old config stays in force"))?;
-    let old = shared.config.load_full();
+    let old = shared.topology.config.load_full();
     if let Some(key) = needs_restart(&old, &new) {
         return Err(format!(
             "`{key}` changed: that needs a restart; the old config stays in force"
         ));
     }
-    shared.users.apply(&new);
-    shared.config.store(Arc::new(new));
+    shared.proxy.users.apply(&new);
+    shared.topology.config.store(Arc::new(new));
     Ok(format!("reloaded {}", path.display()))
 }
 

@@ -15,7 +15,7 @@
 //! `closers` *before* reading `busy` (both SeqCst), so a session can never slip
 //! past a closing gate unseen.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,10 +27,23 @@ pub struct Gate {
     closers: AtomicUsize,
     busy: AtomicUsize,
     held: AtomicUsize,
+    /// Commands that waited at the gate since [`Gate::reset_holds`].
+    held_commands: AtomicU64,
+    /// The longest of those waits, in µs.
+    longest_hold_micros: AtomicU64,
     opened: Notify,
     drained: Notify,
+    /// Wakes [`Gate::holds_after_release`] when the last held session has passed.
+    passed: Notify,
     /// The guard of a manual `pause`, kept until `resume`.
     manual: Mutex<Option<Closed>>,
+}
+
+/// What the gate held since [`Gate::reset_holds`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HoldStats {
+    pub commands: u64,
+    pub longest: Duration,
 }
 
 /// Keeps the gate closed while it lives (and, for [`Gate::close_for`], until its
@@ -134,8 +147,42 @@ impl Gate {
                 break;
             }
         }
-        self.held.fetch_sub(1, SeqCst);
-        start.elapsed()
+        let held = start.elapsed();
+        self.held_commands.fetch_add(1, Relaxed);
+        self.longest_hold_micros
+            .fetch_max(held.as_micros() as u64, Relaxed);
+        if self.held.fetch_sub(1, SeqCst) == 1 {
+            self.passed.notify_waiters();
+        }
+        held
+    }
+
+    /// Starts counting held commands afresh (at the start of a pause).
+    pub fn reset_holds(&self) {
+        self.held_commands.store(0, Relaxed);
+        self.longest_hold_micros.store(0, Relaxed);
+    }
+
+    /// After the gate opened: waits (at most `within`) until every session it held has
+    /// passed and counted its wait, then returns the count and the longest wait since
+    /// [`Gate::reset_holds`].
+    pub async fn holds_after_release(&self, within: Duration) -> HoldStats {
+        let _ = tokio::time::timeout(within, async {
+            loop {
+                let passed = self.passed.notified();
+                tokio::pin!(passed);
+                passed.as_mut().enable();
+                if self.held.load(SeqCst) == 0 || self.is_closed() {
+                    return;
+                }
+                passed.await;
+            }
+        })
+        .await;
+        HoldStats {
+            commands: self.held_commands.load(Relaxed),
+            longest: Duration::from_micros(self.longest_hold_micros.load(Relaxed)),
+        }
     }
 
     /// Called by a session back at a transaction boundary.
@@ -204,6 +251,33 @@ impl Gate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn holds_are_counted_once_every_held_session_has_passed() {
+        let gate = Gate::new();
+        gate.reset_holds();
+        let closed = gate.close();
+        let mut sessions = Vec::new();
+        for _ in 0..3 {
+            let gate = gate.clone();
+            sessions.push(tokio::spawn(async move { gate.enter().await }));
+        }
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        assert_eq!(gate.held(), 3);
+        drop(closed);
+        // No sleep: the statistics wait for the held sessions themselves.
+        let holds = gate.holds_after_release(Duration::from_secs(1)).await;
+        assert_eq!(holds.commands, 3);
+        assert!(holds.longest >= Duration::from_millis(40), "{holds:?}");
+        for s in sessions {
+            assert!(s.await.unwrap() >= Duration::from_millis(40));
+        }
+        gate.reset_holds();
+        assert_eq!(
+            gate.holds_after_release(Duration::ZERO).await,
+            HoldStats::default()
+        );
+    }
 
     #[tokio::test]
     async fn open_gate_does_not_wait() {

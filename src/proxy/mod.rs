@@ -24,7 +24,7 @@ pub mod state;
 pub mod upstream;
 pub mod users;
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,10 +61,6 @@ pub struct Proxy {
     /// What the last backend greeting said; the proxy's own greeting copies it.
     pub server_info: ArcSwap<ServerInfo>,
     pub sessions: Registry,
-    /// Longest time one command waited at the gate since the last reset, in µs.
-    pub max_hold_micros: AtomicU64,
-    /// Commands that waited at the gate since the last reset.
-    pub held_commands: AtomicU64,
     /// Idle sessions moving after a retarget, a few at a time, so that their logins
     /// and replays do not crowd out sessions that are running statements.
     pub idle_moves: tokio::sync::Semaphore,
@@ -79,18 +75,9 @@ impl Proxy {
             topology,
             server_info: ArcSwap::from_pointee(ServerInfo::fallback()),
             sessions: Registry::default(),
-            max_hold_micros: AtomicU64::new(0),
-            held_commands: AtomicU64::new(0),
             idle_moves: tokio::sync::Semaphore::new(IDLE_MOVES),
             next_id: AtomicU32::new(PROXY_ID_BASE),
         }
-    }
-
-    /// Records how long a command waited at the gate.
-    pub fn record_hold(&self, held: std::time::Duration) {
-        self.held_commands.fetch_add(1, Ordering::Relaxed);
-        self.max_hold_micros
-            .fetch_max(held.as_micros() as u64, Ordering::Relaxed);
     }
 
     /// A fresh proxy connection id (never 0).

@@ -291,7 +291,6 @@ impl Session {
         self.at_boundary = false;
         if closed {
             self.publish_held(false);
-            self.shared.record_hold(held);
             tracing::debug!(session = self.id, ?held, "released from the gate");
         }
         if self.epoch != self.shared.topology.target.load().epoch {

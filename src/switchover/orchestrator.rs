@@ -328,14 +328,7 @@ async fn switch(
 
     // 2.–5. With the gate closed: drain, fence, catch up, promote. Any failure there
     //       reopens the gate (the guard is dropped) and rolls back.
-    shared
-        .proxy
-        .max_hold_micros
-        .store(0, std::sync::atomic::Ordering::Relaxed);
-    shared
-        .proxy
-        .held_commands
-        .store(0, std::sync::atomic::Ordering::Relaxed);
+    shared.proxy.gate.reset_holds();
     let pause_start = Instant::now();
     let closed = shared.proxy.gate.close_for(sw.max_pause.0);
     let steps_deadline = (pause_start
@@ -427,9 +420,7 @@ async fn switch(
     run.report.reverse_replication_ms = after.elapsed().as_secs_f64() * 1000.0;
     // Nothing is left for a restarted proxy to finish.
     repair::finished(run.shared, to_side);
-    // Let held sessions pass the gate before reading the longest hold.
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    record_holds(run);
+    record_holds(run).await;
     Ok(())
 }
 
@@ -535,11 +526,18 @@ impl Steps<'_> {
     }
 }
 
-/// Copies the gate's hold statistics into the report.
-fn record_holds(run: &mut Run<'_>) {
-    use std::sync::atomic::Ordering::Relaxed;
-    run.report.max_hold_ms = run.shared.proxy.max_hold_micros.load(Relaxed) as f64 / 1000.0;
-    run.report.held_commands = run.shared.proxy.held_commands.load(Relaxed);
+/// Once the gate is open: copies its hold statistics into the report after every held
+/// session has passed (bounded, so a session the runtime is slow to wake cannot delay
+/// the reply).
+async fn record_holds(run: &mut Run<'_>) {
+    let holds = run
+        .shared
+        .proxy
+        .gate
+        .holds_after_release(Duration::from_secs(1))
+        .await;
+    run.report.max_hold_ms = holds.longest.as_secs_f64() * 1000.0;
+    run.report.held_commands = holds.commands;
 }
 
 fn rolled_back(run: &mut Run<'_>, reason: String) -> SwitchoverError {
@@ -597,9 +595,7 @@ async fn rollback(
             Some(why)
         }
     };
-    // Let held sessions pass the gate before reading the longest hold.
-    tokio::time::sleep(Duration::from_millis(20)).await;
-    record_holds(run);
+    record_holds(run).await;
     run.phase = failed_in;
     SwitchoverError::RolledBack {
         phase: failed_in,

@@ -1,4 +1,4 @@
-//! Control-plane SQL to one backend (blue or green): fence, GTID positions,
+//! Control-plane SQL to one server (blue or green), as the control account: fence, GTID positions,
 //! replication, sessions, privileges — what the switchover orchestrator asks of a
 //! server. Two dialects: MariaDB's (`SHOW SLAVE STATUS`, `MASTER_GTID_WAIT`) and
 //! MySQL's (`SHOW REPLICA STATUS`, `WAIT_FOR_EXECUTED_GTID_SET`), told apart once per

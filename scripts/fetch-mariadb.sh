@@ -13,13 +13,24 @@
 # (`DIR/lib64/ld-linux-x86-64.so.2 --library-path ... mariadbd`), which is what
 # `switchyard::testbed::Build::from_dir` does.
 #
-# Environment: DEBIAN_MIRROR (default http://deb.debian.org/debian),
-#              DEBIAN_SUITE (default trixie).
+# Environment: DEBIAN_MIRROR (default: the first Debian archive in this machine's own
+#              apt sources), DEBIAN_SUITE (default trixie).
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 dest=${1:-$repo_root/target/mariadb-11.8}
-mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+# The machine's own Debian archive: the first URI of a source that carries the main
+# suite (deb822 `.sources` files or one-line `sources.list` entries), skipping the
+# security archive, which holds no full suites.
+system_mirror() {
+    {
+        sed -n 's/^URIs:[[:space:]]*//p' /etc/apt/sources.list.d/*.sources 2>/dev/null | tr ' ' '\n'
+        grep -hE '^deb[[:space:]]' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
+            | sed -E 's/^deb[[:space:]]+(\[[^]]*\][[:space:]]+)?([^[:space:]]+).*/\2/'
+    } | grep -v -- '-security' | grep -m1 .
+}
+mirror=${DEBIAN_MIRROR:-$(system_mirror || true)}
+[[ -n "$mirror" ]] || { echo "fetch-mariadb: no Debian archive in the apt sources; set DEBIAN_MIRROR" >&2; exit 1; }
 suite=${DEBIAN_SUITE:-trixie}
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 

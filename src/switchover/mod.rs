@@ -5,6 +5,7 @@
 //! interface [`Proxy`] offers (pre-opened connections, the capability check, the
 //! session registry), and moves the routing state in [`Topology`].
 
+pub mod error;
 pub mod failpoint;
 pub mod guardrails;
 pub mod journal;
@@ -20,7 +21,7 @@ use crate::topology::Topology;
 use orchestrator::SwitchState;
 
 /// What the switchover works on: the routing state, the proxy, and its own state
-/// (the running lock, the current phase, the last report, a pending repair).
+/// (the running lock, the published phase, the last report, a pending repair).
 pub struct Switchover {
     pub topology: Arc<Topology>,
     pub proxy: Arc<Proxy>,

@@ -352,7 +352,7 @@ const SETTLE: Duration = Duration::from_millis(200);
 /// proxy's own sessions: clients that went around the proxy, e.g. mysql_async with
 /// `prefer_socket` reconnecting over the server's Unix socket. The switchover can
 /// neither hold nor move them, and the fence meets their writes with ERR 1290. Only
-/// connections seen in two looks [`SETTLE`] apart are listed.
+/// connections seen in two looks `SETTLE` apart are listed.
 pub async fn direct_connections(
     shared: &Switchover,
     config: &Config,

@@ -1,5 +1,7 @@
-//! The switchover: the phases of the state machine, the orchestrator, the guardrails,
-//! the journal, and the repair and recovery that finish or undo an interrupted one.
+//! The switchover: the phases of the state machine (`phase`: their order, which hold
+//! traffic, the point of no return), the orchestrator that runs them, the guardrails,
+//! why a step or a rollback failed (`error`), the journal, and the repair and recovery
+//! that finish or undo an interrupted one; `failpoint` is a test hook.
 //!
 //! It sits above the proxy: it holds the gate and moves sessions through the small
 //! interface [`Proxy`] offers (pre-opened connections, the capability check, the

@@ -1,12 +1,14 @@
-//! The switchover state machine (DESIGN §3), run by `switchyard ctl switchover`.
+//! The switchover state machine (DESIGN §3), run by `switchyard ctl switchover`: [`run`]
+//! and its [`Report`], the [`SwitchoverError`] it ends with, and the [`SwitchState`]
+//! that `status` reads (the running lock, the phase published on a watch channel, the
+//! last report, a pending repair).
 //!
 //! Order matters; the steps are numbered in [`run`]. Which phases close the gate and
-//! where the point of no return lies is [`phase`](super::phase)'s to say: [`Run::enter`]
+//! where the point of no return lies is [`phase`](super::phase)'s to say: `Run::enter`
 //! asks it as each phase begins. Before the new side is made writable (the *point of no
-//! return*), any failure, timeout or error rolls back: the
-//! old primary is made writable again — confirmed by the server — and only then does
-//! the gate open, so no held session meets a read-only server. After it, failures roll
-//! forward.
+//! return*), any failure, timeout or error rolls back: the old primary is made writable
+//! again — confirmed by the server — and only then does the gate open, so no held
+//! session meets a read-only server. After it, failures roll forward.
 //!
 //! Bounds: the gate is closed by a guard with its own deadline, `max_pause`, that lets
 //! go whatever a server or a control statement does; the steps under it stop early

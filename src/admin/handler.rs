@@ -387,6 +387,11 @@ fn needs_restart(old: &Config, new: &Config) -> Option<&'static str> {
     if old.proxy.state_file != new.proxy.state_file {
         return Some("proxy.state_file");
     }
+    // The listener sizes its connection limit once, when it starts (a listener limit
+    // needs a restart in HAProxy and ProxySQL too).
+    if old.proxy.max_client_connections != new.proxy.max_client_connections {
+        return Some("proxy.max_client_connections");
+    }
     if old.blue.address != new.blue.address {
         return Some("blue.address");
     }
@@ -399,6 +404,20 @@ fn needs_restart(old: &Config, new: &Config) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_listener_limit_needs_a_restart_and_users_do_not() {
+        let base = "[proxy]\nlisten = \"127.0.0.1:3307\"\nmax_client_connections = 100\n\
+                    [blue]\naddress = \"127.0.0.1:3306\"\n";
+        let old = Config::parse(base).unwrap();
+        let limit = Config::parse(&base.replace("= 100", "= 200")).unwrap();
+        assert_eq!(
+            needs_restart(&old, &limit),
+            Some("proxy.max_client_connections")
+        );
+        let users = format!("{base}[[users]]\nname = \"app\"\npassword = \"x\"\n");
+        assert_eq!(needs_restart(&old, &Config::parse(&users).unwrap()), None);
+    }
 
     #[test]
     fn standby_gtids_keyed_by_their_variable() {

@@ -58,6 +58,8 @@ pub async fn reached(phase: Phase) {
     match action {
         Action::Stop => std::future::pending::<()>().await,
         Action::WaitFor(file) => {
+            // A poll, not a notification: the file is made by another process (the
+            // test), and a test hook does not need a file watcher.
             while !file.exists() {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }

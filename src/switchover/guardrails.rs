@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::config::{BypassWriters, Config, ControlConfig};
-use crate::control::{ClientConn, Control, Flavor};
+use crate::control::{ClientConn, Control, ControlError, Flavor};
 use crate::switchover::Switchover;
 
 #[derive(Debug, Clone, Serialize)]
@@ -205,7 +205,7 @@ async fn errant_gtids(primary: &mut Control, standby: &mut Control) -> Check {
                 extra.join(",")
             ),
         ),
-        Err(e) => fail("no_errant_gtids", e),
+        Err(e) => fail("no_errant_gtids", e.to_string()),
     }
 }
 
@@ -217,18 +217,32 @@ async fn errant_gtids(primary: &mut Control, standby: &mut Control) -> Check {
 pub async fn errant_transactions(
     primary: &mut Control,
     standby: &mut Control,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, CompareError> {
     let flavor = primary.flavor();
     if standby.flavor() != flavor {
-        return Err(format!(
-            "the primary is {} and the standby {}: their GTIDs cannot be compared",
-            flavor.name(),
-            standby.flavor().name()
-        ));
+        return Err(CompareError::Flavors {
+            primary: flavor.name(),
+            standby: standby.flavor().name(),
+        });
     }
-    let s = standby.gtid_history().await.map_err(|e| e.to_string())?;
-    let p = primary.gtid_history().await.map_err(|e| e.to_string())?;
-    flavor.errant(&p, &s)
+    let s = standby.gtid_history().await?;
+    let p = primary.gtid_history().await?;
+    flavor.errant(&p, &s).map_err(CompareError::Gtids)
+}
+
+/// Why two sides' GTID histories could not be compared.
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    #[error("the primary is {primary} and the standby {standby}: their GTIDs cannot be compared")]
+    Flavors {
+        primary: &'static str,
+        standby: &'static str,
+    },
+    #[error(transparent)]
+    Control(#[from] ControlError),
+    /// A history the flavor cannot parse.
+    #[error("{0}")]
+    Gtids(String),
 }
 
 async fn long_transactions(primary: &mut Control, older_than: Duration) -> Check {
@@ -269,7 +283,7 @@ async fn running_ddl(primary: &mut Control) -> Check {
 pub async fn bypassing_writers(
     shared: &Switchover,
     primary: &mut Control,
-) -> Result<Vec<(u64, String)>, crate::control::ControlError> {
+) -> Result<Vec<(u64, String)>, ControlError> {
     let admins = primary.users_with_read_only_admin().await?;
     let ours: Vec<u64> = shared
         .proxy
@@ -328,7 +342,9 @@ fn describe(list: &[(u64, String)]) -> String {
 }
 
 /// How long apart the two looks at the process list are: a session logging in through
-/// the proxy is on the server a moment before the proxy lists it.
+/// the proxy is on the server a moment before the proxy lists it. A genuine interval,
+/// not a stand-in for a notification: the question is whether a connection on the
+/// server *stays* unknown to the proxy, and neither side announces that.
 const SETTLE: Duration = Duration::from_millis(200);
 
 /// Connections to the primary from application accounts (`[[users]]` and accounts
@@ -336,12 +352,12 @@ const SETTLE: Duration = Duration::from_millis(200);
 /// proxy's own sessions: clients that went around the proxy, e.g. mysql_async with
 /// `prefer_socket` reconnecting over the server's Unix socket. The switchover can
 /// neither hold nor move them, and the fence meets their writes with ERR 1290. Only
-/// connections seen in two looks [`SETTLE`] apart are listed.
+/// connections seen in two looks `SETTLE` apart are listed.
 pub async fn direct_connections(
     shared: &Switchover,
     config: &Config,
     primary: &mut Control,
-) -> Result<Vec<ClientConn>, crate::control::ControlError> {
+) -> Result<Vec<ClientConn>, ControlError> {
     let mut accounts = shared.proxy.users.names();
     let internal = [config.control.as_ref(), config.replication.as_ref()];
     accounts.retain(|a| !internal.iter().flatten().any(|c| c.user == *a));

@@ -1,10 +1,17 @@
 //! The switchover journal: which side is active and how far a switchover got, written
 //! atomically (temp file, fsync, rename, fsync of the folder) at every phase, so a
 //! proxy restarted mid-way knows where to route and what to repair.
+//!
+//! [`Writer`] is what the running proxy awaits: the write and its fsyncs run on
+//! tokio's blocking pool, not on a runtime worker (the switchover writes it inside the
+//! pause, while held sessions wait for a worker), and it returns once the file is
+//! durable.
 
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::Path;
+
+use tokio::task::JoinHandle;
 
 use serde::{Deserialize, Serialize};
 
@@ -87,6 +94,46 @@ pub fn store(path: &Path, journal: &Journal) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Writes journals one after another, in order, each on tokio's blocking pool. A write
+/// whose caller stopped waiting (a deadline cut it off) still completes before the next
+/// one starts, so an older phase never lands over a newer one.
+#[derive(Default)]
+pub struct Writer {
+    pending: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl Writer {
+    /// [`store`], returning once the journal is durable.
+    pub async fn write(&mut self, path: &Path, journal: &Journal) -> std::io::Result<()> {
+        if let Some(earlier) = self.pending.as_mut() {
+            if let Ok(Err(e)) = earlier.await {
+                tracing::error!("cannot write the state file {}: {e}", path.display());
+            }
+            self.pending = None;
+        }
+        let (owned_path, journal) = (path.to_path_buf(), journal.clone());
+        let task = self.pending.insert(tokio::task::spawn_blocking(move || {
+            store(&owned_path, &journal)
+        }));
+        let result = task.await;
+        self.pending = None;
+        result.map_err(std::io::Error::other)?
+    }
+
+    /// [`Writer::write`], logging a failure: the proxy goes on routing; only a restart
+    /// would know less.
+    pub async fn write_or_log(&mut self, path: &Path, journal: &Journal) {
+        if let Err(e) = self.write(path, journal).await {
+            tracing::error!("cannot write the state file {}: {e}", path.display());
+        }
+    }
+}
+
+/// One durable write of `journal`, off the runtime's workers, logging a failure.
+pub async fn write_or_log(path: &Path, journal: &Journal) {
+    Writer::default().write_or_log(path, journal).await;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +154,20 @@ mod tests {
         assert_eq!(back.fence_gtid.as_deref(), Some("0-1-42"));
         std::fs::write(&path, b"{garbage").unwrap();
         assert!(load(&path).is_err());
+    }
+
+    #[tokio::test]
+    async fn the_writer_is_durable_when_it_returns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let mut writer = Writer::default();
+        let mut j = Journal::new(Side::Blue);
+        for phase in [Phase::Precheck, Phase::Draining, Phase::Fencing] {
+            j.phase = phase;
+            writer.write(&path, &j).await.unwrap();
+            assert_eq!(load(&path).unwrap().unwrap().phase, phase);
+        }
+        let missing = dir.path().join("no-such-dir").join("state.json");
+        assert!(writer.write(&missing, &j).await.is_err());
     }
 }

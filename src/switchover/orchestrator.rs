@@ -1,10 +1,14 @@
-//! The switchover state machine (DESIGN §3), run by `switchyard ctl switchover`.
+//! The switchover state machine (DESIGN §3), run by `switchyard ctl switchover`: [`run`]
+//! and its [`Report`], the [`SwitchoverError`] it ends with, and the [`SwitchState`]
+//! that `status` reads (the running lock, the phase published on a watch channel, the
+//! last report, a pending repair).
 //!
-//! Order matters; the steps are numbered in [`run`]. Before the new side is made
-//! writable (the *point of no return*), any failure, timeout or error rolls back: the
-//! old primary is made writable again — confirmed by the server — and only then does
-//! the gate open, so no held session meets a read-only server. After it, failures roll
-//! forward.
+//! Order matters; the steps are numbered in [`run`]. Which phases close the gate and
+//! where the point of no return lies is [`phase`](super::phase)'s to say: `Run::enter`
+//! asks it as each phase begins. Before the new side is made writable (the *point of no
+//! return*), any failure, timeout or error rolls back: the old primary is made writable
+//! again — confirmed by the server — and only then does the gate open, so no held
+//! session meets a read-only server. After it, failures roll forward.
 //!
 //! Bounds: the gate is closed by a guard with its own deadline, `max_pause`, that lets
 //! go whatever a server or a control statement does; the steps under it stop early
@@ -18,16 +22,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::config::{BypassWriters, Config, OnPinned};
 use crate::control::Control;
 use crate::proxy::gate::Closed;
 use crate::proxy::registry::lock;
+use crate::switchover::error::{RepairError, StepError};
 use crate::switchover::failpoint;
 use crate::switchover::guardrails::{self, bypassing_writers, Check};
 use crate::switchover::journal::{self, Journal};
-use crate::switchover::phase::Phase;
+use crate::switchover::phase::{Phase, Phases};
 use crate::switchover::repair::{self, Repair};
 use crate::switchover::Switchover;
 use crate::topology::{Side, Target};
@@ -93,7 +99,7 @@ pub enum SwitchoverError {
     #[error("rolled back in phase {}: {reason}{}", .phase.name(), unfinished_note(.unfinished))]
     RolledBack {
         phase: Phase,
-        reason: String,
+        reason: StepError,
         report: Box<Report>,
         /// The servers had not confirmed the rollback when the gate opened: why.
         unfinished: Option<String>,
@@ -110,18 +116,39 @@ fn unfinished_note(unfinished: &Option<String>) -> String {
 }
 
 /// The switchover's live state, shown by `status`.
-#[derive(Default)]
 pub struct SwitchState {
     running: tokio::sync::Mutex<()>,
-    pub phase: std::sync::Mutex<Option<Phase>>,
+    /// The phase now and the phases the current (or last) switchover entered.
+    phase: watch::Sender<Phases>,
     pub last: std::sync::Mutex<Option<Report>>,
     /// A rollback the servers have not confirmed yet: what is still wrong.
     pub repair: std::sync::Mutex<Option<String>>,
 }
 
+impl Default for SwitchState {
+    fn default() -> Self {
+        SwitchState {
+            running: tokio::sync::Mutex::new(()),
+            phase: watch::Sender::new(Phases::default()),
+            last: std::sync::Mutex::new(None),
+            repair: std::sync::Mutex::new(None),
+        }
+    }
+}
+
 impl SwitchState {
     pub fn phase(&self) -> Phase {
-        lock(&self.phase).unwrap_or(Phase::Idle)
+        self.phase.borrow().now
+    }
+
+    /// Each phase as the switchover enters it. A receiver that is slow to look still
+    /// finds every phase of the current switchover in [`Phases::trail`].
+    pub fn subscribe(&self) -> watch::Receiver<Phases> {
+        self.phase.subscribe()
+    }
+
+    fn publish(&self, phase: Phase) {
+        self.phase.send_modify(|phases| phases.enter(phase));
     }
 
     /// Waits until no switchover is running.
@@ -159,15 +186,33 @@ struct Run<'a> {
     phase: Phase,
     phase_start: Instant,
     deadline: Instant,
+    /// The side being switched to: the journal's active side from the point of no
+    /// return on.
+    to: Side,
     journal: Journal,
+    writer: journal::Writer,
+    /// The gate, closed while the phase pauses traffic.
+    closed: Option<Closed>,
+    /// When the gate closed (the pause began).
+    pause_start: Instant,
 }
 
 impl Run<'_> {
-    /// Moves to `phase`: its start is timed, it is shown and journaled, and a test's
-    /// failpoint may stop it there.
+    /// Moves to `phase`: its start is timed and published, the gate is closed or opened
+    /// as the phase asks, the journal is durable, and a test's failpoint may stop it
+    /// there.
     async fn enter(&mut self, phase: Phase, message: String) {
+        debug_assert!(
+            self.phase.leads_to(phase),
+            "{:?} → {phase:?} is not a transition",
+            self.phase
+        );
+        if phase.past_point_of_no_return() {
+            self.journal.active = self.to;
+        }
         self.mark(phase, message);
-        self.write_journal();
+        self.hold_traffic(phase);
+        self.write_journal().await;
         failpoint::reached(phase).await;
     }
 
@@ -179,21 +224,45 @@ impl Run<'_> {
         }
         self.phase = phase;
         self.phase_start = now;
-        *lock(&self.shared.switch.phase) = Some(phase);
+        self.shared.switch.publish(phase);
         tracing::info!(phase = phase.name(), "switchover: {message}");
         (self.progress)(phase, message);
+    }
+
+    /// Closes the gate (bounded by `max_pause`) if `phase` pauses traffic and it is
+    /// open, opens it if `phase` does not and it is closed.
+    fn hold_traffic(&mut self, phase: Phase) {
+        let gate = &self.shared.proxy.gate;
+        match (phase.pauses_traffic(), self.closed.is_some()) {
+            (true, false) => {
+                gate.reset_holds();
+                self.pause_start = Instant::now();
+                self.closed = Some(gate.close_for(self.config.switchover.max_pause.0));
+            }
+            (false, true) => {
+                self.closed = None;
+                self.report.pause_ms = self.pause_start.elapsed().as_secs_f64() * 1000.0;
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether the gate is still closed by this switchover (false once `max_pause`
+    /// let it go).
+    fn holds_gate(&self) -> bool {
+        self.closed.as_ref().is_some_and(Closed::holds)
     }
 
     fn remaining(&self) -> Duration {
         self.deadline.saturating_duration_since(Instant::now())
     }
 
-    fn write_journal(&mut self) {
+    /// The journal, durable before the phase goes on; written off the runtime's
+    /// workers, which the held sessions are waiting for.
+    async fn write_journal(&mut self) {
         self.journal.phase = self.phase;
         if let Some(path) = &self.config.proxy.state_file {
-            if let Err(e) = journal::store(path, &self.journal) {
-                tracing::error!("cannot write the state file {}: {e}", path.display());
-            }
+            self.writer.write_or_log(path, &self.journal).await;
         }
     }
 }
@@ -246,10 +315,14 @@ pub async fn run(
         phase: Phase::Idle,
         phase_start: start,
         deadline: start + timeout,
+        to: to_side,
         journal: Journal::new(from.side),
+        writer: journal::Writer::default(),
+        closed: None,
+        pause_start: start,
     };
     let result = switch(&mut run, &from, to_side, &to_address, &control, &opts).await;
-    *lock(&shared.switch.phase) = Some(Phase::Idle);
+    shared.switch.publish(Phase::Idle);
     run.report.total_ms = start.elapsed().as_secs_f64() * 1000.0;
     match result {
         Ok(()) => {
@@ -300,7 +373,7 @@ async fn switch(
         connect_timeout,
     )
     .await
-    .map_err(|e| rolled_back(run, e.to_string()))?;
+    .map_err(|e| rolled_back(run, e.into()))?;
     let mut new = Control::connect(
         to_address,
         &control.user,
@@ -308,7 +381,7 @@ async fn switch(
         connect_timeout,
     )
     .await
-    .map_err(|e| rolled_back(run, e.to_string()))?;
+    .map_err(|e| rolled_back(run, e.into()))?;
 
     // While traffic still flows: a connection to the new side for every session, so
     // that the pause does not include logins. A session that has none by the retarget
@@ -326,21 +399,16 @@ async fn switch(
         .pre_open(to_address, new_epoch, connect_timeout)
         .await;
 
-    // 2.–5. With the gate closed: drain, fence, catch up, promote. Any failure there
-    //       reopens the gate (the guard is dropped) and rolls back.
-    shared.proxy.gate.reset_holds();
-    let pause_start = Instant::now();
-    let closed = shared.proxy.gate.close_for(sw.max_pause.0);
-    let steps_deadline = (pause_start
+    // 2.–5. With the gate closed (entering Draining closes it): drain, fence, catch up,
+    //       promote. Any failure there rolls back, and the rollback opens the gate. The
+    //       steps' deadline is taken just before the gate closes, so they stop at least
+    //       the rollback's reserve before the gate's own.
+    let steps_deadline = (Instant::now()
         + sw.max_pause
             .0
             .saturating_sub(rollback_reserve(sw.max_pause.0)))
     .min(run.deadline);
-    let steps = Steps {
-        from,
-        to_address,
-        pause_start,
-    };
+    let steps = Steps { from, to_address };
     let outcome =
         tokio::time::timeout_at(steps_deadline, steps.run(run, &mut old, &mut new, opts)).await;
     let failure = match outcome {
@@ -350,21 +418,20 @@ async fn switch(
             // A statement was cut off mid-way: neither connection can be trusted.
             old.forget_connection();
             new.forget_connection();
-            Some(format!(
-                "out of time in phase {} (max_pause {:?}, timeout {:?})",
-                run.phase.name(),
-                sw.max_pause.0,
-                opts.timeout.unwrap_or(sw.timeout.0)
-            ))
+            Some(StepError::OutOfTime {
+                phase: run.phase,
+                max_pause: sw.max_pause.0,
+                timeout: opts.timeout.unwrap_or(sw.timeout.0),
+            })
         }
     };
     if let Some(reason) = failure {
-        return Err(rollback(run, closed, pause_start, to_address, reason).await);
+        return Err(rollback(run, to_address, reason).await);
     }
-    // ── point of no return: the new side takes writes; from here we roll forward. ──
-    run.journal.active = to_side;
 
-    // 6. Retargeting: one atomic swap; every session moves at its boundary.
+    // 6. Retargeting, the first phase past the point of no return (the journal names
+    //    the new side from here): one atomic swap; every session moves at its
+    //    boundary.
     run.enter(
         Phase::Retargeting,
         format!("routing every session to {to_address}"),
@@ -375,8 +442,8 @@ async fn switch(
         address: to_address.to_string(),
         epoch: new_epoch,
     });
-    drop(closed);
-    run.report.pause_ms = pause_start.elapsed().as_secs_f64() * 1000.0;
+    // Done does not pause traffic: the gate opens as it begins.
+    run.hold_traffic(Phase::Done);
     run.journal.fenced = false;
     run.journal.fence_conn = None;
     run.journal.promoting = false;
@@ -419,7 +486,7 @@ async fn switch(
     }
     run.report.reverse_replication_ms = after.elapsed().as_secs_f64() * 1000.0;
     // Nothing is left for a restarted proxy to finish.
-    repair::finished(run.shared, to_side);
+    repair::finished(run.shared, to_side).await;
     record_holds(run).await;
     Ok(())
 }
@@ -428,7 +495,6 @@ async fn switch(
 struct Steps<'a> {
     from: &'a Target,
     to_address: &'a str,
-    pause_start: Instant,
 }
 
 impl Steps<'_> {
@@ -438,7 +504,7 @@ impl Steps<'_> {
         old: &mut Control,
         new: &mut Control,
         opts: &Options,
-    ) -> Result<(), String> {
+    ) -> Result<(), StepError> {
         let sw = run.config.switchover.clone();
         let shared = run.shared.clone();
         let to_address = self.to_address;
@@ -455,7 +521,7 @@ impl Steps<'_> {
         // 3. Fencing: the old primary stops taking writes; its position must be stable.
         //    Journaled first, with the connection that sends it: from here a rollback
         //    must undo it, even if the statement lands late.
-        old.ensure_connected().await.map_err(|e| e.to_string())?;
+        old.ensure_connected().await?;
         run.journal.fenced = true;
         run.journal.fence_conn = old.connection_id();
         run.enter(
@@ -469,11 +535,9 @@ impl Steps<'_> {
         .await;
         old.set_read_only(true, sw.fence_timeout.0.min(run.remaining()))
             .await
-            .map_err(|e| format!("fence failed: {e}"))?;
+            .map_err(StepError::Fence)?;
         if sw.bypass_writers == BypassWriters::Kill {
-            let list = bypassing_writers(&shared, old)
-                .await
-                .map_err(|e| e.to_string())?;
+            let list = bypassing_writers(&shared, old).await?;
             for (id, who) in list {
                 tracing::warn!("killing connection {id} ({who}) that bypasses the proxy");
                 let _ = old.kill_connection(id).await;
@@ -488,7 +552,7 @@ impl Steps<'_> {
             .catchup_timeout
             .0
             .min(run.remaining())
-            .min(sw.max_pause.0.saturating_sub(self.pause_start.elapsed()));
+            .min(sw.max_pause.0.saturating_sub(run.pause_start.elapsed()));
         run.enter(
             Phase::CatchingUp,
             format!(
@@ -500,28 +564,30 @@ impl Steps<'_> {
         match new.wait_for_gtids(&position, wait).await {
             Ok(true) => {}
             Ok(false) => {
-                return Err(format!(
-                    "{to_address} did not reach {position} within {wait:?}"
-                ))
+                return Err(StepError::CatchUpTimeout {
+                    address: to_address.to_string(),
+                    position,
+                    wait,
+                })
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(StepError::CatchUp(e)),
         }
         check_errant(old, new).await?;
 
         // 5. Promoting: the new side stops replicating and becomes writable. Only the
         //    threads stop inside the pause; forgetting the source waits until the gate
         //    is open.
-        new.ensure_connected().await.map_err(|e| e.to_string())?;
+        new.ensure_connected().await?;
         run.journal.promoting = true;
         run.journal.promote_conn = new.connection_id();
         run.enter(Phase::Promoting, format!("promoting {to_address}"))
             .await;
         new.stop_replica_threads()
             .await
-            .map_err(|e| format!("stop replication: {e}"))?;
+            .map_err(StepError::StopReplication)?;
         new.set_read_only(false, sw.fence_timeout.0.min(run.remaining()))
             .await
-            .map_err(|e| format!("read_only=OFF on the new side: {e}"))?;
+            .map_err(StepError::Promote)?;
         Ok(())
     }
 }
@@ -540,8 +606,9 @@ async fn record_holds(run: &mut Run<'_>) {
     run.report.held_commands = holds.commands;
 }
 
-fn rolled_back(run: &mut Run<'_>, reason: String) -> SwitchoverError {
-    run.report.error = Some(reason.clone());
+/// A failure in the precheck, before anything was touched: nothing to undo.
+fn rolled_back(run: &mut Run<'_>, reason: StepError) -> SwitchoverError {
+    run.report.error = Some(reason.to_string());
     SwitchoverError::RolledBack {
         phase: run.phase,
         reason,
@@ -554,15 +621,10 @@ fn rolled_back(run: &mut Run<'_>, reason: String) -> SwitchoverError {
 /// the old primary writable again, both confirmed by the servers — and only then lets
 /// the gate open. If the servers do not confirm before the gate's deadline, the gate
 /// opens anyway and the repair goes on in the background.
-async fn rollback(
-    run: &mut Run<'_>,
-    closed: Closed,
-    pause_start: Instant,
-    to_address: &str,
-    reason: String,
-) -> SwitchoverError {
+async fn rollback(run: &mut Run<'_>, to_address: &str, reason: StepError) -> SwitchoverError {
     let failed_in = run.phase;
-    run.report.error = Some(reason.clone());
+    debug_assert_eq!(failed_in.on_failure(), Phase::RollingBack);
+    run.report.error = Some(reason.to_string());
     run.enter(Phase::RollingBack, format!("rolling back: {reason}"))
         .await;
     run.shared.proxy.forget_pre_opened();
@@ -576,23 +638,24 @@ async fn rollback(
         promote_conn: run.journal.promote_conn,
     };
     // The gate's deadline bounds the confirmed rollback; at least one attempt is made.
-    let deadline = pause_start + run.config.switchover.max_pause.0;
-    let confirmed = if closed.holds() {
+    let deadline = run.pause_start + run.config.switchover.max_pause.0;
+    let confirmed = if run.holds_gate() {
         plan.until(&run.config, deadline).await
     } else {
-        Err("max_pause had passed".to_string())
+        Err(RepairError::MaxPausePassed)
     };
-    drop(closed);
-    run.report.pause_ms = pause_start.elapsed().as_secs_f64() * 1000.0;
+    // The rollback ends in Idle, which does not pause traffic: the gate opens.
+    run.hold_traffic(Phase::Idle);
     let unfinished = match confirmed {
         Ok(()) => {
             run.journal = Journal::new(plan.active);
-            repair::finished(run.shared, plan.active);
+            repair::finished(run.shared, plan.active).await;
             None
         }
         Err(why) => {
-            repair::spawn(run.shared.clone(), plan, why.clone());
-            Some(why)
+            let text = why.to_string();
+            repair::spawn(run.shared.clone(), plan, why);
+            Some(text)
         }
     };
     record_holds(run).await;
@@ -607,27 +670,29 @@ async fn rollback(
 
 /// Waits until no session is inside a transaction or a command, and (with the abort
 /// policy) none is pinned.
-async fn drain(shared: &Switchover, timeout: Duration, on_pinned: OnPinned) -> Result<(), String> {
+///
+/// The drain itself is a notification: the gate wakes it when the last busy session
+/// leaves. The pinned sessions are polled every [`PINNED_POLL`]: once drained, every
+/// session is at a boundary and held by the gate, so a pin can only go away with its
+/// session closing, and the session registry does not announce that.
+async fn drain(
+    shared: &Switchover,
+    timeout: Duration,
+    on_pinned: OnPinned,
+) -> Result<(), StepError> {
     let deadline = Instant::now() + timeout;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if !shared.proxy.gate.wait_drained(left).await {
-            let open: Vec<String> = shared
+            let open: Vec<u32> = shared
                 .proxy
                 .sessions
                 .all()
                 .iter()
                 .filter(|s| s.summary().in_transaction)
-                .map(|s| s.id.to_string())
+                .map(|s| s.id)
                 .collect();
-            return Err(format!(
-                "sessions still inside a transaction after the drain timeout ({timeout:?}): {}",
-                if open.is_empty() {
-                    "busy".to_string()
-                } else {
-                    open.join(", ")
-                }
-            ));
+            return Err(StepError::DrainTimeout { timeout, open });
         }
         let pinned = shared.proxy.sessions.pinned();
         if pinned.is_empty() || on_pinned == OnPinned::Close {
@@ -640,38 +705,42 @@ async fn drain(shared: &Switchover, timeout: Duration, on_pinned: OnPinned) -> R
             return Ok(());
         }
         if Instant::now() >= deadline {
-            return Err(format!(
-                "sessions still pinned after the drain timeout: {}",
-                pinned.join(", ")
-            ));
+            return Err(StepError::Pinned(pinned));
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(PINNED_POLL.min(left)).await;
     }
 }
 
+/// How often a drain waiting for pinned sessions to close looks again.
+const PINNED_POLL: Duration = Duration::from_millis(10);
+
 /// Reads the fenced primary's GTID position (MariaDB `@@gtid_binlog_pos`, MySQL
 /// `@@gtid_executed`) until two reads agree.
-async fn stable_position(old: &mut Control) -> Result<String, String> {
-    let mut last = old.gtid_position().await.map_err(|e| e.to_string())?;
+///
+/// The pause between reads is a genuine retry interval against the server, not a
+/// stand-in for a notification: a write already past the fence when it landed is still
+/// being committed, and only another read shows whether the position has settled.
+async fn stable_position(old: &mut Control) -> Result<String, StepError> {
+    let mut last = old.gtid_position().await?;
     for _ in 0..10 {
-        let now = old.gtid_position().await.map_err(|e| e.to_string())?;
+        let now = old.gtid_position().await?;
         if now == last {
             return Ok(now);
         }
         last = now;
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(POSITION_RETRY).await;
     }
-    Err(format!("the fenced primary is still writing (position moves: {last}): an account that ignores read_only?"))
+    Err(StepError::PositionMoving(last))
 }
 
-async fn check_errant(old: &mut Control, new: &mut Control) -> Result<(), String> {
+/// Between two reads of the fenced primary's position.
+const POSITION_RETRY: Duration = Duration::from_millis(20);
+
+async fn check_errant(old: &mut Control, new: &mut Control) -> Result<(), StepError> {
     let extra = guardrails::errant_transactions(old, new).await?;
     if extra.is_empty() {
         Ok(())
     } else {
-        Err(format!(
-            "the new side has transactions the old primary lacks: {}",
-            extra.join(",")
-        ))
+        Err(StepError::Errant(extra))
     }
 }

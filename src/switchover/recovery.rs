@@ -19,7 +19,7 @@ use crate::topology::{Side, Target};
 use tokio::time::Instant;
 
 use crate::switchover::journal::{self, Journal};
-use crate::switchover::phase::Phase;
+use crate::switchover::phase::OnRestart;
 use crate::switchover::repair::{self, Repair};
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
@@ -38,18 +38,23 @@ pub async fn recover(shared: &Arc<Switchover>) {
     };
     let mut active = journal.as_ref().map_or(Side::Blue, |j| j.active);
     if let Some(j) = &journal {
-        repair(shared, j).await;
-        if matches!(j.phase, Phase::Retargeting | Phase::Done) {
-            active = j.active;
-            roll_forward(shared, j).await;
+        match j.phase.on_restart() {
+            OnRestart::Nothing => {}
+            OnRestart::RollBack => repair(shared, j).await,
+            OnRestart::RollForward => {
+                active = j.active;
+                roll_forward(shared, j).await;
+            }
         }
     }
-    set_active(shared, active);
+    set_active(shared, active).await;
     decide(shared).await;
     if shared.topology.refusal.load().is_some() {
         let shared = shared.clone();
         tokio::spawn(async move {
             while shared.topology.refusal.load().is_some() {
+                // A retry against the servers: they do not announce a change of
+                // `read_only`, so they are asked again.
                 tokio::time::sleep(Duration::from_secs(2)).await;
                 decide(&shared).await;
             }
@@ -57,7 +62,7 @@ pub async fn recover(shared: &Arc<Switchover>) {
     }
 }
 
-fn set_active(shared: &Switchover, side: Side) {
+async fn set_active(shared: &Switchover, side: Side) {
     if let Some(address) = shared.topology.address_of(side) {
         let epoch = shared.topology.target.load().epoch + 1;
         shared.topology.retarget(Target {
@@ -70,13 +75,9 @@ fn set_active(shared: &Switchover, side: Side) {
     if shared.switch.repair_pending().is_some() {
         return;
     }
-    let config = shared.topology.config.load();
+    let config = shared.topology.config.load_full();
     if let Some(path) = &config.proxy.state_file {
-        let mut j = Journal::new(side);
-        j.phase = Phase::Idle;
-        if let Err(e) = journal::store(path, &j) {
-            tracing::error!("cannot write the state file {}: {e}", path.display());
-        }
+        journal::write_or_log(path, &Journal::new(side)).await;
     }
 }
 
@@ -94,7 +95,7 @@ async fn repair(shared: &Arc<Switchover>, j: &Journal) {
     match plan.until(&config, Instant::now() + CHECK_TIMEOUT).await {
         Ok(()) => {
             tracing::info!("rolled back: {} is writable again", plan.old);
-            repair::finished(shared, plan.active);
+            repair::finished(shared, plan.active).await;
         }
         Err(why) => repair::spawn(shared.clone(), plan, why),
     }
@@ -140,7 +141,7 @@ async fn roll_forward(shared: &Switchover, j: &Journal) {
             tracing::error!("the old primary {old} cannot replicate from {new}: {e}");
         }
     }
-    repair::finished(shared, j.active);
+    repair::finished(shared, j.active).await;
 }
 
 /// Reads `read_only` on both sides and routes to the one writable primary.
@@ -177,7 +178,7 @@ async fn decide(shared: &Switchover) {
                 active.other().name(),
                 active.other().name()
             );
-            set_active(shared, active.other());
+            set_active(shared, active.other()).await;
             None
         }
         (Some(true), Some(true)) => Some(

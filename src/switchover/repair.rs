@@ -21,11 +21,14 @@ use tokio::time::Instant;
 use crate::config::{Config, ControlConfig};
 use crate::control::Control;
 use crate::proxy::registry::lock;
+use crate::switchover::error::RepairError;
 use crate::switchover::journal::{self, Journal};
+use crate::switchover::phase::OnRestart;
 use crate::switchover::Switchover;
 use crate::topology::Side;
 
-/// Pause between attempts while a server does not answer.
+/// Pause between attempts while a server does not answer: a genuine retry interval
+/// against a server that cannot tell us when it is back.
 const RETRY: Duration = Duration::from_millis(200);
 /// Bound of one attempt's connects and statements.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -49,7 +52,7 @@ pub struct Repair {
 impl Repair {
     /// The repair a journal asks for, if any.
     pub fn from_journal(shared: &Switchover, j: &Journal) -> Option<Repair> {
-        if !j.phase.needs_rollback() || !(j.fenced || j.promoting) {
+        if j.phase.on_restart() != OnRestart::RollBack || !(j.fenced || j.promoting) {
             return None;
         }
         Some(Repair {
@@ -64,23 +67,19 @@ impl Repair {
     }
 
     /// One attempt at the whole repair; `Err` says what is not confirmed yet.
-    pub async fn attempt(&self, config: &Config) -> Result<(), String> {
-        let control = config
-            .control
-            .clone()
-            .ok_or("no [control] account is configured")?;
+    pub async fn attempt(&self, config: &Config) -> Result<(), RepairError> {
+        let control = config.control.clone().ok_or(RepairError::NoControl)?;
         // 1. The standby is not (and will not become) writable.
         if self.promoting {
             let mut new = settle(&self.new, &control, self.promote_conn, true).await?;
-            let replica = new.replica_status().await.map_err(|e| e.to_string())?;
+            let replica = new.replica_status().await?;
             let follows = match replica {
                 Some(r) if r.is_running() => Ok(()),
-                Some(_) => new.start_replication().await.map_err(|e| e.to_string()),
+                Some(_) => new.start_replication().await,
                 None => {
                     let repl = config.replication.clone().unwrap_or(control.clone());
                     new.replicate_from(&self.old, &repl.user, &repl.password)
                         .await
-                        .map_err(|e| e.to_string())
                 }
             };
             // A standby that does not replicate is for `check` to report; it does not
@@ -97,13 +96,13 @@ impl Repair {
     }
 
     /// Attempts until one succeeds or `deadline` passes (then the last reason).
-    pub async fn until(&self, config: &Config, deadline: Instant) -> Result<(), String> {
+    pub async fn until(&self, config: &Config, deadline: Instant) -> Result<(), RepairError> {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let reason = match tokio::time::timeout(left, self.attempt(config)).await {
                 Ok(Ok(())) => return Ok(()),
                 Ok(Err(reason)) => reason,
-                Err(_) => "the servers did not answer in time".to_string(),
+                Err(_) => RepairError::NoAnswer,
             };
             if Instant::now() + RETRY >= deadline {
                 return Err(reason);
@@ -122,50 +121,46 @@ async fn settle(
     control: &ControlConfig,
     sender: Option<u64>,
     read_only: bool,
-) -> Result<Control, String> {
-    let mut c = Control::connect_with(address, control, ATTEMPT_TIMEOUT)
-        .await
-        .map_err(|e| e.to_string())?;
+) -> Result<Control, RepairError> {
+    let mut c = Control::connect_with(address, control, ATTEMPT_TIMEOUT).await?;
     if let Some(id) = sender {
         kill_ours(&mut c, id, &control.user).await?;
     }
     c.set_read_only(read_only, ATTEMPT_TIMEOUT)
         .await
-        .map_err(|e| format!("read_only={} on {address}: {e}", on_off(read_only)))?;
-    if c.read_only().await.map_err(|e| e.to_string())? != read_only {
-        return Err(format!(
-            "{address} is not read_only={} yet",
-            on_off(read_only)
-        ));
+        .map_err(|source| RepairError::SetReadOnly {
+            address: address.to_string(),
+            read_only,
+            source,
+        })?;
+    if c.read_only().await? != read_only {
+        return Err(RepairError::NotYet {
+            address: address.to_string(),
+            read_only,
+        });
     }
     Ok(c)
-}
-
-fn on_off(on: bool) -> &'static str {
-    if on {
-        "ON"
-    } else {
-        "OFF"
-    }
 }
 
 /// Kills connection `id` if it is still there and still the control account's: after a
 /// server restart the id may name someone else's connection, which is left alone (the
 /// restart ended ours, and with it anything it had queued).
-async fn kill_ours(c: &mut Control, id: u64, user: &str) -> Result<(), String> {
-    let connections = c.connections().await.map_err(|e| e.to_string())?;
+async fn kill_ours(c: &mut Control, id: u64, user: &str) -> Result<(), RepairError> {
+    let connections = c.connections().await?;
     if connections
         .iter()
         .any(|conn| conn.id == id && conn.user == user)
     {
-        c.kill_connection(id).await.map_err(|e| e.to_string())?;
+        c.kill_connection(id).await?;
     }
     Ok(())
 }
 
 /// Keeps repairing in the background until the servers confirm, then records the
-/// rollback as finished (journal and `status`). At most one runs at a time.
-pub fn spawn(shared: Arc<Switchover>, repair: Repair, reason: String) {
+/// rollback as finished (journal and `status`). At most one runs at a time. `status`
+/// shows the latest reason as text.
+pub fn spawn(shared: Arc<Switchover>, repair: Repair, reason: RepairError) {
+    let reason = reason.to_string();
     {
         let mut pending = lock(&shared.switch.repair);
         if pending.is_some() {
@@ -181,6 +176,7 @@ pub fn spawn(shared: Arc<Switchover>, repair: Repair, reason: String) {
             match repair.attempt(&config).await {
                 Ok(()) => break,
                 Err(reason) => {
+                    let reason = reason.to_string();
                     if reason != last {
                         tracing::warn!("rollback still not confirmed: {reason}");
                         *lock(&shared.switch.repair) = Some(reason.clone());
@@ -190,7 +186,7 @@ pub fn spawn(shared: Arc<Switchover>, repair: Repair, reason: String) {
             }
             tokio::time::sleep(RETRY).await;
         }
-        finished(&shared, repair.active);
+        finished(&shared, repair.active).await;
         *lock(&shared.switch.repair) = None;
         tracing::info!(
             "rollback finished: {} is writable again and {} is not promoted",
@@ -202,11 +198,9 @@ pub fn spawn(shared: Arc<Switchover>, repair: Repair, reason: String) {
 
 /// Records in the journal that `active` is the confirmed primary and nothing is left
 /// to undo.
-pub fn finished(shared: &Switchover, active: Side) {
-    let config = shared.topology.config.load();
+pub async fn finished(shared: &Switchover, active: Side) {
+    let config = shared.topology.config.load_full();
     if let Some(path) = &config.proxy.state_file {
-        if let Err(e) = journal::store(path, &Journal::new(active)) {
-            tracing::error!("cannot write the state file {}: {e}", path.display());
-        }
+        journal::write_or_log(path, &Journal::new(active)).await;
     }
 }

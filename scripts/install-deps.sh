@@ -2,7 +2,8 @@
 # Install what switchyard's tests need, and nothing when it is all there already:
 #   MariaDB server + client (the tests start their own servers from these binaries),
 #   sysbench, haproxy, python3 with PyMySQL and mysql-connector-python, a C compiler with
-#   libmariadb-dev and PHP with mysqli (C-library prepared-statement clients), cargo-nextest,
+#   libmariadb-dev and PHP with mysqli (C-library prepared-statement clients), util-linux
+#   `script` (a terminal for the log colour test), cargo-nextest,
 #   and the toolchain's rustfmt and clippy (scripts/test.sh checks the code with both).
 # Debian/Ubuntu; run as root or as a user with sudo. Safe to run again.
 #
@@ -42,6 +43,7 @@ want haproxy haproxy
 want gcc cc
 want libmariadb-dev mariadb_config
 want php-cli php
+want bsdutils script
 # mysqli has no program of its own: ask PHP whether it has the module.
 if ! have php || ! php -m 2>/dev/null | grep -qx mysqli; then
     missing+=(php-mysql)

@@ -2,7 +2,9 @@
 # Install what switchyard's tests need, and nothing when it is all there already:
 #   MariaDB server + client (the tests start their own servers from these binaries),
 #   sysbench, haproxy, python3 with PyMySQL and mysql-connector-python, a C compiler with
-#   libmariadb-dev and PHP with mysqli (C-library prepared-statement clients), cargo-nextest.
+#   libmariadb-dev and PHP with mysqli (C-library prepared-statement clients), util-linux
+#   `script` (a terminal for the log colour test), cargo-nextest,
+#   and the toolchain's rustfmt and clippy (scripts/test.sh checks the code with both).
 # Debian/Ubuntu; run as root or as a user with sudo. Safe to run again.
 #
 # The Debian mariadb service is never left running (it would listen on 3306, and the
@@ -41,6 +43,7 @@ want haproxy haproxy
 want gcc cc
 want libmariadb-dev mariadb_config
 want php-cli php
+want bsdutils script
 # mysqli has no program of its own: ask PHP whether it has the module.
 if ! have php || ! php -m 2>/dev/null | grep -qx mysqli; then
     missing+=(php-mysql)
@@ -110,6 +113,19 @@ if ((${#python_wants[@]})); then
     fi
     rm -f "$err"
     python3 -c 'import pymysql, mysql.connector'
+fi
+
+# rustfmt and clippy come with the toolchain: rustup adds them; a toolchain installed
+# some other way must bring its own.
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+    if command -v rustup >/dev/null 2>&1; then
+        log "adding the rustfmt and clippy components"
+        rustup component add clippy rustfmt
+    else
+        log "cargo fmt or cargo clippy is missing and there is no rustup to add them;" \
+            "install the rustfmt and clippy components of your Rust toolchain"
+        exit 1
+    fi
 fi
 
 if ! cargo nextest --version >/dev/null 2>&1; then

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's one test command (CI runs it through .ci/run): installs what the
-# tests need, then runs every test (unit and integration) with cargo-nextest.
+# tests need, checks the code is formatted and clippy-clean (warnings are errors),
+# then runs every test (unit and integration) with cargo-nextest.
 #
 # Each integration test starts its own MariaDB pair, so a 2-core machine runs three
 # at a time; override with NEXTEST_TEST_THREADS. Extra arguments go to nextest
@@ -11,6 +12,11 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 bash scripts/install-deps.sh
+
+# Clean code first: a formatting diff or a clippy warning fails the command before
+# any test runs (install-deps.sh made sure rustfmt and clippy are there).
+cargo fmt --all -- --check
+cargo clippy --all-targets -- -D warnings
 
 # tests/upgrade.rs runs green on MariaDB 11.8, unpacked into target/mariadb-11.8.
 # fetch-mariadb.sh downloads and unpacks every time it runs, so it runs only when the

@@ -2,7 +2,8 @@
 //! validates a config file; `demo` starts a local blue/green pair with the proxy in
 //! front. The only place `anyhow` is used.
 
-use std::io::ErrorKind;
+use std::ffi::OsStr;
+use std::io::{ErrorKind, IsTerminal};
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -89,6 +90,7 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(log_colour())
         .init();
     match cli.command {
         Command::Proxy {
@@ -149,6 +151,20 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Whether the log gets colour codes: only for a person at a terminal, never in a
+/// file, a pipe or journald (where they show as `^[[32m`), and not when `NO_COLOR`
+/// is set to anything but the empty string (no-color.org).
+fn log_colour() -> bool {
+    colour_wanted(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    )
+}
+
+fn colour_wanted(terminal: bool, no_color: Option<&OsStr>) -> bool {
+    terminal && no_color.is_none_or(OsStr::is_empty)
+}
+
 /// Resolves on SIGINT or SIGTERM.
 async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
@@ -161,4 +177,19 @@ async fn shutdown_signal() {
         _ = term.recv() => {}
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_only_at_a_terminal_without_no_color() {
+        assert!(colour_wanted(true, None));
+        assert!(!colour_wanted(false, None));
+        assert!(!colour_wanted(true, Some(OsStr::new("1"))));
+        assert!(!colour_wanted(false, Some(OsStr::new("1"))));
+        // An empty NO_COLOR is the same as none.
+        assert!(colour_wanted(true, Some(OsStr::new(""))));
+    }
 }

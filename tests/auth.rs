@@ -71,11 +71,9 @@ async fn a_password_hash_from_mysql_user_is_enough() {
         hash.starts_with('*') && hash.len() == 41,
         "hash of app: {hash:?}"
     );
-    let proxy = support::Proxy::start_with(
-        &pair,
-        Some(&user_entry(APP_USER, "password_hash", hash)),
-        "",
-    );
+    let proxy = support::Proxy::builder(&pair)
+        .users(&user_entry(APP_USER, "password_hash", hash))
+        .start();
 
     assert_eq!(
         current_user(&proxy.addr, APP_USER, Some(APP_PASSWORD), Some("test")).await,
@@ -182,11 +180,10 @@ fn a_caching_sha2_client_is_switched_to_native_password() {
 #[tokio::test]
 async fn accounts_load_from_the_backend_including_ones_created_later() {
     let pair = support::pair();
-    let proxy = support::Proxy::start_with(
-        &pair,
-        Some(""),
-        "[auth]\nload_from_backend = true\nrefresh_interval = \"100ms\"\n",
-    );
+    let proxy = support::Proxy::builder(&pair)
+        .users("")
+        .toml("[auth]\nload_from_backend = true\nrefresh_interval = \"100ms\"\n")
+        .start();
     // app comes from blue's mysql.user: there is no [[users]] at all.
     assert_eq!(
         current_user(&proxy.addr, APP_USER, Some(APP_PASSWORD), Some("test")).await,
@@ -271,7 +268,7 @@ async fn an_account_without_password_logs_in() {
         user_entry("nopw", "password", ""),
         user_entry("nopw2", "password_hash", ""),
     );
-    let proxy = support::Proxy::start_with(&pair, Some(&users), "");
+    let proxy = support::Proxy::builder(&pair).users(&users).start();
 
     assert_eq!(
         current_user(&proxy.addr, "nopw", None, Some("test")).await,
@@ -302,7 +299,7 @@ async fn grants_that_deny_the_database_give_the_backends_1044() {
         user_entry(APP_USER, "password", APP_PASSWORD),
         user_entry("nodb", "password", "pw"),
     );
-    let proxy = support::Proxy::start_with(&pair, Some(&users), "");
+    let proxy = support::Proxy::builder(&pair).users(&users).start();
 
     let via_proxy = refusal(&proxy.addr, "nodb", Some("pw"), Some("test")).await;
     let direct = refusal(&pair.blue.addr(), "nodb", Some("pw"), Some("test")).await;

@@ -8,20 +8,15 @@
 
 mod support;
 
-use std::fs;
 use std::io::Write;
 use std::net::Shutdown;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
-use switchyard::testbed::{
-    free_port, Pair, APP_PASSWORD, APP_USER, CONTROL_PASSWORD, CONTROL_USER,
-};
+use switchyard::testbed::{APP_PASSWORD, APP_USER};
 
 use raw::{err_code, Raw};
 
@@ -30,7 +25,7 @@ use raw::{err_code, Raw};
 const HANG_GUARD: Duration = Duration::from_secs(20);
 
 // ---------------------------------------------------------------------------------
-// Helpers: mysql_async clients, background load, a proxy with a custom [proxy] table
+// Helpers: mysql_async clients, background load
 // ---------------------------------------------------------------------------------
 
 fn opts(addr: &str) -> OptsBuilder {
@@ -125,90 +120,6 @@ impl Background {
             done > before,
             "the background session answered nothing after {before} queries"
         );
-    }
-}
-
-/// The proxy binary with a config written here, for `[proxy]` settings the harness
-/// fixes (max_client_connections, max_packet_size, handshake_timeout).
-struct OwnProxy {
-    addr: String,
-    child: Child,
-    log_path: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl OwnProxy {
-    /// `proxy_keys` are extra lines of the `[proxy]` table.
-    fn start(pair: &Pair, proxy_keys: &str) -> OwnProxy {
-        let dir = tempfile::Builder::new()
-            .prefix("switchyard-bad-input-")
-            .tempdir()
-            .expect("temp dir");
-        let addr = format!("127.0.0.1:{}", free_port());
-        let config = format!(
-            "[proxy]\nlisten = \"{addr}\"\n{proxy_keys}\n\n\
-             [blue]\naddress = \"{blue}\"\n\n\
-             [green]\naddress = \"{green}\"\n\n\
-             [control]\nuser = \"{CONTROL_USER}\"\npassword = \"{CONTROL_PASSWORD}\"\n\n\
-             [[users]]\nname = \"{APP_USER}\"\npassword = \"{APP_PASSWORD}\"\n",
-            blue = pair.blue.addr(),
-            green = pair.green.addr(),
-        );
-        let config_path = dir.path().join("switchyard.toml");
-        fs::write(&config_path, config).expect("write config");
-        let log_path = dir.path().join("proxy.log");
-        let log = fs::File::create(&log_path).expect("create log");
-        let child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-            .arg("proxy")
-            .arg("--config")
-            .arg(&config_path)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("clone log handle"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn switchyard");
-        let mut proxy = OwnProxy {
-            addr,
-            child,
-            log_path,
-            _dir: dir,
-        };
-        proxy.wait_for_greeting();
-        proxy
-    }
-
-    fn wait_for_greeting(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            assert!(
-                self.is_running(),
-                "the proxy exited while starting:\n{}",
-                self.log()
-            );
-            if let Ok(mut raw) = Raw::connect(&self.addr) {
-                if matches!(raw.read_packet(), Ok((_, p)) if p.first() == Some(&0x0a)) {
-                    return;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("the proxy did not greet on {}:\n{}", self.addr, self.log());
-    }
-
-    fn log(&self) -> String {
-        fs::read_to_string(&self.log_path).unwrap_or_default()
-    }
-
-    fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-}
-
-impl Drop for OwnProxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -404,7 +315,9 @@ fn truncated_handshake_response_gets_1043_or_a_close() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_clients_are_closed_after_the_handshake_timeout() {
     let pair = support::pair();
-    let mut proxy = OwnProxy::start(&pair, "handshake_timeout = \"1s\"");
+    let mut proxy = support::Proxy::builder(&pair)
+        .proxy_key("handshake_timeout", "\"1s\"")
+        .start();
     let background = Background::start(&proxy.addr).await;
 
     // Connects and says nothing, having read the greeting or not.
@@ -454,7 +367,9 @@ async fn silent_clients_are_closed_after_the_handshake_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_packet_begun_and_not_finished_gets_1159_after_net_read_timeout() {
     let pair = support::pair();
-    let mut proxy = OwnProxy::start(&pair, "net_read_timeout = \"1s\"");
+    let mut proxy = support::Proxy::builder(&pair)
+        .proxy_key("net_read_timeout", "\"1s\"")
+        .start();
     let background = Background::start(&proxy.addr).await;
     let mut idle = app(&proxy.addr).await;
 
@@ -583,7 +498,9 @@ async fn framing_capabilities_not_offered_are_refused_not_hung() {
 #[test]
 fn the_connection_above_max_client_connections_gets_1040() {
     let pair = support::pair();
-    let mut proxy = OwnProxy::start(&pair, "max_client_connections = 3");
+    let mut proxy = support::Proxy::builder(&pair)
+        .proxy_key("max_client_connections", "3")
+        .start();
 
     // The readiness probe's session may still hold a slot for a moment: retry until
     // three sessions are in.
@@ -659,7 +576,9 @@ fn the_connection_above_max_client_connections_gets_1040() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_packet_above_max_packet_size_gets_1153_and_a_close() {
     let pair = support::pair();
-    let mut proxy = OwnProxy::start(&pair, "max_packet_size = \"1MiB\"");
+    let mut proxy = support::Proxy::builder(&pair)
+        .proxy_key("max_packet_size", "\"1MiB\"")
+        .start();
     let background = Background::start(&proxy.addr).await;
 
     // Headers announcing 2 MiB (one chunk) and 16 MiB (a chunk that continues); only
@@ -704,7 +623,9 @@ async fn a_packet_above_max_packet_size_gets_1153_and_a_close() {
 #[test]
 fn the_size_limit_counts_every_chunk_of_a_split_packet() {
     let pair = support::pair();
-    let mut proxy = OwnProxy::start(&pair, "max_packet_size = \"20MiB\"");
+    let mut proxy = support::Proxy::builder(&pair)
+        .proxy_key("max_packet_size", "\"20MiB\"")
+        .start();
 
     // 17 MiB in two chunks: under the limit, relayed whole.
     let mut raw = raw::login(&proxy.addr, APP_USER, APP_PASSWORD).unwrap();

@@ -3,14 +3,14 @@
 //! without TLS) and assert that the client printed exactly the same thing. The last
 //! ones are about what a person at a terminal sees when things go wrong: the database
 //! down at login, `switchyard ctl` with its output closed or with slow admin clients
-//! around.
+//! around, and colour codes in the log only at a terminal.
 
 mod support;
 
 use std::fmt::Write as _;
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::net::UnixStream;
-use std::process::{Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use switchyard::testbed::{Pair, APP_PASSWORD, APP_USER};
@@ -632,4 +632,95 @@ fn half_sent_admin_commands_do_not_delay_ctl_status() {
             other => panic!("stalled admin client {i} was answered or closed: {other:?}"),
         }
     }
+}
+
+/// How long the proxy may take to log its start and stop on the admin socket error.
+const LOG_GUARD: Duration = Duration::from_secs(10);
+
+/// What `switchyard proxy` writes to stderr from its start to its exit, with stderr a
+/// pipe, or a terminal when `terminal` (a pseudo-terminal from util-linux `script`,
+/// which copies it to its stdout). `no_color` is the proxy's `NO_COLOR`, if any. The
+/// config's admin socket is in a folder that does not exist: the proxy logs
+/// "listening on" at info level, then fails to bind the socket and exits.
+fn proxy_stderr(terminal: bool, no_color: Option<&str>) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("switchyard.toml");
+    let socket = dir.path().join("missing").join("admin.sock");
+    std::fs::write(
+        &config,
+        format!(
+            "[proxy]\nlisten = \"127.0.0.1:0\"\nadmin_socket = \"{}\"\n\n\
+             [blue]\naddress = \"127.0.0.1:1\"\n\n[green]\naddress = \"127.0.0.1:2\"\n\n\
+             [[users]]\nname = \"{APP_USER}\"\npassword = \"{APP_PASSWORD}\"\n",
+            socket.display()
+        ),
+    )
+    .expect("write the config");
+    let binary = env!("CARGO_BIN_EXE_switchyard");
+    let mut cmd = if terminal {
+        let mut script = Command::new("script");
+        script.args(["--quiet", "--return", "--command"]);
+        script.arg(format!("'{binary}' proxy --config '{}'", config.display()));
+        script.arg("/dev/null");
+        script
+    } else {
+        let mut proxy = Command::new(binary);
+        proxy.arg("proxy").arg("--config").arg(&config);
+        proxy
+    };
+    cmd.env("RUST_LOG", "info")
+        .env("RUST_BACKTRACE", "0")
+        .env_remove("NO_COLOR");
+    if let Some(value) = no_color {
+        cmd.env("NO_COLOR", value);
+    }
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {cmd:?}: {e} (`script` comes with util-linux; run scripts/install-deps.sh)")
+        });
+    let started = Instant::now();
+    while child.try_wait().expect("wait for the proxy").is_none() {
+        if started.elapsed() > LOG_GUARD {
+            let _ = child.kill();
+            panic!("{cmd:?} still runs after {LOG_GUARD:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("the proxy's output");
+    let logged = if terminal { out.stdout } else { out.stderr };
+    assert!(
+        text(&logged).contains("listening on 127.0.0.1:"),
+        "{cmd:?} did not log its start: {:?}",
+        text(&logged)
+    );
+    logged
+}
+
+/// Colour codes in the log are for a person at a terminal: none when stderr is a pipe
+/// (a file, journald), none at a terminal when `NO_COLOR` is set.
+#[test]
+fn the_log_has_colour_codes_only_at_a_terminal() {
+    const ESC: u8 = 0x1b;
+    let piped = proxy_stderr(false, None);
+    assert!(
+        !piped.contains(&ESC),
+        "colour codes in a piped log: {:?}",
+        text(&piped)
+    );
+    let terminal = proxy_stderr(true, None);
+    assert!(
+        terminal.contains(&ESC),
+        "no colour at a terminal: {:?}",
+        text(&terminal)
+    );
+    let no_color = proxy_stderr(true, Some("1"));
+    assert!(
+        !no_color.contains(&ESC),
+        "colour codes at a terminal with NO_COLOR=1: {:?}",
+        text(&no_color)
+    );
 }

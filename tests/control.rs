@@ -342,11 +342,18 @@ async fn sessions_transactions_ddl_and_privileges() {
     conn.query_drop("SELECT * FROM s WHERE id = 1 FOR UPDATE")
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    let long = blue
-        .long_transactions(Duration::from_secs(1))
-        .await
-        .unwrap();
+    // Until the server counts it older than a second (bounded by T).
+    let deadline = std::time::Instant::now() + T;
+    let long = loop {
+        let long = blue
+            .long_transactions(Duration::from_secs(1))
+            .await
+            .unwrap();
+        if long.iter().any(|t| t.thread_id == app_id) || std::time::Instant::now() > deadline {
+            break long;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     let trx = long
         .iter()
         .find(|t| t.thread_id == app_id)

@@ -233,10 +233,11 @@ async fn setup(
     failpoint: Option<&str>,
 ) -> (Pair, Proxy, Workload, Watcher, tempfile::TempDir) {
     let pair = pair();
-    let env: Vec<(&str, &str)> = failpoint
-        .map(|f| vec![("SWITCHYARD_FAILPOINT", f)])
-        .unwrap_or_default();
-    let proxy = Proxy::start_env(&pair, None, extra_toml, &env);
+    let mut proxy = Proxy::builder(&pair).toml(extra_toml);
+    if let Some(point) = failpoint {
+        proxy = proxy.env("SWITCHYARD_FAILPOINT", point);
+    }
+    let proxy = proxy.start();
     let workload = Workload::connect(&proxy.addr).await;
     let watcher = watch(&pair);
     let dir = tempfile::tempdir().expect("temp dir");

@@ -864,6 +864,7 @@ async fn connection_id_and_proxy_id_never_collide() {
 async fn kill_by_backend_thread_id_kills_that_session() {
     let pair = support::pair();
     let proxy = support::Proxy::start(&pair, "");
+    let mut direct = app(&pair.blue.addr()).await;
     let mut victim = app(&proxy.addr).await;
     let mut killer = app(&proxy.addr).await;
     let thread: u32 = victim
@@ -875,7 +876,7 @@ async fn kill_by_backend_thread_id_kills_that_session() {
         let r = victim.query_first::<i64, _>("SELECT SLEEP(30)").await;
         (victim, r)
     });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_until_running(&mut direct, thread, "SELECT SLEEP").await;
     killer
         .query_drop(format!("KILL QUERY {thread}"))
         .await

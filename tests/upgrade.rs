@@ -2,52 +2,21 @@
 //! folder `scripts/fetch-mariadb.sh` unpacks), and the load test of
 //! `tests/switchover.rs` switching production to 11.8 and back.
 //!
-//! The 11.8 folder comes from `SWITCHYARD_UPGRADE_BUILD` (relative paths are taken
-//! from the repository root), by default `target/mariadb-11.8`. Without it the test
-//! fails: `scripts/test.sh` fetches it first.
+//! The 11.8 folder comes from `SWITCHYARD_UPGRADE_BUILD`, by default
+//! `target/mariadb-11.8` (see [`support::upgrade_build`]). Without it the test fails:
+//! `scripts/test.sh` fetches it first.
 
 mod support;
-
-use std::path::{Path, PathBuf};
 
 use support::load::{direction, switchover_round, Workload};
 use support::Proxy;
 use switchyard::testbed::{Build, Pair, PairOptions};
 
-/// The 11.8 build folder named by the environment, or the default one.
-fn upgrade_build_dir() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = std::env::var_os("SWITCHYARD_UPGRADE_BUILD")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("target/mariadb-11.8"));
-    let dir = root.join(dir);
-    assert!(
-        dir.is_dir(),
-        "no MariaDB 11.8 build at {} (set SWITCHYARD_UPGRADE_BUILD, or run \
-         `bash scripts/fetch-mariadb.sh` — scripts/test.sh does it for you)",
-        dir.display()
-    );
-    dir
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn switchover_to_mariadb_11_8_and_back_under_load() {
-    let dir = upgrade_build_dir();
-    let green = Build::from_dir(&dir).unwrap_or_else(|e| {
-        panic!(
-            "MariaDB 11.8 build at {}: {e} (an interrupted download? remove the folder \
-                 and run `bash scripts/fetch-mariadb.sh`)",
-            dir.display()
-        )
-    });
+    let green = support::upgrade_build();
     let blue = Build::system().unwrap_or_else(|e| panic!("MariaDB for blue: {e}"));
     let (blue_version, green_version) = (blue.version().unwrap(), green.version().unwrap());
-    assert!(
-        green_version.starts_with("11.8."),
-        "{} holds MariaDB {green_version}, not 11.8",
-        dir.display()
-    );
     eprintln!("upgrade: blue {blue_version}, green {green_version}");
     let pair = tokio::task::block_in_place(|| {
         Pair::start(PairOptions {

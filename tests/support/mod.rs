@@ -6,7 +6,8 @@
 //!
 //! The standard proxy config has an admin socket and a state file in the proxy's own
 //! temp dir and a `[replication]` account, so every proxy can be switched over with
-//! [`Proxy::ctl`] and restarted with [`Proxy::restart`]. `load` holds the switchover
+//! [`Proxy::ctl`] and restarted with [`Proxy::restart`]; [`Proxy::builder`] changes
+//! it (`[proxy]` keys, users, more tables, environment). `load` holds the switchover
 //! workload and its checker.
 #![allow(dead_code)]
 
@@ -48,6 +49,42 @@ pub fn pair() -> Pair {
     .unwrap_or_else(|e| panic!("cannot start the MariaDB pair: {e}"))
 }
 
+/// MariaDB 11.8 for the cross-version tests (blue stays the system's 10.11): the
+/// folder named by `SWITCHYARD_UPGRADE_BUILD` (relative paths are taken from the
+/// repository root), by default `target/mariadb-11.8`, which scripts/test.sh fetches
+/// with scripts/fetch-mariadb.sh. Missing, broken or another version: the test fails
+/// saying what to do.
+pub fn upgrade_build() -> Build {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = std::env::var_os("SWITCHYARD_UPGRADE_BUILD")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target/mariadb-11.8"));
+    let dir = root.join(dir);
+    assert!(
+        dir.is_dir(),
+        "no MariaDB 11.8 build at {} (set SWITCHYARD_UPGRADE_BUILD, or run \
+         `bash scripts/fetch-mariadb.sh` — scripts/test.sh does it for you)",
+        dir.display()
+    );
+    let build = Build::from_dir(&dir).unwrap_or_else(|e| {
+        panic!(
+            "MariaDB 11.8 build at {}: {e} (an interrupted download? remove the folder \
+             and run `bash scripts/fetch-mariadb.sh`)",
+            dir.display()
+        )
+    });
+    let version = build
+        .version()
+        .unwrap_or_else(|e| panic!("the version of the build at {}: {e}", dir.display()));
+    assert!(
+        version.starts_with("11.8."),
+        "{} holds MariaDB {version}, not 11.8",
+        dir.display()
+    );
+    build
+}
+
 /// The `switchyard proxy` binary, running in front of a pair.
 pub struct Proxy {
     /// `127.0.0.1:PORT`, where clients connect.
@@ -65,25 +102,56 @@ pub struct Proxy {
     _dir: tempfile::TempDir,
 }
 
-impl Proxy {
-    /// Start the proxy with the standard config for `pair` plus `extra_toml` appended.
-    pub fn start(pair: &Pair, extra_toml: &str) -> Proxy {
-        Proxy::start_with(pair, None, extra_toml)
+/// The standard `[proxy]` table, key by key (values in TOML); `listen`, `admin_socket`
+/// and `state_file` come first, filled in for each proxy.
+const STANDARD_PROXY_KEYS: [(&str, &str); 3] = [
+    ("max_client_connections", "4096"),
+    ("max_packet_size", "\"64MiB\""),
+    ("handshake_timeout", "\"10s\""),
+];
+
+/// A proxy about to start: the standard config, changed where a test asks.
+/// [`Proxy::builder`] makes one, [`ProxyBuilder::start`] starts it.
+pub struct ProxyBuilder<'a> {
+    pair: &'a Pair,
+    /// `[proxy]` keys set by the test, in place of the standard ones or added.
+    proxy_keys: Vec<(String, String)>,
+    /// `[[users]]` tables in place of the standard `app` user.
+    users: Option<String>,
+    /// TOML appended after the standard tables.
+    extra_toml: String,
+    env: Vec<(String, String)>,
+}
+
+impl ProxyBuilder<'_> {
+    /// `key = value` in the `[proxy]` table, `value` in TOML (`"\"1s\""`, `"3"`): in
+    /// place of the standard value when there is one.
+    pub fn proxy_key(mut self, key: &str, value: &str) -> Self {
+        self.proxy_keys.push((key.to_owned(), value.to_owned()));
+        self
     }
 
-    /// Like [`Proxy::start`], with `users` (TOML, e.g. `[[users]]` tables) in place of
-    /// the standard `app` user when given.
-    pub fn start_with(pair: &Pair, users: Option<&str>, extra_toml: &str) -> Proxy {
-        Proxy::start_env(pair, users, extra_toml, &[])
+    /// `[[users]]` tables (TOML) in place of the standard `app` user; `""` for none.
+    pub fn users(mut self, toml: &str) -> Self {
+        self.users = Some(toml.to_owned());
+        self
     }
 
-    /// Like [`Proxy::start_with`], with extra environment for the proxy process.
-    pub fn start_env(
-        pair: &Pair,
-        users: Option<&str>,
-        extra_toml: &str,
-        env: &[(&str, &str)],
-    ) -> Proxy {
+    /// More TOML after the standard tables (`[switchover]`, `[auth]`, …).
+    pub fn toml(mut self, toml: &str) -> Self {
+        self.extra_toml.push_str(toml);
+        self.extra_toml.push('\n');
+        self
+    }
+
+    /// An environment variable of the proxy process (e.g. `SWITCHYARD_FAILPOINT`).
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Write the config and start the proxy; returns once it greets clients.
+    pub fn start(self) -> Proxy {
         let dir = tempfile::Builder::new()
             .prefix("switchyard-proxy-")
             .tempdir()
@@ -92,16 +160,36 @@ impl Proxy {
         let config_path = dir.path().join("switchyard.toml");
         let admin_socket = dir.path().join("admin.sock");
         let state_file = dir.path().join("state.json");
-        let default_users =
-            format!("[[users]]\nname = \"{APP_USER}\"\npassword = \"{APP_PASSWORD}\"\n");
+        let mut proxy_keys: Vec<(String, String)> = [
+            ("listen", format!("\"{addr}\"")),
+            ("admin_socket", format!("\"{}\"", admin_socket.display())),
+            ("state_file", format!("\"{}\"", state_file.display())),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .chain(
+            STANDARD_PROXY_KEYS
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+        .collect();
+        // A key given twice is a TOML error: the test's value replaces the standard one.
+        for (key, value) in self.proxy_keys {
+            match proxy_keys.iter_mut().find(|(k, _)| *k == key) {
+                Some(standard) => standard.1 = value,
+                None => proxy_keys.push((key, value)),
+            }
+        }
+        let proxy_table: String = proxy_keys
+            .iter()
+            .map(|(k, v)| format!("{k} = {v}\n"))
+            .collect();
+        let users = self.users.unwrap_or_else(|| {
+            format!("[[users]]\nname = \"{APP_USER}\"\npassword = \"{APP_PASSWORD}\"\n")
+        });
         let config = format!(
             "[proxy]\n\
-             listen = \"{addr}\"\n\
-             max_client_connections = 4096\n\
-             max_packet_size = \"64MiB\"\n\
-             handshake_timeout = \"10s\"\n\
-             admin_socket = \"{admin_socket}\"\n\
-             state_file = \"{state_file}\"\n\
+             {proxy_table}\
              \n\
              [blue]\n\
              address = \"{blue}\"\n\
@@ -118,12 +206,10 @@ impl Proxy {
              password = \"{REPL_PASSWORD}\"\n\
              \n\
              {users}\n\
-             {extra_toml}\n",
-            blue = pair.blue.addr(),
-            green = pair.green.addr(),
-            admin_socket = admin_socket.display(),
-            state_file = state_file.display(),
-            users = users.unwrap_or(&default_users),
+             {extra_toml}",
+            blue = self.pair.blue.addr(),
+            green = self.pair.green.addr(),
+            extra_toml = self.extra_toml,
         );
         fs::write(&config_path, config).expect("write the proxy config");
         let log_path = dir.path().join("proxy.log");
@@ -134,14 +220,29 @@ impl Proxy {
             state_file,
             log_path,
             child: None,
-            env: env
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            env: self.env,
             _dir: dir,
         };
         proxy.spawn();
         proxy
+    }
+}
+
+impl Proxy {
+    /// Start the proxy with the standard config for `pair` plus `extra_toml` appended.
+    pub fn start(pair: &Pair, extra_toml: &str) -> Proxy {
+        Proxy::builder(pair).toml(extra_toml).start()
+    }
+
+    /// The standard config for `pair`, to change before [`ProxyBuilder::start`].
+    pub fn builder(pair: &Pair) -> ProxyBuilder<'_> {
+        ProxyBuilder {
+            pair,
+            proxy_keys: Vec::new(),
+            users: None,
+            extra_toml: String::new(),
+            env: Vec::new(),
+        }
     }
 
     /// Start the binary with the config file and wait for its greeting. The log file
@@ -159,8 +260,9 @@ impl Proxy {
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone the log file handle"))
             .stderr(log);
-        // Plain text in the log file, for tests that search it.
-        cmd.env("NO_COLOR", "1");
+        // The log is a file, so it is plain text without help from NO_COLOR (an
+        // operator's journald gets no NO_COLOR either).
+        cmd.env_remove("NO_COLOR");
         if std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "info");
         }
@@ -225,8 +327,7 @@ impl Proxy {
             .arg("--socket")
             .arg(&self.admin_socket)
             .args(args)
-            .stdin(Stdio::null())
-            .env("NO_COLOR", "1");
+            .stdin(Stdio::null());
         cmd
     }
 
@@ -244,12 +345,12 @@ impl Proxy {
         ctl_output(&args.join(" "), output)
     }
 
-    /// What the proxy has printed so far (stdout and stderr).
     /// The proxy's process id, while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(|c| c.id())
     }
 
+    /// What the proxy has printed so far (stdout and stderr).
     pub fn log(&self) -> String {
         fs::read_to_string(&self.log_path).unwrap_or_default()
     }

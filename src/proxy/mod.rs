@@ -9,6 +9,7 @@
 
 mod change_user;
 pub mod client;
+pub mod conn;
 pub mod errors;
 pub mod gate;
 pub mod io;
@@ -21,6 +22,7 @@ pub mod response;
 pub mod scan;
 pub mod session;
 pub mod state;
+pub mod statement_ids;
 pub mod upstream;
 pub mod users;
 

@@ -84,6 +84,14 @@ pub fn scan(sql: &[u8]) -> Effects {
     e
 }
 
+/// Whether [`scan`] may find a KILL in `sql` — the one thing that must be known
+/// before the statement is sent (it is rewritten). False for almost every statement,
+/// which can then be scanned while the server works.
+pub fn may_kill(sql: &[u8]) -> bool {
+    // With a ';', a KILL may begin any piece: scan it all.
+    sql.contains(&b';') || Words::new(sql).next_word().as_ref().map(Word::as_deref) == Some(b"KILL")
+}
+
 /// What the first two words of one statement say, added to `e`.
 fn leading_keywords(sql: &[u8], e: &mut Effects) {
     let mut words = Words::new(sql);

@@ -356,6 +356,10 @@ pub fn strip_session_track(payload: &[u8], seq: u8, out: &mut BytesMut) {
 }
 
 #[cfg(test)]
+#[path = "relay_tests.rs"]
+mod relay_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -16,7 +16,7 @@
 //! past a closing gate unseen.
 //!
 //! Every statement at a boundary writes `busy` and reads `closers`; each counter sits
-//! on a cache line of its own ([`Line`]) so that sessions on other cores writing one
+//! on a cache line of its own (`Line`) so that sessions on other cores writing one
 //! do not evict the other. That moves the counters in memory and changes nothing of
 //! the argument above: SeqCst operations form one total order over all locations,
 //! whichever cache lines they are on.

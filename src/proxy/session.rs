@@ -2,8 +2,12 @@
 //! read a command, look at its first bytes, forward it, relay the answer — until the
 //! client quits or either side goes away.
 //!
+//! `Session::command` is one command from read to answer: the statement-id mapping
+//! and parameter types applied, the packet sent, the answer relayed ([`Relay`]), and
+//! what the command did noted in the session state and published.
+//!
 //! Invariant: between commands both read buffers start at a packet boundary and the
-//! backend connection is idle, so the session could be moved to another backend.
+//! server connection is idle, so the session could be moved to another server.
 
 use std::net::SocketAddr;
 use std::pin::Pin;

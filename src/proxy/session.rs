@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio::net::TcpStream;
+use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
+use tokio_util::sync::ReusableBoxFuture;
 
 use crate::protocol::codec::chunk_header;
 use crate::protocol::constants::*;
@@ -38,6 +40,16 @@ use crate::proxy::Proxy;
 /// How long a session waits for its next command before it frees its buffers.
 const IDLE_RELEASE: Duration = Duration::from_secs(1);
 
+/// Resolves when the target changes, giving back the receiver to watch on. Kept from
+/// one wait to the next: a `changed()` built per wait would register with the channel
+/// and unregister again (a lock each, on a channel every session shares) per command.
+type Retarget = ReusableBoxFuture<'static, (bool, watch::Receiver<u64>)>;
+
+async fn next_retarget(mut retargets: watch::Receiver<u64>) -> (bool, watch::Receiver<u64>) {
+    let changed = retargets.changed().await.is_ok();
+    (changed, retargets)
+}
+
 pub struct Session {
     pub(super) id: u32,
     pub(super) shared: Arc<Proxy>,
@@ -53,7 +65,7 @@ pub struct Session {
     /// At a transaction boundary: not counted as busy by the gate.
     pub(super) at_boundary: bool,
     /// Wakes an idle session when the target changes, so it moves at once.
-    pub(super) retargets: tokio::sync::watch::Receiver<u64>,
+    retarget: Retarget,
     /// The one timer of the wait between commands, reset rather than built anew for
     /// each command (see [`Session::wait_for_command`]).
     timer: Pin<Box<Sleep>>,
@@ -156,7 +168,7 @@ async fn establish(
         login,
         client_scramble: scramble,
         at_boundary: true,
-        retargets,
+        retarget: ReusableBoxFuture::new(next_retarget(retargets)),
         timer: Box::pin(tokio::time::sleep(IDLE_RELEASE)),
     })
 }
@@ -332,9 +344,16 @@ impl Session {
                     }
                     self.release_buffers();
                 }
-                changed = self.retargets.changed() => {
-                    if changed.is_ok() {
+                (changed, retargets) = &mut self.retarget => {
+                    if changed {
+                        self.retarget.set(next_retarget(retargets));
                         self.move_idle().await?;
+                    } else {
+                        // The proxy is shutting down: no more retargets to wait for.
+                        self.retarget.set(async move {
+                            std::future::pending::<()>().await;
+                            (false, retargets)
+                        });
                     }
                 }
                 // Cancel-safe: when another branch wins, nothing was read.

@@ -24,7 +24,8 @@ impl Session {
         let request = match ChangeUser::parse(&packet[5..], self.login.caps) {
             Ok(r) => r,
             Err(e) => {
-                self.reply_to_client(seq, &reply::malformed(&e.to_string()))
+                self.client
+                    .reply(seq, &reply::malformed(&e.to_string()))
                     .await;
                 return Err(SessionError::Client(e));
             }
@@ -43,59 +44,58 @@ impl Session {
                 data: Bytes::copy_from_slice(&scramble),
             }
             .encode(&mut payload);
-            self.reply_to_client(seq, &payload).await;
-            let mut io_buf = std::mem::take(&mut self.cbuf);
+            self.client.reply(seq, &payload).await;
             // The client answers at once; one that does not is bounded as a packet
             // begun and not finished would be.
-            let deadline = tokio::time::Instant::now() + self.net_read_timeout;
+            let deadline = tokio::time::Instant::now() + self.client.net_read_timeout();
             let answer = loop {
-                if let Some((len, _)) = chunk_header(&io_buf) {
-                    if len < HANDSHAKE_MAX_PACKET && io_buf.len() >= 4 + len {
-                        let p = io_buf.split_to(4 + len);
+                let buf = &mut self.client.buf;
+                if let Some((len, _)) = chunk_header(buf) {
+                    if len < HANDSHAKE_MAX_PACKET && buf.len() >= 4 + len {
+                        let p = buf.split_to(4 + len);
                         break Bytes::copy_from_slice(&p[4..]);
                     }
                 }
-                let read = Self::read_into(&mut self.client, &mut io_buf);
-                let Ok(read) = tokio::time::timeout_at(deadline, read).await else {
-                    return Err(self.read_timed_out());
-                };
-                if !read.map_err(SessionError::client_io)? {
+                if !self.client.read_until(deadline).await? {
                     return Ok(false);
                 }
             };
-            self.cbuf = io_buf;
             token = answer;
             seq += 2;
         }
         let user = String::from_utf8_lossy(&request.user).into_owned();
         let Some(sha1) = client::verify(&self.shared, &user, &token, &self.client_scramble).await
         else {
-            let peer = self.info.peer.ip().to_string();
-            self.reply_to_client(
-                seq,
-                &reply::access_denied(&request.user, &peer, !token.is_empty()),
-            )
-            .await;
+            let peer = self.published.info().peer.ip().to_string();
+            self.client
+                .reply(
+                    seq,
+                    &reply::access_denied(&request.user, &peer, !token.is_empty()),
+                )
+                .await;
             return Err(SessionError::AccessDenied);
         };
         // The backend side: COM_CHANGE_USER with a token for the backend's scramble.
         let database = (!request.database.is_empty()).then(|| request.database.clone());
         let backend_request = ChangeUser {
             user: request.user.clone(),
-            auth_response: upstream::auth_token(&sha1, &self.backend_scramble),
+            auth_response: upstream::auth_token(&sha1, self.server.scramble()),
             database: request.database.clone(),
             charset: request.charset,
             auth_plugin: Some(Bytes::from_static(NATIVE_PASSWORD.as_bytes())),
             connect_attrs: request.connect_attrs.clone(),
         };
         let mut payload = BytesMut::new();
-        backend_request.encode(&mut payload, self.backend_caps);
-        let mut io = PacketStream::new(&mut self.backend, HANDSHAKE_MAX_PACKET);
-        io.buf = std::mem::take(&mut self.bbuf);
-        io.write(&payload).await.map_err(SessionError::backend_io)?;
-        let verdict = upstream::finish_auth(&mut io, &sha1).await;
-        let (_, buf) = io.into_parts();
-        self.bbuf = buf;
+        backend_request.encode(&mut payload, self.server.caps());
+        let (stream, buf) = self.server.parts();
+        let mut io = PacketStream::new(stream, HANDSHAKE_MAX_PACKET);
+        io.buf = std::mem::take(buf);
+        let verdict = match io.write(&payload).await {
+            Ok(()) => Ok(upstream::finish_auth(&mut io, &sha1).await),
+            Err(e) => Err(SessionError::backend_io(e)),
+        };
+        *buf = io.into_parts().1;
+        let verdict = verdict?;
         match verdict {
             Ok(_) => {
                 self.login.user = request.user.clone();
@@ -107,19 +107,21 @@ impl Session {
                 }
                 self.state
                     .reset(database.map(|d| String::from_utf8_lossy(&d).into_owned()));
-                self.statement_ids.clear();
-                *lock(&self.info.login) = self.login.clone();
+                self.ids.clear();
+                *lock(&self.published.info().login) = self.login.clone();
                 // A connection pre-opened for a switchover logged in as the old user.
-                lock(&self.info.preopened).take();
-                self.dirty = true;
+                lock(&self.published.info().preopened).take();
+                self.published.mark_stale();
                 self.restore_tracking().await?;
-                self.reply_to_client(seq, &ok_payload(SERVER_STATUS_AUTOCOMMIT, self.login.caps))
+                self.client
+                    .reply(seq, &ok_payload(SERVER_STATUS_AUTOCOMMIT, self.login.caps))
                     .await;
                 Ok(true)
             }
             Err(e) => {
                 let address = self.shared.topology.active_address();
-                self.reply_to_client(seq, &connect_error_reply(&address, &e))
+                self.client
+                    .reply(seq, &connect_error_reply(&address, &e))
                     .await;
                 Err(e.into())
             }

@@ -14,6 +14,12 @@
 //! boundaries; enter increments it *before* checking `closers` and close increments
 //! `closers` *before* reading `busy` (both SeqCst), so a session can never slip
 //! past a closing gate unseen.
+//!
+//! Every statement at a boundary writes `busy` and reads `closers`; each counter sits
+//! on a cache line of its own (`Line`) so that sessions on other cores writing one
+//! do not evict the other. That moves the counters in memory and changes nothing of
+//! the argument above: SeqCst operations form one total order over all locations,
+//! whichever cache lines they are on.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
@@ -22,11 +28,23 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+/// A value alone on its cache line (64 bytes on x86-64 and most ARM cores).
+#[derive(Default)]
+#[repr(align(64))]
+struct Line<T>(T);
+
+impl<T> std::ops::Deref for Line<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 #[derive(Default)]
 pub struct Gate {
-    closers: AtomicUsize,
-    busy: AtomicUsize,
-    held: AtomicUsize,
+    closers: Line<AtomicUsize>,
+    busy: Line<AtomicUsize>,
+    held: Line<AtomicUsize>,
     /// Commands that waited at the gate since [`Gate::reset_holds`].
     held_commands: AtomicU64,
     /// The longest of those waits, in µs.
@@ -277,6 +295,17 @@ mod tests {
             gate.holds_after_release(Duration::ZERO).await,
             HoldStats::default()
         );
+    }
+
+    #[test]
+    fn counters_have_cache_lines_of_their_own() {
+        let gate = Gate::default();
+        let at = |c: &AtomicUsize| c as *const AtomicUsize as usize;
+        let (closers, busy, held) = (at(&gate.closers), at(&gate.busy), at(&gate.held));
+        for (a, b) in [(closers, busy), (busy, held), (closers, held)] {
+            assert!(a.abs_diff(b) >= 64);
+        }
+        assert_eq!(busy % 64, 0);
     }
 
     #[tokio::test]

@@ -42,7 +42,7 @@ impl Session {
     }
 
     fn elsewhere(&self, address: String) -> Option<String> {
-        (*lock(&self.info.backend_address) != address).then_some(address)
+        (*lock(&self.published.info().backend_address) != address).then_some(address)
     }
 
     /// Sends a translated KILL to the server the target session is on, over a
@@ -67,9 +67,10 @@ impl Session {
         }
         .await;
         match answer {
-            Ok(payload) => self.reply_to_client(1, &payload).await,
+            Ok(payload) => self.client.reply(1, &payload).await,
             Err(e) => {
-                self.reply_to_client(1, &connect_error_reply(address, &e))
+                self.client
+                    .reply(1, &connect_error_reply(address, &e))
                     .await
             }
         }

@@ -9,7 +9,6 @@
 use std::collections::HashMap;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::AsyncWriteExt;
 
 use crate::control::Flavor;
 use crate::protocol::buf::Reader;
@@ -17,11 +16,12 @@ use crate::protocol::codec::write_packet;
 use crate::protocol::constants::*;
 use crate::protocol::packets::ErrPacket;
 use crate::protocol::ProtocolError;
+use crate::proxy::conn::ServerConn;
 use crate::proxy::errors::{reply, SessionError};
 use crate::proxy::io::{PacketStream, HANDSHAKE_MAX_PACKET};
 use crate::proxy::response::Expect;
 use crate::proxy::session::{connect_error_reply, Session};
-use crate::proxy::upstream::{self, Upstream};
+use crate::proxy::upstream;
 
 /// The session's user variables on MariaDB, typed and with their character set.
 const USER_VARIABLES_MARIADB: &str =
@@ -96,7 +96,7 @@ impl Session {
     /// tried again, with an error to the client if need be, at its next command.
     /// Pinned sessions are left for their next command, which tells them why.
     pub(crate) async fn move_idle(&mut self) -> Result<(), SessionError> {
-        if !self.at_boundary || !self.cbuf.is_empty() || self.state.pin_reason().is_some() {
+        if !self.at_boundary || !self.client.buf.is_empty() || self.state.pin_reason().is_some() {
             return Ok(());
         }
         // A few at a time; a session whose client speaks meanwhile moves with its
@@ -108,7 +108,7 @@ impl Session {
         };
         let gate = self.shared.gate.clone();
         gate.enter().await;
-        let result = if self.epoch != self.shared.topology.target.load().epoch {
+        let result = if self.server.epoch() != self.shared.topology.target.load().epoch {
             self.migrate_to_target(false).await
         } else {
             Ok(())
@@ -122,13 +122,13 @@ impl Session {
     async fn migrate_to_target(&mut self, pending: bool) -> Result<(), SessionError> {
         let target = self.shared.topology.target.load_full();
         if let Some(reason) = self.state.pin_reason() {
-            self.reply_to_client(1, &reply::pinned(reason)).await;
+            self.client.reply(1, &reply::pinned(reason)).await;
             return Err(SessionError::Pinned(reason));
         }
         // 1. What only the old server knows of the session: read it while it is there.
         let carried = self.read_carried().await;
         // 2. A connection to the new target, pre-opened by the switchover if it could.
-        let conn = match self.info.take_preopened(target.epoch) {
+        let conn = match self.published.info().take_preopened(target.epoch) {
             Some(conn) => conn,
             None => {
                 let timeout = self.shared.topology.config.load().proxy.connect_timeout.0;
@@ -143,7 +143,8 @@ impl Session {
                         return Ok(());
                     }
                     Err(e) => {
-                        self.reply_to_client(1, &connect_error_reply(&target.address, &e))
+                        self.client
+                            .reply(1, &connect_error_reply(&target.address, &e))
                             .await;
                         return Err(e.into());
                     }
@@ -151,31 +152,20 @@ impl Session {
             }
         };
         // 3. Swap it in; the old connection is closed politely in the background.
-        let Upstream {
-            stream,
-            buf,
-            thread_id,
-            caps,
-            mariadb_caps,
-            scramble,
-            ..
-        } = conn;
-        let mut old = std::mem::replace(&mut self.backend, stream);
-        self.bbuf = buf;
+        let thread_id = conn.thread_id;
+        let mut old = self
+            .server
+            .replace(ServerConn::from_upstream(conn, target.epoch));
         tokio::spawn(async move {
             let mut quit = BytesMut::new();
             write_packet(&mut quit, 0, &[COM_QUIT]);
-            let _ = old.write_all(&quit).await;
-            let _ = old.shutdown().await;
+            let _ = old.write(&quit).await;
+            old.shutdown().await;
         });
-        self.backend_caps = caps;
-        self.mariadb_caps = mariadb_caps;
-        self.backend_scramble = scramble;
-        self.info
-            .backend_thread
+        let info = self.published.info();
+        info.backend_thread
             .store(thread_id, std::sync::atomic::Ordering::Relaxed);
-        self.epoch = target.epoch;
-        *crate::proxy::registry::lock(&self.info.backend_address) = target.address.clone();
+        *crate::proxy::registry::lock(&info.backend_address) = target.address.clone();
         // 4. Replay the state.
         self.replay(carried).await?;
         tracing::debug!(session = self.id, to = %target.address, backend_thread = thread_id, "session moved");
@@ -229,23 +219,16 @@ impl Session {
             answers.push((Expect::Prepare, Some(*client_id), "PREPARE".into()));
         }
         if answers.is_empty() {
-            self.map_statements = true;
+            self.ids.start_mapping();
             return Ok(());
         }
-        self.backend
-            .write_all(&batch)
+        self.server
+            .write(&batch)
             .await
             .map_err(SessionError::backend_io)?;
-        self.forward = false;
         let mut ids = HashMap::new();
         for (expect, client_id, what) in answers {
-            let outcome = match self.relay_response(expect).await {
-                Ok(o) => o,
-                Err(e) => {
-                    self.forward = true;
-                    return Err(e);
-                }
-            };
+            let outcome = self.swallow(expect).await?;
             if outcome.error {
                 tracing::warn!(session = self.id, "replay on the new server failed: {what}");
             }
@@ -253,11 +236,8 @@ impl Session {
                 ids.insert(client_id, backend_id);
             }
         }
-        self.forward = true;
         let highest = prepared.iter().map(|(id, _)| *id).max().unwrap_or(0);
-        self.next_statement_id = self.next_statement_id.max(highest.wrapping_add(1)).max(1);
-        self.statement_ids = ids;
-        self.map_statements = true;
+        self.ids.moved(ids, highest);
         Ok(())
     }
 
@@ -359,9 +339,10 @@ impl Session {
     /// Runs a text query on the backend and returns its rows (NULL = `None`), without
     /// passing anything to the client. For small control queries only.
     async fn query_rows(&mut self, sql: &str) -> Result<Vec<Vec<Option<Bytes>>>, SessionError> {
-        let deprecate_eof = self.backend_caps & CLIENT_DEPRECATE_EOF != 0;
-        let mut io = PacketStream::new(&mut self.backend, HANDSHAKE_MAX_PACKET);
-        io.buf = std::mem::take(&mut self.bbuf);
+        let deprecate_eof = self.server.caps() & CLIENT_DEPRECATE_EOF != 0;
+        let (stream, buf) = self.server.parts();
+        let mut io = PacketStream::new(stream, HANDSHAKE_MAX_PACKET);
+        io.buf = std::mem::take(buf);
         let result = async {
             io.write(&[&[COM_QUERY][..], sql.as_bytes()].concat())
                 .await
@@ -413,8 +394,7 @@ impl Session {
             }
         }
         .await;
-        let (_, buf) = io.into_parts();
-        self.bbuf = buf;
+        *buf = io.into_parts().1;
         result
     }
 }

@@ -4,11 +4,17 @@
 //! the accounts, what the backend's greeting said, and the session registry. Its
 //! second `impl` block is the interface the switchover uses (pre-opened connections,
 //! the capability check); the switchover never reaches into a session's modules.
-//! `upstream` is a session's data connection to a server (the control plane's SQL
-//! connections are `crate::control`).
+//!
+//! A session (`session`) is a few small parts: its two connections (`conn`: the
+//! client's and the server's, generic over the stream), its state (`state`), its
+//! statement-id mapping (`statement_ids`) and what it publishes to the registry
+//! (`registry::Published`). The relay (`relay`) borrows them to pass one command's
+//! answer. `upstream` opens and logs in a session's connection to a server (the
+//! control plane's SQL connections are `crate::control`).
 
 mod change_user;
 pub mod client;
+pub mod conn;
 pub mod errors;
 pub mod gate;
 pub mod io;
@@ -21,6 +27,7 @@ pub mod response;
 pub mod scan;
 pub mod session;
 pub mod state;
+pub mod statement_ids;
 pub mod upstream;
 pub mod users;
 

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
+use crate::proxy::state::SessionState;
 use crate::proxy::upstream::{Login, Upstream};
 
 /// What a session publishes about itself.
@@ -51,6 +52,66 @@ impl SessionInfo {
             Some((e, conn)) if e == epoch => Some(conn),
             _ => None,
         }
+    }
+}
+
+/// What a session last published of its state, so that it locks its summary only
+/// when something changed — never per command.
+pub struct Published {
+    info: Arc<SessionInfo>,
+    /// The schema (or anything not compared below) may have changed.
+    stale: bool,
+    in_transaction: bool,
+    pin: Option<&'static str>,
+}
+
+impl Published {
+    pub fn new(info: Arc<SessionInfo>) -> Self {
+        Published {
+            info,
+            stale: false,
+            in_transaction: false,
+            pin: None,
+        }
+    }
+
+    pub fn info(&self) -> &SessionInfo {
+        &self.info
+    }
+
+    /// The session's state changed in a way [`Published::update`] cannot see by
+    /// comparing (the schema, variables).
+    pub fn mark_stale(&mut self) {
+        self.stale = true;
+    }
+
+    /// Publishes schema, transaction and pin state if they may differ from what was
+    /// published last. Returns whether it published.
+    pub fn update(&mut self, state: &SessionState) -> bool {
+        // Compared with a local copy: no lock unless something changed.
+        let changed = self.stale
+            || state.in_transaction() != self.in_transaction
+            || state.pin_reason() != self.pin;
+        if changed {
+            self.publish(state);
+        }
+        changed
+    }
+
+    /// Publishes schema, transaction and pin state for the admin and the switchover.
+    pub fn publish(&mut self, state: &SessionState) {
+        let mut summary = lock(&self.info.summary);
+        summary.schema = state.schema.clone();
+        summary.in_transaction = state.in_transaction();
+        summary.pin = state.pin_reason();
+        self.in_transaction = summary.in_transaction;
+        self.pin = summary.pin;
+        self.stale = false;
+    }
+
+    /// The session waits at the closed gate (or no longer does).
+    pub fn held(&self, held: bool) {
+        lock(&self.info.summary).held = held;
     }
 }
 
@@ -150,5 +211,68 @@ impl Registry {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::constants::SERVER_STATUS_IN_TRANS;
+
+    fn info(registry: &Registry) -> Arc<SessionInfo> {
+        let login = Login {
+            user: bytes::Bytes::from_static(b"app"),
+            sha1: None,
+            database: Some(bytes::Bytes::from_static(b"shop")),
+            caps: 0,
+            mariadb_caps: 0,
+            charset: 45,
+            max_packet: 0,
+            attrs: None,
+        };
+        let peer = "127.0.0.1:5000".parse().unwrap();
+        registry.insert(
+            crate::proxy::PROXY_ID_BASE,
+            login,
+            peer,
+            12,
+            "db:3306".into(),
+        )
+    }
+
+    #[test]
+    fn publishes_only_what_changed() {
+        let registry = Registry::default();
+        let info = info(&registry);
+        let mut published = Published::new(info.clone());
+        let mut state = SessionState::new(Some("shop".into()), 45);
+        assert!(!published.update(&state), "nothing changed");
+        state.on_eof(SERVER_STATUS_IN_TRANS);
+        assert!(published.update(&state));
+        assert!(info.summary().in_transaction);
+        assert!(!published.update(&state), "published already");
+        // The schema is not compared: a change to it is marked.
+        state.schema = Some("other".into());
+        assert!(!published.update(&state));
+        published.mark_stale();
+        assert!(published.update(&state));
+        assert_eq!(info.summary().schema.as_deref(), Some("other"));
+        state.pins.locked_tables = true;
+        assert!(published.update(&state));
+        assert_eq!(info.summary().pin, state.pin_reason());
+    }
+
+    #[test]
+    fn held_is_published_at_once() {
+        let registry = Registry::default();
+        let published = Published::new(info(&registry));
+        published.held(true);
+        assert!(published.info().summary().held);
+        assert_eq!(
+            registry.backend_of(crate::proxy::PROXY_ID_BASE),
+            Some((12, "db:3306".into()))
+        );
+        published.held(false);
+        assert!(!published.info().summary().held);
     }
 }

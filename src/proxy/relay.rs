@@ -8,271 +8,244 @@
 //! Invariant: when a relay function returns Ok, both buffers start at a packet boundary.
 
 use bytes::{Buf, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::time::Instant;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::protocol::buf::Reader;
 use crate::protocol::codec::{chunk_header, write_packet};
 use crate::protocol::constants::*;
 use crate::protocol::packets::OkPacket;
+use crate::protocol::ProtocolError;
+use crate::proxy::conn::{ClientConn, ServerConn};
 use crate::proxy::errors::{reply, SessionError};
 use crate::proxy::response::{Event, Expect, Response};
-use crate::proxy::session::Session;
+use crate::proxy::state::SessionState;
+use crate::proxy::statement_ids::StatementIds;
 
 /// What the end of an answer said.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Outcome {
     /// The answer (or its last result) was an ERR.
     pub error: bool,
-    /// A prepare answer: statement id, params, columns.
+    /// A prepare answer: statement id (the client's), params, columns.
     pub prepared: Option<(u32, u16, u16)>,
+    /// Session-tracking data in an OK changed the session's state.
+    pub state_changed: bool,
 }
 
-/// Buffers grown past this for one big packet are given back afterwards.
-const KEEP_CAPACITY: usize = 256 * 1024;
-const READ_CHUNK: usize = 64 * 1024;
+/// The parts of a session one command's traffic touches: both connections, the
+/// session state that OK/EOF packets update, and the statement-id mapping that prepare
+/// answers extend.
+pub struct Relay<'a, C, S> {
+    pub client: &'a mut ClientConn<C>,
+    pub server: &'a mut ServerConn<S>,
+    pub state: &'a mut SessionState,
+    pub ids: &'a mut StatementIds,
+}
 
-impl Session {
-    /// Follows the backend's answer to the end, forwarding it to the client.
-    pub(crate) async fn relay_response(&mut self, expect: Expect) -> Result<Outcome, SessionError> {
-        let mut rs = Response::new(expect, self.backend_caps, self.mariadb_caps);
+/// Where the walk of a batch of buffered server bytes stopped.
+#[derive(Default)]
+struct Walk {
+    /// Payload bytes of the current chunk still to pass uninspected.
+    skip: usize,
+    /// The chunk being passed is 0xFFFFFF long: the next one continues it.
+    continued: bool,
+}
+
+impl<C, S> Relay<'_, C, S>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    /// Follows the server's answer to the end, forwarding it to the client.
+    pub async fn answer(&mut self, expect: Expect) -> Result<Outcome, SessionError> {
+        self.follow(expect, true).await
+    }
+
+    /// Follows the server's answer to a command the proxy sent on its own (state
+    /// replayed on a new server): the client sees none of it, and statement ids are
+    /// the server's.
+    pub async fn swallow(&mut self, expect: Expect) -> Result<Outcome, SessionError> {
+        self.follow(expect, false).await
+    }
+
+    async fn follow(&mut self, expect: Expect, forward: bool) -> Result<Outcome, SessionError> {
+        let mut rs = Response::new(expect, self.server.caps(), self.server.mariadb_caps());
         let mut outcome = Outcome::default();
-        // Payload bytes of the current chunk still to pass uninspected.
-        let mut skip = 0usize;
-        // The chunk being passed is 0xFFFFFF long: the next one continues it.
-        let mut continued = false;
+        let mut walk = Walk::default();
         loop {
-            let mut pos = 0usize;
-            // Start of bytes not yet copied into `out` (used only once a packet was
-            // rewritten in this batch).
-            let mut copied_to = 0usize;
-            let mut local_infile = false;
-            loop {
-                if skip > 0 {
-                    let n = skip.min(self.bbuf.len() - pos);
-                    pos += n;
-                    skip -= n;
-                    if skip > 0 {
-                        break;
-                    }
-                    continue;
-                }
-                if rs.is_done() && !continued {
-                    break;
-                }
-                let Some((len, _seq)) = chunk_header(&self.bbuf[pos..]) else {
-                    break;
-                };
-                if continued {
-                    continued = len == MAX_CHUNK;
-                    pos += 4;
-                    skip = len;
-                    continue;
-                }
-                let first = if len == 0 {
-                    None
-                } else {
-                    match self.bbuf.get(pos + 4) {
-                        Some(b) => Some(*b),
-                        None => break,
-                    }
-                };
-                if !rs.needs_whole(first, len) {
-                    continued = len == MAX_CHUNK;
-                    pos += 4;
-                    skip = len;
-                    rs.on_streamed()?;
-                    continue;
-                }
-                let end = pos + 4 + len;
-                if self.bbuf.len() < end {
-                    self.bbuf.reserve(end - self.bbuf.len());
-                    break;
-                }
-                let event = rs.on_packet(&self.bbuf[pos + 4..end])?;
-                match event {
-                    Event::Ok { status } => {
-                        let rewrite = self.on_backend_ok(status, pos, end);
-                        if rewrite {
-                            self.out.extend_from_slice(&self.bbuf[copied_to..pos]);
-                            let seq = self.bbuf[pos + 3];
-                            strip_session_track(&self.bbuf[pos + 4..end], seq, &mut self.out);
-                            copied_to = end;
-                        }
-                        outcome.error = false;
-                    }
-                    Event::Eof { status } => {
-                        self.state.on_eof(status);
-                        outcome.error = false;
-                    }
-                    Event::Err => outcome.error = true,
-                    Event::Prepared {
-                        id,
-                        params,
-                        columns,
-                    } => {
-                        let client_id = self.client_statement_id(id);
-                        if client_id != id {
-                            self.bbuf[pos + 5..pos + 9].copy_from_slice(&client_id.to_le_bytes());
-                        }
-                        let id = client_id;
-                        outcome.prepared = Some((id, params, columns));
-                    }
-                    Event::LocalInfile => local_infile = true,
-                    Event::More | Event::Progress => {}
-                }
-                pos = end;
-                if local_infile {
-                    break;
-                }
-            }
-            self.flush_backend_bytes(pos, copied_to).await?;
+            let (pos, copied_to, local_infile) =
+                self.walk_buffered(&mut rs, &mut walk, &mut outcome, forward)?;
+            self.flush_server_bytes(pos, copied_to, forward).await?;
             if local_infile {
                 self.pump_local_infile().await?;
                 rs.after_local_infile();
                 continue;
             }
-            if rs.is_done() && skip == 0 && !continued {
-                self.shrink_buffers();
+            if rs.is_done() && walk.skip == 0 && !walk.continued {
+                self.client.shrink_buffers();
+                self.server.shrink_buffers();
                 return Ok(outcome);
             }
-            self.read_backend().await?;
+            self.server.read_more().await?;
         }
     }
 
-    /// The id the client sees for a statement the backend prepared as `backend_id`:
-    /// the same until the session first moves; afterwards a fresh proxy id, written
-    /// over the backend's in the prepare answer.
-    fn client_statement_id(&mut self, backend_id: u32) -> u32 {
-        if !self.map_statements || !self.forward {
-            return backend_id;
-        }
-        let client_id = self.next_statement_id;
-        self.next_statement_id = self.next_statement_id.wrapping_add(1).max(1);
-        self.statement_ids.insert(client_id, backend_id);
-        client_id
-    }
-
-    /// Updates session state from an OK packet at `bbuf[pos..end]`; returns whether it
-    /// must be rewritten for a client that did not ask for session tracking.
-    fn on_backend_ok(&mut self, status: u16, pos: usize, end: usize) -> bool {
-        let payload = &self.bbuf[pos + 4..end];
-        if status & SERVER_SESSION_STATE_CHANGED != 0 {
-            if let Ok(ok) = OkPacket::parse(payload, self.backend_caps) {
-                if self.state.on_ok(&ok) {
-                    self.dirty = true;
-                    tracing::debug!(session = self.id, state = ?self.state, "session state changed");
+    /// Walks the packets buffered from the server, up to the first one that is not
+    /// whole yet and must be. Returns how far it got, how much of that is already
+    /// copied into the client's scratch buffer (once a packet was rewritten), and
+    /// whether it stopped at a LOCAL INFILE request.
+    fn walk_buffered(
+        &mut self,
+        rs: &mut Response,
+        walk: &mut Walk,
+        outcome: &mut Outcome,
+        forward: bool,
+    ) -> Result<(usize, usize, bool), SessionError> {
+        let mut pos = 0usize;
+        let mut copied_to = 0usize;
+        let buf_len = self.server.buf.len();
+        loop {
+            if walk.skip > 0 {
+                let n = walk.skip.min(buf_len - pos);
+                pos += n;
+                walk.skip -= n;
+                if walk.skip > 0 {
+                    return Ok((pos, copied_to, false));
                 }
+                continue;
             }
-        } else {
-            self.state.on_eof(status);
+            if rs.is_done() && !walk.continued {
+                return Ok((pos, copied_to, false));
+            }
+            let Some((len, _seq)) = chunk_header(&self.server.buf[pos..]) else {
+                return Ok((pos, copied_to, false));
+            };
+            if walk.continued {
+                walk.continued = len == MAX_CHUNK;
+                pos += 4;
+                walk.skip = len;
+                continue;
+            }
+            let first = if len == 0 {
+                None
+            } else {
+                match self.server.buf.get(pos + 4) {
+                    Some(b) => Some(*b),
+                    None => return Ok((pos, copied_to, false)),
+                }
+            };
+            if !rs.needs_whole(first, len) {
+                walk.continued = len == MAX_CHUNK;
+                pos += 4;
+                walk.skip = len;
+                rs.on_streamed()?;
+                continue;
+            }
+            let end = pos + 4 + len;
+            if buf_len < end {
+                self.server.buf.reserve(end - buf_len);
+                return Ok((pos, copied_to, false));
+            }
+            match rs.on_packet(&self.server.buf[pos + 4..end])? {
+                Event::Ok { status } => {
+                    outcome.state_changed |= self.on_ok(status, pos, end);
+                    if forward && self.client.strips_tracking() {
+                        let buf = &self.server.buf;
+                        let out = self.client.scratch();
+                        out.extend_from_slice(&buf[copied_to..pos]);
+                        strip_session_track(&buf[pos + 4..end], buf[pos + 3], out);
+                        copied_to = end;
+                    }
+                    outcome.error = false;
+                }
+                Event::Eof { status } => {
+                    self.state.on_eof(status);
+                    outcome.error = false;
+                }
+                Event::Err => outcome.error = true,
+                Event::Prepared {
+                    id,
+                    params,
+                    columns,
+                } => {
+                    let client_id = if forward {
+                        self.ids.on_prepared(id)
+                    } else {
+                        id
+                    };
+                    if client_id != id {
+                        self.server.buf[pos + 5..pos + 9].copy_from_slice(&client_id.to_le_bytes());
+                    }
+                    outcome.prepared = Some((client_id, params, columns));
+                }
+                Event::LocalInfile => return Ok((end, copied_to, true)),
+                Event::More | Event::Progress => {}
+            }
+            pos = end;
         }
-        self.strip_tracking
     }
 
-    /// Writes `bbuf[..pos]` to the client (with any rewritten packets gathered in
-    /// `out`), then drops it from the buffer.
-    async fn flush_backend_bytes(
+    /// Updates session state from an OK packet at `buf[pos..end]`; returns whether
+    /// tracked state changed.
+    fn on_ok(&mut self, status: u16, pos: usize, end: usize) -> bool {
+        if status & SERVER_SESSION_STATE_CHANGED == 0 {
+            self.state.on_eof(status);
+            return false;
+        }
+        let payload = &self.server.buf[pos + 4..end];
+        match OkPacket::parse(payload, self.server.caps()) {
+            Ok(ok) => self.state.on_ok(&ok),
+            Err(_) => false,
+        }
+    }
+
+    /// Writes `buf[..pos]` of the server's bytes to the client (with any rewritten
+    /// packets gathered in the client's scratch buffer), then drops it from the buffer.
+    async fn flush_server_bytes(
         &mut self,
         pos: usize,
         copied_to: usize,
+        forward: bool,
     ) -> Result<(), SessionError> {
-        if !self.forward {
-            // Replaying state on a new backend: the client must not see the answers.
-            self.out.clear();
-        } else if copied_to > 0 || !self.out.is_empty() {
-            self.out.extend_from_slice(&self.bbuf[copied_to..pos]);
-            self.client
-                .write_all(&self.out)
-                .await
-                .map_err(SessionError::client_io)?;
-            self.out.clear();
+        if !forward {
+            // Replaying state on a new server: the client must not see the answers.
+        } else if copied_to > 0 || !self.client.scratch().is_empty() {
+            let rest = &self.server.buf[copied_to..pos];
+            self.client.scratch().extend_from_slice(rest);
+            self.client.flush_scratch().await?;
         } else if pos > 0 {
-            self.client
-                .write_all(&self.bbuf[..pos])
-                .await
-                .map_err(SessionError::client_io)?;
+            self.client.write(&self.server.buf[..pos]).await?;
         }
-        self.bbuf.advance(pos);
+        self.server.buf.advance(pos);
         Ok(())
     }
 
-    pub(crate) async fn read_backend(&mut self) -> Result<(), SessionError> {
-        self.bbuf.reserve(READ_CHUNK);
-        match self.backend.read_buf(&mut self.bbuf).await {
-            Ok(0) => Err(SessionError::backend_io(
-                std::io::ErrorKind::UnexpectedEof.into(),
-            )),
-            Ok(_) => Ok(()),
-            Err(e) => Err(SessionError::backend_io(e)),
-        }
-    }
-
-    /// Reads more client bytes of an incomplete packet; `Ok(false)` when the client
-    /// closed the connection. Bounded by `net_read_timeout` from the packet's first
-    /// read on: this is only called while a packet is incomplete, so the timer costs
-    /// nothing to packets that arrive whole or to idle sessions.
-    pub(crate) async fn read_client(&mut self) -> Result<bool, SessionError> {
-        let deadline = self.packet_deadline();
-        self.cbuf.reserve(16 * 1024);
-        let read = self.client.read_buf(&mut self.cbuf);
-        match tokio::time::timeout_at(deadline, read).await {
-            Ok(Ok(0)) => Ok(false),
-            Ok(Ok(_)) => Ok(true),
-            Ok(Err(e)) => Err(SessionError::client_io(e)),
-            Err(_) => Err(self.read_timed_out()),
-        }
-    }
-
-    /// When the packet being read must be whole (set on first use for each packet).
-    pub(crate) fn packet_deadline(&mut self) -> Instant {
-        let timeout = self.net_read_timeout;
-        *self
-            .packet_deadline
-            .get_or_insert_with(|| Instant::now() + timeout)
-    }
-
-    /// The packet being read is whole: the next one gets a fresh deadline.
-    pub(crate) fn packet_done(&mut self) {
-        self.packet_deadline = None;
-        self.client_seq = 0;
-    }
-
-    pub(crate) fn read_timed_out(&self) -> SessionError {
-        SessionError::ReadTimeout(self.net_read_timeout)
-    }
-
     /// Streams one logical packet of more than one chunk from the client to the
-    /// backend, checking sequence ids and the size bound chunk by chunk. `cbuf` starts
-    /// at the packet's first header.
-    pub(crate) async fn forward_big_client_packet(&mut self) -> Result<(), SessionError> {
+    /// server, checking sequence ids and the size bound chunk by chunk. The client's
+    /// buffer starts at the packet's first header.
+    pub async fn forward_big_client_packet(&mut self) -> Result<(), SessionError> {
+        let max = self.client.max_packet();
         let mut total = 0usize;
         let mut expected_seq = None;
         loop {
             let (len, seq) = self.client_chunk_header().await?;
-            if expected_seq.is_some_and(|s| s != seq) {
-                self.reply_to_client(1, &reply::out_of_order()).await;
-                return Err(SessionError::Client(
-                    crate::protocol::ProtocolError::OutOfOrder {
-                        expected: expected_seq.unwrap_or(0),
-                        got: seq,
-                    },
-                ));
+            if let Some(expected) = expected_seq.filter(|&s| s != seq) {
+                self.client.reply(1, &reply::out_of_order()).await;
+                return Err(SessionError::Client(ProtocolError::OutOfOrder {
+                    expected,
+                    got: seq,
+                }));
             }
             expected_seq = Some(seq.wrapping_add(1));
             total += len;
-            if total > self.max_packet {
-                self.reply_to_client(
-                    seq.wrapping_add(1),
-                    &reply::packet_too_large(self.max_packet),
-                )
-                .await;
-                return Err(SessionError::Client(
-                    crate::protocol::ProtocolError::TooLarge {
-                        size: total,
-                        max: self.max_packet,
-                    },
-                ));
+            if total > max {
+                self.client
+                    .reply(seq.wrapping_add(1), &reply::packet_too_large(max))
+                    .await;
+                return Err(SessionError::Client(ProtocolError::TooLarge {
+                    size: total,
+                    max,
+                }));
             }
             self.stream_client_chunk(len).await?;
             if len < MAX_CHUNK {
@@ -281,28 +254,26 @@ impl Session {
         }
     }
 
-    /// Passes one chunk (header at the start of `cbuf`, `len` payload bytes) from the
-    /// client to the backend as its bytes arrive.
+    /// Passes one chunk (header at the start of the client's buffer, `len` payload
+    /// bytes) from the client to the server as its bytes arrive.
     async fn stream_client_chunk(&mut self, len: usize) -> Result<(), SessionError> {
         let mut left = 4 + len;
         loop {
-            let n = left.min(self.cbuf.len());
+            let n = left.min(self.client.buf.len());
             if n > 0 {
-                self.backend
-                    .write_all(&self.cbuf[..n])
+                self.server
+                    .write(&self.client.buf[..n])
                     .await
                     .map_err(SessionError::backend_io)?;
-                self.cbuf.advance(n);
+                self.client.buf.advance(n);
                 left -= n;
             }
             if left == 0 {
-                self.packet_done();
+                self.client.packet_done();
                 return Ok(());
             }
-            if !self.read_client().await? {
-                return Err(SessionError::client_io(
-                    std::io::ErrorKind::UnexpectedEof.into(),
-                ));
+            if !self.client.read_more().await? {
+                return Err(client_closed());
             }
         }
     }
@@ -311,19 +282,17 @@ impl Session {
     /// closing in the middle of a packet is an error.
     async fn client_chunk_header(&mut self) -> Result<(usize, u8), SessionError> {
         loop {
-            if let Some(header) = chunk_header(&self.cbuf) {
-                self.client_seq = header.1;
+            if let Some(header) = chunk_header(&self.client.buf) {
+                self.client.saw_seq(header.1);
                 return Ok(header);
             }
-            if !self.read_client().await? {
-                return Err(SessionError::client_io(
-                    std::io::ErrorKind::UnexpectedEof.into(),
-                ));
+            if !self.client.read_more().await? {
+                return Err(client_closed());
             }
         }
     }
 
-    /// After a LOCAL INFILE request: passes the client's file packets to the backend
+    /// After a LOCAL INFILE request: passes the client's file packets to the server
     /// up to and including the empty packet that ends them.
     async fn pump_local_infile(&mut self) -> Result<(), SessionError> {
         let mut continued = false;
@@ -337,22 +306,10 @@ impl Session {
             }
         }
     }
+}
 
-    /// Sends the client one packet of the proxy's own (an ERR, an OK).
-    pub(crate) async fn reply_to_client(&mut self, seq: u8, payload: &[u8]) {
-        self.out.clear();
-        write_packet(&mut self.out, seq, payload);
-        let _ = self.client.write_all(&self.out).await;
-        self.out.clear();
-    }
-
-    fn shrink_buffers(&mut self) {
-        for buf in [&mut self.bbuf, &mut self.cbuf, &mut self.out] {
-            if buf.capacity() > KEEP_CAPACITY && buf.is_empty() {
-                *buf = BytesMut::with_capacity(READ_CHUNK);
-            }
-        }
-    }
+fn client_closed() -> SessionError {
+    SessionError::client_io(std::io::ErrorKind::UnexpectedEof.into())
 }
 
 /// Writes the packet `payload` (an OK with session tracking) as the OK a client without
@@ -397,6 +354,10 @@ pub fn strip_session_track(payload: &[u8], seq: u8, out: &mut BytesMut) {
         & !SERVER_SESSION_STATE_CHANGED;
     out[start + status_at..start + status_at + 2].copy_from_slice(&status.to_le_bytes());
 }
+
+#[cfg(test)]
+#[path = "relay_tests.rs"]
+mod relay_tests;
 
 #[cfg(test)]
 mod tests {

@@ -53,7 +53,8 @@ pub enum Event {
     Ok { status: u16 },
     /// An EOF packet with these status flags.
     Eof { status: u16 },
-    /// An ERR packet; `done` tells whether it ended the answer.
+    /// An ERR packet: it always ends the answer (an ERR never says more results
+    /// follow), whether it came first or in the middle of a result set.
     Err,
     /// MariaDB progress report (ERR 0xFFFF): not an end.
     Progress,

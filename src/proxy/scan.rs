@@ -75,13 +75,54 @@ pub fn scan(sql: &[u8]) -> Effects {
         leading_keywords(sql, &mut e);
     }
     if sql.len() <= SEARCH_LIMIT {
-        e.get_lock = contains_word_ci(sql, b"GET_LOCK");
-        e.release_lock = contains_word_ci(sql, b"RELEASE_LOCK");
-        e.release_all_locks = contains_word_ci(sql, b"RELEASE_ALL_LOCKS");
-        e.user_variable = sql.contains(&b'@') && has_user_variable(sql);
-        e.insert_id |= contains_word_ci(sql, b"LAST_INSERT_ID");
+        search_names(sql, &mut e);
     }
     e
+}
+
+/// One pass over `sql` for the function names that matter (as whole words, in any
+/// case) and for user variables. A name matches where [`contains_word_ci`] would:
+/// the names are made of identifier bytes only, so a match is exactly a maximal run of
+/// identifier bytes equal to the name.
+fn search_names(sql: &[u8], e: &mut Effects) {
+    let ident = is_ident;
+    let mut i = 0;
+    while i < sql.len() {
+        let b = sql[i];
+        if b == b'@' {
+            // `@name`, not `@@name` (a system variable).
+            let next = sql.get(i + 1).copied();
+            e.user_variable |= (i == 0 || sql[i - 1] != b'@')
+                && next.is_some_and(|n| ident(n) || n == b'`' || n == b'\'');
+            i += 1;
+            continue;
+        }
+        if !ident(b) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < sql.len() && ident(sql[i]) {
+            i += 1;
+        }
+        let word = &sql[start..i];
+        // Only the lengths of the names are worth comparing.
+        match word.len() {
+            8 => e.get_lock |= word.eq_ignore_ascii_case(b"GET_LOCK"),
+            12 => e.release_lock |= word.eq_ignore_ascii_case(b"RELEASE_LOCK"),
+            14 => e.insert_id |= word.eq_ignore_ascii_case(b"LAST_INSERT_ID"),
+            17 => e.release_all_locks |= word.eq_ignore_ascii_case(b"RELEASE_ALL_LOCKS"),
+            _ => {}
+        }
+    }
+}
+
+/// Whether [`scan`] may find a KILL in `sql` — the one thing that must be known
+/// before the statement is sent (it is rewritten). False for almost every statement,
+/// which can then be scanned while the server works.
+pub fn may_kill(sql: &[u8]) -> bool {
+    // With a ';', a KILL may begin any piece: scan it all.
+    sql.contains(&b';') || Words::new(sql).next_word().as_ref().map(Word::as_deref) == Some(b"KILL")
 }
 
 /// What the first two words of one statement say, added to `e`.
@@ -339,7 +380,9 @@ pub fn kill_target(sql: &[u8]) -> Option<(usize, usize, u32)> {
     }
 }
 
-/// True when `@name` (not `@@name`) appears.
+/// True when `@name` (not `@@name`) appears. The reference [`search_names`] is
+/// checked against.
+#[cfg(test)]
 fn has_user_variable(sql: &[u8]) -> bool {
     sql.windows(2).enumerate().any(|(i, w)| {
         w[0] == b'@'
@@ -348,17 +391,16 @@ fn has_user_variable(sql: &[u8]) -> bool {
     })
 }
 
-/// Case-insensitive search for `word` not preceded or followed by an identifier byte.
+/// Case-insensitive search for `word` (made of identifier bytes) not preceded or
+/// followed by an identifier byte: one of the maximal runs of identifier bytes is it.
+/// One pass, whatever the length of `word`.
 fn contains_word_ci(hay: &[u8], word: &[u8]) -> bool {
-    if hay.len() < word.len() {
-        return false;
-    }
-    let ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
-    (0..=hay.len() - word.len()).any(|i| {
-        hay[i..i + word.len()].eq_ignore_ascii_case(word)
-            && (i == 0 || !ident(hay[i - 1]))
-            && hay.get(i + word.len()).is_none_or(|&b| !ident(b))
-    })
+    hay.split(|&b| !is_ident(b))
+        .any(|run| run.eq_ignore_ascii_case(word))
+}
+
+fn is_ident(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
 }
 
 /// Upper-cased words at the start of a statement, skipping whitespace and comments
@@ -478,6 +520,87 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The search as it was (O(n·m)), the reference the one-pass searches are checked
+    /// against.
+    fn contains_word_ci_reference(hay: &[u8], word: &[u8]) -> bool {
+        if hay.len() < word.len() {
+            return false;
+        }
+        let ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+        (0..=hay.len() - word.len()).any(|i| {
+            hay[i..i + word.len()].eq_ignore_ascii_case(word)
+                && (i == 0 || !ident(hay[i - 1]))
+                && hay.get(i + word.len()).is_none_or(|&b| !ident(b))
+        })
+    }
+
+    #[test]
+    fn one_pass_search_finds_what_the_reference_found() {
+        let names: [&[u8]; 4] = [
+            b"GET_LOCK",
+            b"RELEASE_LOCK",
+            b"RELEASE_ALL_LOCKS",
+            b"LAST_INSERT_ID",
+        ];
+        let cases: [&[u8]; 12] = [
+            b"SELECT GET_LOCK('a', 1)",
+            b"select get_lock('a',1), release_lock('a')",
+            b"SELECT MY_GET_LOCK(1), GET_LOCKS(2), GET_LOCK_",
+            b"SELECT RELEASE_ALL_LOCKS()",
+            b"SELECT last_insert_id(), @a, @@b, @`c`, @'d'",
+            b"SELECT 1@x, @@@y, x@",
+            b"@",
+            b"get_lock",
+            b"SELECT \xff\xfeGET_LOCK\x80",
+            b"SELECT 'GET_LOCK' FROM t",
+            b"",
+            b"CREATE OR REPLACE TEMPORARY TABLE t (a int)",
+        ];
+        for sql in cases {
+            let mut e = Effects::default();
+            search_names(sql, &mut e);
+            let found = [e.get_lock, e.release_lock, e.release_all_locks, e.insert_id];
+            for (name, found) in names.iter().zip(found) {
+                assert_eq!(
+                    found,
+                    contains_word_ci_reference(sql, name),
+                    "{name:?} in {sql:?}"
+                );
+                assert_eq!(
+                    contains_word_ci(sql, name),
+                    contains_word_ci_reference(sql, name)
+                );
+            }
+            assert_eq!(e.user_variable, has_user_variable(sql), "{sql:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn one_pass_search_agrees_with_the_reference(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "GET_LOCK", "get_lock", "RELEASE_LOCK", "RELEASE_ALL_LOCKS",
+                    "last_insert_id", "@", "@@", "`", "'", "_", "x", "1", " ", "(", ",", "\u{e9}",
+                ]),
+                0..12,
+            )
+        ) {
+            let sql = parts.concat();
+            let sql = sql.as_bytes();
+            let mut e = Effects::default();
+            search_names(sql, &mut e);
+            proptest::prop_assert_eq!(e.get_lock, contains_word_ci_reference(sql, b"GET_LOCK"));
+            proptest::prop_assert_eq!(e.release_lock, contains_word_ci_reference(sql, b"RELEASE_LOCK"));
+            proptest::prop_assert_eq!(
+                e.release_all_locks,
+                contains_word_ci_reference(sql, b"RELEASE_ALL_LOCKS")
+            );
+            proptest::prop_assert_eq!(e.insert_id, contains_word_ci_reference(sql, b"LAST_INSERT_ID"));
+            proptest::prop_assert_eq!(e.user_variable, has_user_variable(sql));
+        }
+    }
 
     #[test]
     fn keywords() {

@@ -2,85 +2,73 @@
 //! read a command, look at its first bytes, forward it, relay the answer — until the
 //! client quits or either side goes away.
 //!
+//! `Session::command` is one command from read to answer: the statement-id mapping
+//! and parameter types applied, the packet sent, the answer relayed ([`Relay`]), and
+//! what the command did noted in the session state and published.
+//!
 //! Invariant: between commands both read buffers start at a packet boundary and the
-//! backend connection is idle, so the session could be moved to another backend.
+//! server connection is idle, so the session could be moved to another server.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::time::Instant;
+use tokio::sync::watch;
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::ReusableBoxFuture;
 
 use crate::protocol::codec::chunk_header;
 use crate::protocol::constants::*;
 use crate::protocol::packets::{insert_types, max_head_len, ok_payload};
 use crate::protocol::ProtocolError;
 use crate::proxy::client::{self, Authenticated};
+use crate::proxy::conn::{ClientConn, ServerConn};
 use crate::proxy::errors::{reply, SessionError};
 use crate::proxy::io::{PacketStream, HANDSHAKE_MAX_PACKET};
-use crate::proxy::registry::{lock, SessionInfo};
+use crate::proxy::registry::Published;
+use crate::proxy::relay::{Outcome, Relay};
 use crate::proxy::response::Expect;
-use crate::proxy::scan::{scan, Effects};
+use crate::proxy::scan::{may_kill, scan, Effects};
 use crate::proxy::state::{Prepared, SessionState};
-use crate::proxy::upstream::{self, ConnectError, Login, Upstream};
+use crate::proxy::statement_ids::StatementIds;
+use crate::proxy::upstream::{self, ConnectError, Login};
 use crate::proxy::Proxy;
 
 /// How long a session waits for its next command before it frees its buffers.
 const IDLE_RELEASE: Duration = Duration::from_secs(1);
 
+/// Resolves when the target changes, giving back the receiver to watch on. Kept from
+/// one wait to the next: a `changed()` built per wait would register with the channel
+/// and unregister again (a lock each, on a channel every session shares) per command.
+type Retarget = ReusableBoxFuture<'static, (bool, watch::Receiver<u64>)>;
+
+async fn next_retarget(mut retargets: watch::Receiver<u64>) -> (bool, watch::Receiver<u64>) {
+    let changed = retargets.changed().await.is_ok();
+    (changed, retargets)
+}
+
 pub struct Session {
-    pub(crate) id: u32,
-    pub(crate) shared: Arc<Proxy>,
-    pub(crate) info: Arc<SessionInfo>,
-    pub(crate) client: TcpStream,
-    pub(crate) cbuf: BytesMut,
-    pub(crate) backend: TcpStream,
-    pub(crate) bbuf: BytesMut,
-    /// Scratch for packets the proxy writes or rewrites.
-    pub(crate) out: BytesMut,
-    pub(crate) backend_caps: u32,
-    pub(crate) mariadb_caps: u32,
-    /// The client did not ask for CLIENT_SESSION_TRACK: OK packets are rewritten.
-    pub(crate) strip_tracking: bool,
-    pub(crate) max_packet: usize,
-    /// `[proxy] net_read_timeout`: bound on reading one packet once it has begun.
-    pub(crate) net_read_timeout: Duration,
-    /// When the packet being read must be complete; set by the first read that finds
-    /// a packet incomplete, cleared when it is whole. `None` between packets, so an
-    /// idle session and a packet that arrives whole arm no timer.
-    pub(crate) packet_deadline: Option<Instant>,
-    /// Sequence id of the client packet being read (the ERR for a timeout follows it).
-    pub(crate) client_seq: u8,
-    pub(crate) state: SessionState,
-    pub(crate) login: Login,
+    pub(super) id: u32,
+    pub(super) shared: Arc<Proxy>,
+    pub(super) client: ClientConn<TcpStream>,
+    pub(super) server: ServerConn<TcpStream>,
+    pub(super) state: SessionState,
+    pub(super) ids: StatementIds,
+    /// What the admin and the switchover see of the session.
+    pub(super) published: Published,
+    pub(super) login: Login,
     /// The scramble of the proxy's greeting, used to check COM_CHANGE_USER.
-    pub(crate) client_scramble: [u8; 20],
-    /// The scramble of the backend's greeting, used to answer it.
-    pub(crate) backend_scramble: Vec<u8>,
-    /// The target epoch the backend connection belongs to.
-    pub(crate) epoch: u64,
+    pub(super) client_scramble: [u8; 20],
     /// At a transaction boundary: not counted as busy by the gate.
-    pub(crate) at_boundary: bool,
-    /// The published summary may be stale.
-    pub(crate) dirty: bool,
-    /// The transaction flag and pin reason last published.
-    pub(crate) published_in_tx: bool,
-    pub(crate) published_pin: Option<&'static str>,
-    /// Client statement id → backend statement id, once the session has moved to
-    /// another server (before that the ids are the same and the map is empty).
-    pub(crate) statement_ids: HashMap<u32, u32>,
-    /// Next statement id handed to the client once ids are mapped.
-    pub(crate) next_statement_id: u32,
-    /// Statement ids are mapped (the session moved at least once).
-    pub(crate) map_statements: bool,
-    /// Answers go to the client (false while the proxy replays state on its own).
-    pub(crate) forward: bool,
+    pub(super) at_boundary: bool,
     /// Wakes an idle session when the target changes, so it moves at once.
-    pub(crate) retargets: tokio::sync::watch::Receiver<u64>,
+    retarget: Retarget,
+    /// The one timer of the wait between commands, reset rather than built anew for
+    /// each command (see [`Session::wait_for_command`]).
+    timer: Pin<Box<Sleep>>,
 }
 
 impl Drop for Session {
@@ -101,9 +89,9 @@ pub async fn run(shared: Arc<Proxy>, stream: TcpStream, peer: SocketAddr, id: u3
             let result = session.command_loop().await;
             if matches!(result, Err(SessionError::ReadTimeout(_))) {
                 // What a server logs as "Got timeout reading communication packets".
-                let seq = session.client_seq.wrapping_add(1);
-                session.reply_to_client(seq, &reply::read_timeout()).await;
-                let _ = session.client.shutdown().await;
+                let seq = session.client.next_seq();
+                session.client.reply(seq, &reply::read_timeout()).await;
+                session.client.shutdown().await;
             }
             result
         }
@@ -146,19 +134,19 @@ async fn establish(
         }
     };
     shared.server_info.store(Arc::new(conn.server.clone()));
-    let Upstream {
-        stream: backend,
-        buf: bbuf,
-        thread_id,
-        caps,
-        mariadb_caps,
-        scramble: backend_scramble,
-        ..
-    } = conn;
+    let server = ServerConn::from_upstream(conn, target.epoch);
     io.write(&ok_payload(SERVER_STATUS_AUTOCOMMIT, login.caps))
         .await
         .map_err(SessionError::client_io)?;
     let (client, cbuf) = io.into_parts();
+    let client = ClientConn::new(
+        client,
+        cbuf,
+        login.caps & CLIENT_SESSION_TRACK == 0,
+        config.proxy.max_packet_size.0 as usize,
+        config.proxy.net_read_timeout.0,
+    );
+    let thread_id = server.thread_id();
     let info = shared
         .sessions
         .insert(id, login.clone(), peer, thread_id, address.clone());
@@ -167,39 +155,21 @@ async fn establish(
         .as_ref()
         .map(|d| String::from_utf8_lossy(d).into_owned());
     tracing::debug!(session = id, %peer, user = info.user(), backend_thread = thread_id, "session open");
-    let epoch = target.epoch;
     let mut retargets = shared.topology.retargets.subscribe();
     retargets.mark_unchanged();
     Ok(Session {
         id,
         state: SessionState::new(schema, login.charset),
-        strip_tracking: login.caps & CLIENT_SESSION_TRACK == 0,
-        max_packet: config.proxy.max_packet_size.0 as usize,
-        net_read_timeout: config.proxy.net_read_timeout.0,
-        packet_deadline: None,
-        client_seq: 0,
         shared,
-        info,
+        published: Published::new(info),
         client,
-        cbuf,
-        backend,
-        bbuf,
-        out: BytesMut::with_capacity(1024),
-        backend_caps: caps,
-        mariadb_caps,
+        server,
+        ids: StatementIds::default(),
         login,
         client_scramble: scramble,
-        backend_scramble,
-        epoch,
         at_boundary: true,
-        dirty: false,
-        published_in_tx: false,
-        published_pin: None,
-        statement_ids: HashMap::new(),
-        next_statement_id: 1,
-        map_statements: false,
-        forward: true,
-        retargets,
+        retarget: ReusableBoxFuture::new(next_retarget(retargets)),
+        timer: Box::pin(tokio::time::sleep(IDLE_RELEASE)),
     })
 }
 
@@ -217,32 +187,66 @@ pub(crate) fn connect_error_reply(address: &str, e: &ConnectError) -> Bytes {
 }
 
 impl Session {
+    /// The parts of the session one command's traffic touches.
+    fn relay(&mut self) -> Relay<'_, TcpStream, TcpStream> {
+        Relay {
+            client: &mut self.client,
+            server: &mut self.server,
+            state: &mut self.state,
+            ids: &mut self.ids,
+        }
+    }
+
+    /// Relays the server's answer to the client.
+    async fn answer(&mut self, expect: Expect) -> Result<Outcome, SessionError> {
+        let outcome = self.relay().answer(expect).await?;
+        self.noted(&outcome);
+        Ok(outcome)
+    }
+
+    /// Reads the server's answer to a command of the proxy's own; the client sees
+    /// none of it.
+    pub(super) async fn swallow(&mut self, expect: Expect) -> Result<Outcome, SessionError> {
+        let outcome = self.relay().swallow(expect).await?;
+        self.noted(&outcome);
+        Ok(outcome)
+    }
+
+    fn noted(&mut self, outcome: &Outcome) {
+        if outcome.state_changed {
+            self.published.mark_stale();
+            tracing::debug!(session = self.id, state = ?self.state, "session state changed");
+        }
+    }
+
     async fn command_loop(&mut self) -> Result<(), SessionError> {
         loop {
             if !self.wait_for_command().await? {
                 return Ok(());
             }
-            let Some((len, seq)) = chunk_header(&self.cbuf) else {
+            let Some((len, seq)) = chunk_header(&self.client.buf) else {
                 continue;
             };
+            let max = self.client.max_packet();
             if seq != 0 {
-                self.reply_to_client(seq.wrapping_add(1), &reply::out_of_order())
+                self.client
+                    .reply(seq.wrapping_add(1), &reply::out_of_order())
                     .await;
                 return Err(SessionError::Client(ProtocolError::OutOfOrder {
                     expected: 0,
                     got: seq,
                 }));
             }
-            if len > self.max_packet {
-                self.reply_to_client(1, &reply::packet_too_large(self.max_packet))
-                    .await;
+            if len > max {
+                self.client.reply(1, &reply::packet_too_large(max)).await;
                 return Err(SessionError::Client(ProtocolError::TooLarge {
                     size: len,
-                    max: self.max_packet,
+                    max,
                 }));
             }
             if len == 0 {
-                self.reply_to_client(1, &reply::malformed("empty command packet"))
+                self.client
+                    .reply(1, &reply::malformed("empty command packet"))
                     .await;
                 return Err(SessionError::Client(ProtocolError::Malformed {
                     what: "empty command",
@@ -257,14 +261,13 @@ impl Session {
                 }
                 continue;
             }
-            while self.cbuf.len() < 4 + len {
-                self.cbuf.reserve(4 + len - self.cbuf.len());
-                if !self.read_client().await? {
+            while self.client.buf.len() < 4 + len {
+                if !self.client.read_more().await? {
                     return Ok(());
                 }
             }
-            self.packet_done();
-            let packet = self.cbuf.split_to(4 + len);
+            self.client.packet_done();
+            let packet = self.client.buf.split_to(4 + len);
             if packet[4] != COM_QUIT {
                 self.enter_gate().await?;
             }
@@ -282,18 +285,17 @@ impl Session {
         if !self.at_boundary {
             return Ok(());
         }
-        let gate = self.shared.gate.clone();
-        let closed = gate.is_closed();
+        let closed = self.shared.gate.is_closed();
         if closed {
-            self.publish_held(true);
+            self.published.held(true);
         }
-        let held = gate.enter().await;
+        let held = self.shared.gate.enter().await;
         self.at_boundary = false;
         if closed {
-            self.publish_held(false);
+            self.published.held(false);
             tracing::debug!(session = self.id, ?held, "released from the gate");
         }
-        if self.epoch != self.shared.topology.target.load().epoch {
+        if self.server.epoch() != self.shared.topology.target.load().epoch {
             self.migrate().await?;
         }
         Ok(())
@@ -302,134 +304,107 @@ impl Session {
     /// After a command: back at a boundary unless a transaction is open; publish the
     /// summary if it changed.
     fn after_command(&mut self) {
-        let in_tx = self.state.in_transaction();
         // Long data sent for a statement lives only on this server until the statement
         // is executed or reset, so the session stays between boundaries until then, as
         // inside a transaction. Simpler and safer than replaying it on the new server:
         // that would mean keeping every chunk (up to max_packet_size each) until the
         // execution, while clients send the execution right after the data.
-        if !self.at_boundary && !in_tx && !self.state.holds_long_data() {
+        if !self.at_boundary && !self.state.in_transaction() && !self.state.holds_long_data() {
             self.shared.gate.leave();
             self.at_boundary = true;
         }
-        // Compared with a local copy: no lock unless something changed.
-        if self.dirty
-            || in_tx != self.published_in_tx
-            || self.state.pin_reason() != self.published_pin
-        {
-            self.publish();
-        }
-    }
-
-    /// Publishes schema, transaction and pin state for the admin and the switchover.
-    pub(crate) fn publish(&mut self) {
-        let mut summary = lock(&self.info.summary);
-        summary.schema = self.state.schema.clone();
-        summary.in_transaction = self.state.in_transaction();
-        self.published_in_tx = summary.in_transaction;
-        summary.pin = self.state.pin_reason();
-        self.published_pin = summary.pin;
-        self.dirty = false;
-    }
-
-    fn publish_held(&self, held: bool) {
-        lock(&self.info.summary).held = held;
+        self.published.update(&self.state);
     }
 
     /// Waits until a command header is buffered. While idle, watches the backend: if
     /// it closes or speaks unasked (a kill, a shutdown), what it said is passed on and
     /// the session ends. `Ok(false)` when the client closed.
     ///
-    /// A session idle for [`IDLE_RELEASE`] gives its buffers back: an idle session
-    /// costs no buffer memory, a busy one allocates nothing per command.
+    /// One timer serves two ends, which never overlap: while a packet has begun it
+    /// bounds the packet (`net_read_timeout`); while the session waits with nothing
+    /// buffered it gives the buffers back after [`IDLE_RELEASE`], so an idle session
+    /// costs no buffer memory and a busy one allocates nothing per command. It is reset
+    /// (moving a registered deadline later takes no lock), never built anew.
     async fn wait_for_command(&mut self) -> Result<bool, SessionError> {
-        while self.cbuf.len() < 4 {
-            // Only armed while there is something to give back.
-            let holding = self.cbuf.is_empty() && self.holds_buffers();
+        while self.client.buf.len() < 4 {
             // Only armed once a packet has begun: idle time is not bounded.
-            let partial = !self.cbuf.is_empty();
-            let deadline = if partial {
-                self.packet_deadline()
-            } else {
-                Instant::now()
-            };
+            let partial = !self.client.buf.is_empty();
+            // Only armed while there is something to give back.
+            let holding = !partial && self.holds_buffers();
+            if partial {
+                let deadline = self.client.packet_deadline();
+                self.timer.as_mut().reset(deadline);
+            } else if holding {
+                self.timer.as_mut().reset(Instant::now() + IDLE_RELEASE);
+            }
             tokio::select! {
-                () = tokio::time::sleep_until(deadline), if partial => {
-                    return Err(self.read_timed_out());
+                () = self.timer.as_mut(), if partial || holding => {
+                    if partial {
+                        return Err(self.client.read_timed_out());
+                    }
+                    self.release_buffers();
                 }
-                changed = self.retargets.changed() => {
-                    if changed.is_ok() {
+                (changed, retargets) = &mut self.retarget => {
+                    if changed {
+                        self.retarget.set(next_retarget(retargets));
                         self.move_idle().await?;
+                    } else {
+                        // The proxy is shutting down: no more retargets to wait for.
+                        self.retarget.set(async move {
+                            std::future::pending::<()>().await;
+                            (false, retargets)
+                        });
                     }
                 }
                 // Cancel-safe: when another branch wins, nothing was read.
-                more = Self::read_into(&mut self.client, &mut self.cbuf) => {
+                more = self.client.read_idle() => {
                     if !more.map_err(SessionError::client_io)? {
                         return Ok(false);
                     }
                 }
-                () = tokio::time::sleep(IDLE_RELEASE), if holding => {
-                    self.release_buffers();
-                }
-                ready = self.backend.readable() => {
+                ready = self.server.readable() => {
                     ready.map_err(SessionError::backend_io)?;
-                    self.bbuf.reserve(4096);
-                    match self.backend.try_read_buf(&mut self.bbuf) {
-                        Ok(0) => {
-                            // The server closed (a kill, a shutdown): close the client
-                            // too, as the server would have.
-                            return Err(SessionError::backend_io(std::io::ErrorKind::UnexpectedEof.into()));
-                        }
-                        Ok(_) => {
-                            // An unsolicited ERR (e.g. the connection was killed): pass it on.
-                            let bytes = self.bbuf.split();
-                            let _ = self.client.write_all(&bytes).await;
-                            return Err(SessionError::Backend(ProtocolError::Malformed { what: "unsolicited packet from the database" }));
-                        }
-                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                        Err(e) => return Err(SessionError::backend_io(e)),
-                    }
+                    self.unasked_server_bytes().await?;
                 }
             }
         }
         Ok(true)
     }
 
+    /// The server is readable while no command runs: it closed (a kill, a shutdown)
+    /// or sent an unsolicited ERR. Either ends the session; an ERR is passed on.
+    async fn unasked_server_bytes(&mut self) -> Result<(), SessionError> {
+        match self.server.try_read().map_err(SessionError::backend_io)? {
+            None => Ok(()),
+            // The server closed: close the client too, as the server would have.
+            Some(0) => Err(SessionError::backend_io(
+                std::io::ErrorKind::UnexpectedEof.into(),
+            )),
+            Some(_) => {
+                let bytes = self.server.buf.split();
+                let _ = self.client.write(&bytes).await;
+                Err(SessionError::Backend(ProtocolError::Malformed {
+                    what: "unsolicited packet from the database",
+                }))
+            }
+        }
+    }
+
     /// Whether any buffer holds memory worth giving back while idle.
     fn holds_buffers(&self) -> bool {
-        self.cbuf.capacity() + self.bbuf.capacity() + self.out.capacity() > 0
+        self.client.holds_buffers() || self.server.holds_buffers()
     }
 
     /// Frees the (empty) buffers of an idle session; they are allocated again when the
     /// next command comes.
     fn release_buffers(&mut self) {
-        for buf in [&mut self.cbuf, &mut self.bbuf, &mut self.out] {
-            if buf.is_empty() {
-                *buf = BytesMut::new();
-            }
-        }
+        self.client.release_buffers();
+        self.server.release_buffers();
     }
 
-    /// Reads what the client sent into `buf`; `Ok(false)` when it closed. Room is
-    /// made only once bytes are ready, so a waiting session holds no buffer.
-    /// Cancel-safe: nothing is read unless the future completes.
-    pub(crate) async fn read_into(
-        stream: &mut TcpStream,
-        buf: &mut BytesMut,
-    ) -> std::io::Result<bool> {
-        loop {
-            stream.readable().await?;
-            buf.reserve(16 * 1024);
-            match stream.try_read_buf(buf) {
-                Ok(n) => return Ok(n > 0),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    /// A command of one chunk, whole in `packet` (header included). `Ok(false)` ends
-    /// the session normally.
+    /// A command of one chunk, whole in `packet` (header included): sent, its answer
+    /// relayed, what it did to the session noted. `Ok(false)` ends the session
+    /// normally.
     async fn command(&mut self, mut packet: BytesMut) -> Result<bool, SessionError> {
         let cmd = packet[4];
         // Statement state is kept by the client's ids: take it before it is mapped.
@@ -438,41 +413,21 @@ impl Session {
             .flatten();
         let expect = match cmd {
             COM_QUIT => {
-                let _ = self.backend.write_all(&packet).await;
+                let _ = self.server.write(&packet).await;
                 return Ok(false);
             }
             COM_CHANGE_USER => return self.change_user(packet.freeze()).await,
             COM_BINLOG_DUMP | COM_BINLOG_DUMP_GTID | COM_REGISTER_SLAVE | COM_TABLE_DUMP
             | COM_CONNECT_OUT => {
-                self.reply_to_client(1, &reply::unsupported_command("replication commands"))
+                self.client
+                    .reply(1, &reply::unsupported_command("replication commands"))
                     .await;
                 return Ok(true);
             }
-            COM_QUERY => {
-                let effects = scan(&packet[5..]);
-                if effects.kill {
-                    if let Some((translated, elsewhere)) = self.translate_kill_statement(&packet) {
-                        if let Some(address) = elsewhere {
-                            return self.kill_elsewhere(&address, &translated).await;
-                        }
-                        packet = translated;
-                    }
-                }
-                self.send_to_backend(&packet).await?;
-                let outcome = self.relay_response(Expect::ResultSets).await?;
-                if !outcome.error {
-                    self.apply_effects(&effects, &packet[5..]);
-                } else if effects.several {
-                    self.apply_effects(&effects.acquisitions(), &packet[5..]);
-                } else if effects.sql_prepare {
-                    self.state.on_failed_prepare(&packet[5..]);
-                    self.dirty = true;
-                }
-                return Ok(true);
-            }
+            COM_QUERY => return self.query(packet).await,
             COM_STMT_PREPARE => {
-                self.send_to_backend(&packet).await?;
-                let outcome = self.relay_response(Expect::Prepare).await?;
+                self.send(&packet).await?;
+                let outcome = self.answer(Expect::Prepare).await?;
                 if let Some((id, params, columns)) = outcome.prepared {
                     // A copy: a slice of the read buffer would keep the whole buffer alive.
                     let sql = Bytes::copy_from_slice(&packet[5..]);
@@ -490,13 +445,12 @@ impl Session {
                         self.state.on_long_data(id);
                     }
                 }
-                self.map_statement_id(&mut packet);
                 if cmd == COM_STMT_CLOSE {
-                    if let Some(id) = statement_id(&packet) {
-                        self.statement_ids.retain(|_, b| *b != id);
-                    }
+                    self.ids.close(&mut packet);
+                } else {
+                    self.ids.to_server(&mut packet);
                 }
-                self.send_to_backend(&packet).await?;
+                self.send(&packet).await?;
                 return Ok(true);
             }
             COM_PROCESS_KILL => {
@@ -510,18 +464,18 @@ impl Session {
                     self.state.long_data_consumed(id);
                     self.give_types(id, &mut packet);
                 }
-                self.map_statement_id(&mut packet);
+                self.ids.to_server(&mut packet);
                 Expect::ResultSets
             }
             COM_STMT_FETCH => {
-                self.map_statement_id(&mut packet);
+                self.ids.to_server(&mut packet);
                 Expect::Fetch
             }
             COM_STMT_RESET => {
                 if let Some(id) = statement_id(&packet) {
                     self.state.long_data_consumed(id);
                 }
-                self.map_statement_id(&mut packet);
+                self.ids.to_server(&mut packet);
                 Expect::Single
             }
             COM_FIELD_LIST => Expect::FieldList,
@@ -530,16 +484,48 @@ impl Session {
             | COM_DEBUG | COM_CREATE_DB | COM_DROP_DB | COM_SHUTDOWN => Expect::Single,
             _ => Expect::ResultSets,
         };
-        self.send_to_backend(&packet).await?;
-        let outcome = self.relay_response(expect).await?;
+        self.send(&packet).await?;
+        let outcome = self.answer(expect).await?;
         if let Some(id) = executed.filter(|_| !outcome.error) {
             self.apply_statement_effects(id);
         }
         if cmd == COM_RESET_CONNECTION && !outcome.error {
             self.state.reset(None);
-            self.statement_ids.clear();
-            self.dirty = true;
+            self.ids.clear();
+            self.published.mark_stale();
             self.restore_tracking().await?;
+        }
+        Ok(true)
+    }
+
+    /// COM_QUERY: a KILL naming a proxy session is translated first; the statement
+    /// goes to the server, and the scan of its text runs while the server works. What
+    /// the scan found takes effect once the answer says whether the statement ran —
+    /// before the next command in any case.
+    async fn query(&mut self, mut packet: BytesMut) -> Result<bool, SessionError> {
+        let mut effects = None;
+        if may_kill(&packet[5..]) {
+            let scanned = scan(&packet[5..]);
+            if scanned.kill {
+                if let Some((translated, elsewhere)) = self.translate_kill_statement(&packet) {
+                    if let Some(address) = elsewhere {
+                        return self.kill_elsewhere(&address, &translated).await;
+                    }
+                    packet = translated;
+                }
+            }
+            effects = Some(scanned);
+        }
+        self.send(&packet).await?;
+        let effects = effects.unwrap_or_else(|| scan(&packet[5..]));
+        let outcome = self.answer(Expect::ResultSets).await?;
+        if !outcome.error {
+            self.apply_effects(&effects, &packet[5..]);
+        } else if effects.several {
+            self.apply_effects(&effects.acquisitions(), &packet[5..]);
+        } else if effects.sql_prepare {
+            self.state.on_failed_prepare(&packet[5..]);
+            self.published.mark_stale();
         }
         Ok(true)
     }
@@ -547,18 +533,19 @@ impl Session {
     /// A command bigger than one chunk (a huge query or long data): streamed to the
     /// backend, then its answer relayed.
     async fn big_command(&mut self) -> Result<bool, SessionError> {
-        while self.cbuf.len() < 5 {
-            if !self.read_client().await? {
+        while self.client.buf.len() < 5 {
+            if !self.client.read_more().await? {
                 return Ok(false);
             }
         }
-        let cmd = self.cbuf[4];
+        let cmd = self.client.buf[4];
         let expect = match cmd {
             COM_STMT_SEND_LONG_DATA => None,
             COM_QUERY | COM_STMT_EXECUTE | COM_STMT_BULK_EXECUTE => Some(Expect::ResultSets),
             COM_STMT_PREPARE => Some(Expect::Prepare),
             _ => {
-                self.reply_to_client(1, &reply::packet_too_large(MAX_CHUNK))
+                self.client
+                    .reply(1, &reply::packet_too_large(MAX_CHUNK))
                     .await;
                 return Err(SessionError::Client(ProtocolError::Malformed {
                     what: "oversized command",
@@ -566,28 +553,28 @@ impl Session {
             }
         };
         if cmd != COM_QUERY && cmd != COM_STMT_PREPARE {
-            while self.cbuf.len() < 9 {
-                if !self.read_client().await? {
+            while self.client.buf.len() < 9 {
+                if !self.client.read_more().await? {
                     return Ok(false);
                 }
             }
             if !self.big_statement_state(cmd).await? {
                 return Ok(false);
             }
+            if self.ids.is_mapping() {
+                let mut head = [0u8; 9];
+                head.copy_from_slice(&self.client.buf[..9]);
+                self.ids.to_server(&mut head);
+                self.client.buf[..9].copy_from_slice(&head);
+            }
         }
-        if cmd != COM_QUERY && cmd != COM_STMT_PREPARE && self.map_statements {
-            let mut head = [0u8; 9];
-            head.copy_from_slice(&self.cbuf[..9]);
-            self.map_statement_id(&mut head);
-            self.cbuf[..9].copy_from_slice(&head);
-        }
-        self.forward_big_client_packet().await?;
+        self.relay().forward_big_client_packet().await?;
         if let Some(expect) = expect {
-            let outcome = self.relay_response(expect).await?;
+            let outcome = self.answer(expect).await?;
             if let Some((id, _, _)) = outcome.prepared {
                 // Streamed through, not kept: the statement pins the session.
                 self.state.pins.oversized_statements.insert(id);
-                self.dirty = true;
+                self.published.mark_stale();
             }
         }
         Ok(true)
@@ -602,7 +589,7 @@ impl Session {
     /// move), it goes as sent and the server's ERR 1210 reaches the client; the
     /// statement's next execution under 16 MiB gets the types.
     async fn big_statement_state(&mut self, cmd: u8) -> Result<bool, SessionError> {
-        let Some(id) = statement_id(&self.cbuf) else {
+        let Some(id) = statement_id(&self.client.buf) else {
             return Ok(true);
         };
         if cmd == COM_STMT_SEND_LONG_DATA {
@@ -616,14 +603,14 @@ impl Session {
         // The head up to the end of the type block, wherever the layout puts it; all
         // of it is in the first chunk.
         let head = (4 + max_head_len(params)).min(4 + MAX_CHUNK);
-        while self.cbuf.len() < head {
-            if !self.read_client().await? {
+        while self.client.buf.len() < head {
+            if !self.client.read_more().await? {
                 return Ok(false);
             }
         }
         if self
             .state
-            .execute_types(id, self.cbuf.get(4..head).unwrap_or_default())
+            .execute_types(id, self.client.buf.get(4..head).unwrap_or_default())
             .is_some()
         {
             tracing::warn!(
@@ -635,9 +622,11 @@ impl Session {
         Ok(true)
     }
 
-    async fn send_to_backend(&mut self, packet: &[u8]) -> Result<(), SessionError> {
-        if let Err(e) = self.backend.write_all(packet).await {
-            self.reply_to_client(1, &reply::backend_lost(&e.to_string()))
+    /// Sends a command to the server; if that fails, the client is told why.
+    async fn send(&mut self, packet: &[u8]) -> Result<(), SessionError> {
+        if let Err(e) = self.server.write(packet).await {
+            self.client
+                .reply(1, &reply::backend_lost(&e.to_string()))
                 .await;
             return Err(SessionError::backend_io(e));
         }
@@ -659,7 +648,7 @@ impl Session {
     fn apply_effects(&mut self, effects: &Effects, sql: &[u8]) {
         if *effects != Effects::default() {
             self.state.on_statement(effects, sql);
-            self.dirty = true;
+            self.published.mark_stale();
             tracing::debug!(session = self.id, state = ?self.state, "session state changed");
         }
     }
@@ -699,42 +688,27 @@ impl Session {
         }
     }
 
-    /// Once the session has moved, the client's statement ids are not the backend's:
-    /// rewrite the id after the command byte (MariaDB's -1, "the statement just
-    /// prepared", stays as it is).
-    pub(crate) fn map_statement_id(&self, packet: &mut [u8]) {
-        if !self.map_statements {
-            return;
-        }
-        let Some(id) = statement_id(packet) else {
-            return;
-        };
-        if let Some(backend) = self.statement_ids.get(&id) {
-            packet[5..9].copy_from_slice(&backend.to_le_bytes());
-        }
-    }
-
     /// Turns session tracking back on after the server reset the session.
-    pub(crate) async fn restore_tracking(&mut self) -> Result<(), SessionError> {
+    pub(super) async fn restore_tracking(&mut self) -> Result<(), SessionError> {
         let mut packet = BytesMut::with_capacity(upstream::TRACKING_SQL.len() + 5);
         crate::protocol::codec::write_packet(
             &mut packet,
             0,
             &[&[COM_QUERY][..], upstream::TRACKING_SQL].concat(),
         );
-        self.backend
-            .write_all(&packet)
+        self.server
+            .write(&packet)
             .await
             .map_err(SessionError::backend_io)?;
         // Consume the answer without passing it to the client.
         loop {
-            if let Some((len, _)) = chunk_header(&self.bbuf) {
-                if self.bbuf.len() >= 4 + len {
-                    self.bbuf.advance(4 + len);
+            if let Some((len, _)) = chunk_header(&self.server.buf) {
+                if self.server.buf.len() >= 4 + len {
+                    self.server.buf.advance(4 + len);
                     return Ok(());
                 }
             }
-            self.read_backend().await?;
+            self.server.read_more().await?;
         }
     }
 }

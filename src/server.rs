@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use crate::admin::handler::{reload_config, Admin};
 use crate::admin::server::AdminListener;
 use crate::config::Config;
+use crate::proxy::workers::Workers;
 use crate::proxy::{listener, Proxy};
 use crate::switchover::{recovery, Switchover};
 use crate::topology::Topology;
@@ -91,8 +92,11 @@ pub async fn run(
         });
     }
     spawn_reload_on_sighup(shared.clone());
-    listener::serve(listener, proxy, shutdown).await;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = Arc::new(Workers::start(threads)?);
+    listener::serve(listener, proxy, workers.clone(), shutdown).await;
     drain_for_shutdown(&shared).await;
+    drop(workers);
     stop.cancel();
     // Let the admin task remove its socket file.
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use switchyard::config::Config;
+use switchyard::proxy::workers::Workers;
 use switchyard::proxy::{listener, Proxy};
 use switchyard::switchover::orchestrator::{self, Options, Report, SwitchoverError};
 use switchyard::switchover::phase::{Phase, Phases};
@@ -44,7 +45,13 @@ async fn start_proxy(toml: &str, listen: &str) -> Arc<Switchover> {
     let socket = tokio::net::TcpListener::bind(listen)
         .await
         .unwrap_or_else(|e| panic!("bind {listen}: {e}"));
-    tokio::spawn(listener::serve(socket, proxy, std::future::pending()));
+    let workers = Arc::new(Workers::start(2).expect("session threads"));
+    tokio::spawn(listener::serve(
+        socket,
+        proxy,
+        workers,
+        std::future::pending(),
+    ));
     shared
 }
 

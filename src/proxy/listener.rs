@@ -1,5 +1,6 @@
 //! Accepts client connections: a permit from the connection cap first (beyond it the
-//! client gets ER_CON_COUNT_ERROR instead of a greeting), then one task per session.
+//! client gets ER_CON_COUNT_ERROR instead of a greeting), then one task per session on
+//! the next session thread ([`Workers`]).
 //! Accept errors (e.g. out of file descriptors) back off instead of spinning.
 
 use std::future::Future;
@@ -12,9 +13,15 @@ use tokio::sync::Semaphore;
 
 use crate::protocol::codec::write_packet;
 use crate::proxy::errors::reply;
+use crate::proxy::workers::Workers;
 use crate::proxy::{session, Proxy};
 
-pub async fn serve(listener: TcpListener, shared: Arc<Proxy>, shutdown: impl Future<Output = ()>) {
+pub async fn serve(
+    listener: TcpListener,
+    shared: Arc<Proxy>,
+    workers: Arc<Workers>,
+    shutdown: impl Future<Output = ()>,
+) {
     let limit = Arc::new(Semaphore::new(
         shared.topology.config.load().proxy.max_client_connections,
     ));
@@ -47,10 +54,21 @@ pub async fn serve(listener: TcpListener, shared: Arc<Proxy>, shutdown: impl Fut
             });
             continue;
         };
+        // The socket moves to the session thread's own reactor.
+        let stream = match stream.into_std() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(%peer, "accepted connection lost: {e}");
+                continue;
+            }
+        };
         let shared = shared.clone();
         let id = shared.next_session_id();
-        tokio::spawn(async move {
-            session::run(shared, stream, peer, id).await;
+        workers.spawn(async move {
+            match tokio::net::TcpStream::from_std(stream) {
+                Ok(stream) => session::run(shared, stream, peer, id).await,
+                Err(e) => tracing::warn!(%peer, "accepted connection lost: {e}"),
+            }
             drop(permit);
         });
     }

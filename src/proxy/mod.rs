@@ -30,6 +30,7 @@ pub mod state;
 pub mod statement_ids;
 pub mod upstream;
 pub mod users;
+pub mod workers;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;

@@ -167,6 +167,10 @@ pub struct ProxyConfig {
     /// Client sessions allowed at once; the next one gets ER_CON_COUNT_ERROR (1040).
     #[serde(default = "default_max_client_connections")]
     pub max_client_connections: usize,
+    /// Threads that run client sessions (each a single-threaded runtime owning its
+    /// sessions, like HAProxy's `nbthread`); 0, the default, means one per core.
+    #[serde(default)]
+    pub threads: usize,
     /// Largest logical packet accepted from a client, e.g. `"64MiB"`; a bigger one gets
     /// ER_NET_PACKET_TOO_LARGE (1153) and the session is closed, as a server does.
     #[serde(default = "default_max_packet_size")]
@@ -248,6 +252,16 @@ pub struct UserConfig {
     /// Its `mysql_native_password` hash, `*` followed by 40 hex digits, as shown by
     /// `SELECT Password FROM mysql.user`.
     pub password_hash: Option<String>,
+}
+
+impl ProxyConfig {
+    /// The session threads to start: `threads`, or one per core when it is 0.
+    pub fn session_threads(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
 }
 
 fn default_max_client_connections() -> usize {
@@ -485,6 +499,8 @@ password = "secret"
     fn minimal_config_gets_defaults() {
         let c = Config::parse(MINIMAL).unwrap();
         assert_eq!(c.proxy.max_client_connections, 4096);
+        assert_eq!(c.proxy.threads, 0);
+        assert!(c.proxy.session_threads() >= 1);
         assert_eq!(c.proxy.max_packet_size, ByteSize(64 << 20));
         assert_eq!(c.proxy.handshake_timeout.0, Duration::from_secs(10));
         assert_eq!(c.proxy.net_read_timeout.0, Duration::from_secs(30));

@@ -92,8 +92,9 @@ pub async fn run(
         });
     }
     spawn_reload_on_sighup(shared.clone());
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = shared.topology.config.load().proxy.session_threads();
     let workers = Arc::new(Workers::start(threads)?);
+    tracing::info!("{threads} session thread(s)");
     listener::serve(listener, proxy, workers.clone(), shutdown).await;
     drain_for_shutdown(&shared).await;
     drop(workers);

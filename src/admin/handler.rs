@@ -392,6 +392,9 @@ fn needs_restart(old: &Config, new: &Config) -> Option<&'static str> {
     if old.proxy.max_client_connections != new.proxy.max_client_connections {
         return Some("proxy.max_client_connections");
     }
+    if old.proxy.threads != new.proxy.threads {
+        return Some("proxy.threads");
+    }
     if old.blue.address != new.blue.address {
         return Some("blue.address");
     }

@@ -101,9 +101,12 @@ impl Pair {
                 "gtid_executed",
             ),
         };
-        let pos = self.blue.sql(&format!("SELECT @@GLOBAL.{position}"))?;
-        // MySQL prints a long set on several lines.
-        let pos: String = pos.split_whitespace().collect();
+        // MySQL puts a newline after each comma of a set, which the client's batch
+        // mode would print as `\n`.
+        let pos = self
+            .blue
+            .sql(&format!("SELECT REPLACE(@@GLOBAL.{position}, '\\n', '')"))?;
+        let pos = pos.trim();
         let waited = self.green.sql(&format!(
             "SELECT {wait}('{pos}', {:.3})",
             timeout.as_secs_f64()

@@ -149,6 +149,24 @@ impl Server {
         }
     }
 
+    /// `KILL` every binlog dump thread (the threads serving replicas). Best effort: a
+    /// MySQL source's shutdown waits about 10 s for a dump thread that idles until its
+    /// next event or heartbeat, even after its replica left.
+    fn kill_dump_threads(&self) {
+        let Ok(ids) = self
+            .sql("SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'")
+        else {
+            return;
+        };
+        let kills: String = ids
+            .split_whitespace()
+            .map(|id| format!("KILL {id};\n"))
+            .collect();
+        if !kills.is_empty() {
+            let _ = self.sql(&kills);
+        }
+    }
+
     /// SIGKILL, as a crash would; the next [`Server::start`] runs crash recovery.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -242,14 +260,17 @@ impl Server {
 
     /// Ask the process to shut down (SIGTERM) without waiting.
     pub(crate) fn signal_stop(&mut self) {
-        let Some(child) = self.child.as_mut() else {
-            return;
-        };
-        if !matches!(child.try_wait(), Ok(None)) {
+        if !self.is_running() {
             return;
         }
+        let Some(pid) = self.pid() else {
+            return;
+        };
+        if self.binlog && self.build.flavor() == Flavor::MySql {
+            self.kill_dump_threads();
+        }
         let sent = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+            .args(["-TERM", &pid.to_string()])
             .stderr(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());

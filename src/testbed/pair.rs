@@ -237,15 +237,6 @@ impl Pair {
 
 impl Drop for Pair {
     fn drop(&mut self) {
-        if self.flavor() == Flavor::MySql {
-            // Stopping a MySQL source waits for its binlog dump threads, which each
-            // server ends before it goes (see `Server::signal_stop`); a replica still
-            // running would reconnect meanwhile. Either side may be the replica after a
-            // switchover. Best effort: a stopped server just fails.
-            for server in [&self.green, &self.blue] {
-                let _ = server.sql("STOP REPLICA");
-            }
-        }
         // Both shut down at once; each is killed if it overruns its bound.
         self.green.signal_stop();
         self.blue.signal_stop();

@@ -149,13 +149,16 @@ impl Server {
         }
     }
 
-    /// `KILL` every binlog dump thread (the threads serving replicas). Best effort: a
-    /// MySQL source's shutdown waits about 10 s for a dump thread that idles until its
-    /// next event or heartbeat, even after its replica left.
+    /// `KILL` every binlog dump thread (the threads serving replicas), after turning
+    /// `offline_mode` on so that replicas cannot log in again at once (the replication
+    /// account has no `CONNECTION_ADMIN`). Best effort: a MySQL source's shutdown waits
+    /// about 10 s for a dump thread that idles until its next event or heartbeat, even
+    /// after its replica left.
     fn kill_dump_threads(&self) {
-        let Ok(ids) = self
-            .sql("SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'")
-        else {
+        let Ok(ids) = self.sql(
+            "SET GLOBAL offline_mode = ON;\n\
+             SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'",
+        ) else {
             return;
         };
         let kills: String = ids

@@ -155,6 +155,17 @@ fn switchover_to_green_and_back() {
     // Both servers wrote, and both hold the same history.
     assert_eq!(gtid_executed(&pair.blue), gtid_executed(&pair.green));
     ctl_ok(&proxy, &["check"]);
+    let status = ctl_ok(&proxy, &["status"]);
+    let standby = status
+        .lines()
+        .find(|l| l.starts_with(&format!("standby green ({})", pair.green.addr())))
+        .unwrap_or_else(|| panic!("no standby line:\n{status}"));
+    assert!(standby.contains("IO running, SQL running"), "{standby}");
+    // The whole set, on the line.
+    assert!(
+        standby.ends_with(&format!("gtid {}", gtid_executed(&pair.green))),
+        "{standby}"
+    );
 }
 
 #[test]

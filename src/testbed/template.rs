@@ -226,20 +226,18 @@ fn bootstrap(build: &Build, version: &str, share: &Path, data: &Path) -> Result<
 }
 
 /// The accounts and databases every server starts with: MariaDB's accounts use
-/// `mysql_native_password`, MySQL's `caching_sha2_password` (MySQL 9 has no other).
+/// `mysql_native_password`, MySQL's `caching_sha2_password` (MySQL 9 has no
+/// `mysql_native_password`).
 /// `ALL PRIVILEGES ON *.*` includes, on MySQL, every dynamic privilege the control
 /// plane needs (`SYSTEM_VARIABLES_ADMIN`, `REPLICATION_SLAVE_ADMIN`,
 /// `CONNECTION_ADMIN`, …).
 fn accounts_sql(flavor: Flavor) -> String {
     let user = |name: &str, host: &str, password: &str| {
-        match flavor {
-        Flavor::MariaDb => format!(
-            "CREATE USER '{name}'@'{host}' IDENTIFIED VIA mysql_native_password USING PASSWORD('{password}');\n"
-        ),
-        Flavor::MySql => format!(
-            "CREATE USER '{name}'@'{host}' IDENTIFIED WITH caching_sha2_password BY '{password}';\n"
-        ),
-    }
+        let auth = match flavor {
+            Flavor::MariaDb => format!("VIA mysql_native_password USING PASSWORD('{password}')"),
+            Flavor::MySql => format!("WITH caching_sha2_password BY '{password}'"),
+        };
+        format!("CREATE USER '{name}'@'{host}' IDENTIFIED {auth};\n")
     };
     let mut sql = match flavor {
         // Anonymous users, and entries for this machine's host name, which

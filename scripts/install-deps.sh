@@ -3,7 +3,8 @@
 #   MariaDB server + client (the tests start their own servers from these binaries),
 #   sysbench, haproxy, python3 with PyMySQL and mysql-connector-python, a C compiler with
 #   libmariadb-dev and PHP with mysqli (C-library prepared-statement clients), util-linux
-#   `script` (a terminal for the log colour test), cargo-nextest,
+#   `script` (a terminal for the log colour test), gpg and the Debian archive keyring
+#   (scripts/fetch-server.sh unpacks MariaDB 11.8 and MySQL 9.7 with them), cargo-nextest,
 #   and the toolchain's rustfmt and clippy (scripts/test.sh checks the code with both).
 # Debian/Ubuntu; run as root or as a user with sudo. Safe to run again.
 #
@@ -44,6 +45,9 @@ want gcc cc
 want libmariadb-dev mariadb_config
 want php-cli php
 want bsdutils script
+# scripts/fetch-server.sh (MariaDB 11.8, MySQL 9.7) checks the Debian archive's keys.
+want gpg gpg
+[[ -e /usr/share/keyrings/debian-archive-keyring.gpg ]] || missing+=(debian-archive-keyring)
 # mysqli has no program of its own: ask PHP whether it has the module.
 if ! have php || ! php -m 2>/dev/null | grep -qx mysqli; then
     missing+=(php-mysql)

@@ -3,11 +3,11 @@
 # tests need, checks the code is formatted and clippy-clean (warnings are errors),
 # then runs every test (unit and integration) with cargo-nextest.
 #
-# Each integration test starts its own MariaDB pair, so a 2-core machine runs three
+# Each integration test starts its own MariaDB or MySQL pair, so a 2-core machine runs three
 # at a time; override with NEXTEST_TEST_THREADS. Extra arguments go to nextest
 # (e.g. `scripts/test.sh --test testbed`).
 # For a cross-version run (green = MariaDB 11.8):
-#   scripts/fetch-mariadb.sh && SWITCHYARD_GREEN_BUILD=target/mariadb-11.8 scripts/test.sh
+#   scripts/fetch-server.sh mariadb-11.8 && SWITCHYARD_GREEN_BUILD=target/mariadb-11.8 scripts/test.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -18,18 +18,28 @@ bash scripts/install-deps.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 
-# tests/upgrade.rs runs green on MariaDB 11.8, unpacked into target/mariadb-11.8.
-# fetch-mariadb.sh downloads and unpacks every time it runs, so it runs only when the
-# folder has no server yet. If it fails, the other tests still run and the upgrade
-# test fails saying what is missing. A SWITCHYARD_UPGRADE_BUILD given by the caller
+# Servers newer than Debian 12's, unpacked into target/ by scripts/fetch-server.sh:
+# MariaDB 11.8 (tests/upgrade.rs runs green on it) and MySQL 9.7 (the MySQL pair of
+# tests/testbed.rs, tests/control.rs, tests/mysql.rs). fetch-server.sh downloads and
+# unpacks every time it runs, so it runs only when the folder has no server yet. If it
+# fails, the other tests still run and the tests that need the build fail saying what
+# is missing. A SWITCHYARD_UPGRADE_BUILD or SWITCHYARD_MYSQL_BUILD given by the caller
 # is used as is.
-if [[ -z "${SWITCHYARD_UPGRADE_BUILD:-}" ]]; then
-    upgrade_build=$PWD/target/mariadb-11.8
-    if [[ ! -x "$upgrade_build/usr/sbin/mariadbd" ]]; then
-        bash scripts/fetch-mariadb.sh "$upgrade_build" \
-            || echo "test.sh: fetching MariaDB 11.8 failed; tests/upgrade.rs will fail" >&2
+fetch() { # SERVER PROGRAM: target/SERVER, fetched unless it has PROGRAM
+    local dir=$PWD/target/$1
+    if [[ ! -x "$dir/$2" ]]; then
+        bash scripts/fetch-server.sh "$1" "$dir" >&2 \
+            || echo "test.sh: fetching $1 failed; the tests that need it will fail" >&2
     fi
-    export SWITCHYARD_UPGRADE_BUILD=$upgrade_build
+    echo "$dir"
+}
+if [[ -z "${SWITCHYARD_UPGRADE_BUILD:-}" ]]; then
+    SWITCHYARD_UPGRADE_BUILD=$(fetch mariadb-11.8 usr/sbin/mariadbd)
+    export SWITCHYARD_UPGRADE_BUILD
+fi
+if [[ -z "${SWITCHYARD_MYSQL_BUILD:-}" ]]; then
+    SWITCHYARD_MYSQL_BUILD=$(fetch mysql-9.7 usr/sbin/mysqld)
+    export SWITCHYARD_MYSQL_BUILD
 fi
 
 exec cargo nextest run --no-fail-fast --test-threads "${NEXTEST_TEST_THREADS:-3}" "$@"

@@ -2,9 +2,8 @@
 //! that differs between the two. The control plane's logic is the same for both; only
 //! what is sent (and how GTIDs are read) changes.
 //!
-//! The MySQL dialect (MySQL 8.0.23 and later, 8.4) is written to MySQL's documentation
-//! and has not been tested against a MySQL server: none is available where this is
-//! built. The MariaDB one is what the integration tests run against.
+//! The integration tests run both: MariaDB 10.11 and 11.8, MySQL 9.7. The MySQL dialect
+//! is written for MySQL 8.0.23 and later; 8.0 and 8.4 are untested.
 
 use super::gtid::{errant_by_state, GtidSet};
 use super::gtid_mysql::MySqlGtidSet;
@@ -13,7 +12,6 @@ use super::gtid_mysql::MySqlGtidSet;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
     MariaDb,
-    /// Untested against a real server (see the module doc).
     MySql,
 }
 
@@ -103,8 +101,7 @@ const MYSQL_GTID_EXECUTED: Statement = Statement {
     sql: "SELECT @@GLOBAL.gtid_executed, @@GLOBAL.gtid_mode AS gtid_mode",
 };
 
-/// MySQL 8.0.23+ / 8.4 — written to MySQL's documentation, not tested against a MySQL
-/// server.
+/// MySQL 8.0.23+, 8.4, 9.x — checked on 9.7.
 ///
 /// The fence is `super_read_only`: it implies `read_only` and, unlike MariaDB's
 /// `read_only`, also stops accounts holding `SUPER` or `CONNECTION_ADMIN`, so no
@@ -186,7 +183,7 @@ impl Flavor {
     ///
     /// MariaDB compares binlog states per domain and server
     /// ([`errant_by_state`]); MySQL subtracts the sets (`GTID_SUBTRACT`), exact
-    /// whatever wrote them — written to MySQL's documentation, untested.
+    /// whatever wrote them.
     pub fn errant(
         self,
         primary_history: &str,

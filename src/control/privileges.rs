@@ -1,7 +1,7 @@
 //! Which accounts can write through `read_only` — the writers a fence does not stop.
 //!
-//! MySQL (written to MySQL's documentation, not tested against a MySQL server): the
-//! fence there is `super_read_only`, which stops every account, `SUPER` and
+//! MySQL (checked on 9.7: the control account's write fails with 1290): the fence
+//! there is `super_read_only`, which stops every account, `SUPER` and
 //! `CONNECTION_ADMIN` holders included (only replication appliers still write), so
 //! the list is always empty.
 //!
@@ -52,10 +52,10 @@ impl Control {
     /// through `PUBLIC`), and of `SUPER` on servers older than 10.11. Sorted.
     ///
     /// MySQL: none — its fence, `super_read_only`, binds every account (see the module
-    /// doc; untested against a MySQL server).
+    /// doc).
     pub async fn users_with_read_only_admin(&mut self) -> Result<Vec<String>, ControlError> {
         if self.flavor() == Flavor::MySql {
-            // super_read_only binds every account; from MySQL's documentation, untested.
+            // super_read_only binds every account.
             return Ok(Vec::new());
         }
         let version = self.version().await?;

@@ -1,9 +1,9 @@
 //! Fence, GTID positions and replication: `read_only`, the GTID variables, the wait
 //! for a position, the replica status, and the way back — making a former primary
 //! replicate from its successor. The SQL text comes from the server's
-//! [`Dialect`](super::Dialect); MariaDB's is tested, MySQL's (`super_read_only`,
+//! [`Dialect`](super::Dialect): MariaDB's, and MySQL's (`super_read_only`,
 //! `@@gtid_executed`, `WAIT_FOR_EXECUTED_GTID_SET`, `SHOW REPLICA STATUS`,
-//! `CHANGE REPLICATION SOURCE TO`) is written to MySQL's documentation and untested.
+//! `CHANGE REPLICATION SOURCE TO`), both run by the integration tests (MySQL 9.7).
 
 use std::time::Duration;
 
@@ -102,8 +102,7 @@ fn parse_status(column: impl Fn(&str) -> Option<String>) -> Result<RawStatus, St
     };
     let io_running = required(IO_RUNNING)?;
     let port = required(PORT)?;
-    // MariaDB names its GTID mode; MySQL says whether auto-positioning is on (MySQL's
-    // columns are from its documentation, untested against a MySQL server).
+    // MariaDB names its GTID mode; MySQL says whether auto-positioning is on.
     let using_gtid = match (column("Using_Gtid"), column("Auto_Position").as_deref()) {
         (Some(mode), _) => mode,
         (None, Some("1")) => "Auto_Position".to_owned(),
@@ -121,7 +120,9 @@ fn parse_status(column: impl Fn(&str) -> Option<String>) -> Result<RawStatus, St
             .parse()
             .map_err(|_| format!("the replica's source port {port:?} is not a port"))?,
         using_gtid,
-        gtid_io_pos: text(GTID_IO_POS).unwrap_or_default(),
+        gtid_io_pos: text(GTID_IO_POS)
+            .map(|t| sql::one_line(&t))
+            .unwrap_or_default(),
         seconds_behind: text(BEHIND).and_then(|s| s.trim().parse().ok()),
     };
     Ok(RawStatus { status, io_running })
@@ -130,7 +131,7 @@ fn parse_status(column: impl Fn(&str) -> Option<String>) -> Result<RawStatus, St
 /// The default replication connection's row, given each row's `Channel_Name`: MySQL
 /// lists one row per channel and names the default one `""`; MariaDB's one row has no
 /// such column (`None`). A MySQL server with only named channels has no default one
-/// (MySQL's side written to its documentation, untested).
+/// (from MySQL's documentation: the tests run the default channel only).
 fn default_channel<R>(rows: &[R], channel: impl Fn(&R) -> Option<String>) -> Option<&R> {
     rows.iter()
         .find(|row| channel(row).is_none_or(|name| name.is_empty()))
@@ -146,7 +147,7 @@ fn channel_name(row: &Row) -> Option<String> {
 /// second.
 ///
 /// MariaDB: `MASTER_USE_GTID=slave_pos` (the caller sets `gtid_slave_pos` first).
-/// MySQL (written to MySQL's documentation, untested): `SOURCE_AUTO_POSITION=1`, which
+/// MySQL: `SOURCE_AUTO_POSITION=1`, which
 /// starts from the replica's own `gtid_executed`; `GET_SOURCE_PUBLIC_KEY=1` lets a
 /// `caching_sha2_password` replication account log in without TLS.
 fn change_source_sql(flavor: Flavor, host: &str, port: u16, user: &str, password: &str) -> String {
@@ -196,7 +197,7 @@ impl Control {
     }
 
     /// The fence, on or off, bounded by `timeout` as a whole. MariaDB:
-    /// `SET GLOBAL read_only = ON|OFF`. MySQL (untested): `super_read_only = ON`, which
+    /// `SET GLOBAL read_only = ON|OFF`. MySQL: `super_read_only = ON`, which
     /// also stops `SUPER`/`CONNECTION_ADMIN` holders; off sets `super_read_only` and then
     /// `read_only` to OFF.
     ///
@@ -219,21 +220,21 @@ impl Control {
     }
 
     /// The fence position: where this server's GTIDs have got to. MariaDB:
-    /// `@@gtid_binlog_pos`; MySQL (untested): `@@gtid_executed`, refused unless
+    /// `@@gtid_binlog_pos`; MySQL: `@@gtid_executed`, refused unless
     /// `gtid_mode` is ON.
     pub async fn gtid_position(&mut self) -> Result<String, ControlError> {
         self.gtids(self.dialect().gtid_position).await
     }
 
     /// Everything this server has logged, to compare with another server for errant
-    /// GTIDs ([`Flavor::errant`]). MariaDB: `@@gtid_binlog_state`; MySQL (untested):
+    /// GTIDs ([`Flavor::errant`]). MariaDB: `@@gtid_binlog_state`; MySQL:
     /// `@@gtid_executed`.
     pub async fn gtid_history(&mut self) -> Result<String, ControlError> {
         self.gtids(self.dialect().gtid_history).await
     }
 
     /// What this server has applied, for display. MariaDB: `@@gtid_current_pos`; MySQL
-    /// (untested): `@@gtid_executed`.
+    /// `@@gtid_executed`.
     pub async fn gtid_current(&mut self) -> Result<String, ControlError> {
         self.gtids(self.dialect().gtid_current).await
     }
@@ -268,7 +269,7 @@ impl Control {
     }
 
     /// A GTID variable's text (NULL reads as empty). When the statement also reads a
-    /// `gtid_mode` column (MySQL; untested against a MySQL server), it must be ON:
+    /// `gtid_mode` column (MySQL), it must be ON:
     /// otherwise transactions can go without a GTID, and no GTID set proves what a
     /// server has.
     async fn gtids(&mut self, read: Statement) -> Result<String, ControlError> {
@@ -286,7 +287,7 @@ impl Control {
                 )));
             }
         }
-        Ok(sql::text(&row, 0).unwrap_or_default())
+        Ok(sql::one_line(&sql::text(&row, 0).unwrap_or_default()))
     }
 
     /// The default replication connection's status; `None` when this server is no
@@ -313,9 +314,9 @@ impl Control {
     /// server-side wait is `timeout`; the call as a whole gets the connection's timeout
     /// on top.
     ///
-    /// MariaDB: `SELECT MASTER_GTID_WAIT(pos, t)` → 0 or -1. MySQL (written to MySQL's
-    /// documentation, untested): `SELECT WAIT_FOR_EXECUTED_GTID_SET(set, t)` → 0 or 1;
-    /// there a timeout of 0 would wait forever, so at least 1 ms is sent.
+    /// MariaDB: `SELECT MASTER_GTID_WAIT(pos, t)` → 0 or -1. MySQL:
+    /// `SELECT WAIT_FOR_EXECUTED_GTID_SET(set, t)` → 0 or 1; by MySQL's documentation a
+    /// timeout of 0 waits forever there, so at least 1 ms is sent.
     pub async fn wait_for_gtids(
         &mut self,
         pos: &str,
@@ -405,7 +406,6 @@ impl Control {
         self.stop_replication().await?;
         let start = match self.flavor() {
             Flavor::MariaDb => self.align_gtid_slave_pos().await?,
-            // Written to MySQL's documentation, untested.
             Flavor::MySql => "gtid_executed (auto-position)".to_owned(),
         };
         let timeout = self.timeout;

@@ -127,9 +127,27 @@ fn first_word(mut s: &str) -> &str {
     }
 }
 
+/// A GTID variable's text on one line: MySQL prints `@@gtid_executed` with a newline
+/// after each comma (one source a line), which GTID texts never need.
+pub(super) fn one_line(gtids: &str) -> String {
+    gtids.split_whitespace().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gtid_text_on_one_line() {
+        assert_eq!(
+            one_line(
+                "3e11fa47-71ca-11e1-9e33-c80aa9429562:1,\n2174b383-5441-11e8-b90a-c80aa9429562:1-2"
+            ),
+            "3e11fa47-71ca-11e1-9e33-c80aa9429562:1,2174b383-5441-11e8-b90a-c80aa9429562:1-2"
+        );
+        assert_eq!(one_line("0-1-5"), "0-1-5");
+        assert_eq!(one_line(""), "");
+    }
 
     #[test]
     fn quotes_literals() {

@@ -1,16 +1,25 @@
-//! `switchyard::control::Control` against a real MariaDB pair: fence, GTID positions
-//! and waits, replication status, the way back (twice, under gtid_strict_mode),
-//! sessions, long transactions, DDL, privileges, and a fence that has to give up.
+//! `switchyard::control::Control` against a real MariaDB pair and a real MySQL pair:
+//! fence, GTID positions and waits, replication status, the way back (twice; on
+//! MariaDB under gtid_strict_mode), errant transactions, sessions, long transactions,
+//! DDL, privileges, and a fence that has to give up. Each test runs once per flavor.
 
 mod support;
 
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
-use switchyard::control::{errant, errant_by_state, Control, ControlError, GtidSet};
+use switchyard::control::{errant, Control, ControlError, GtidSet, MySqlGtidSet};
 use switchyard::testbed::{
-    Pair, APP_PASSWORD, APP_USER, CONTROL_PASSWORD, CONTROL_USER, REPL_PASSWORD, REPL_USER,
+    Flavor, APP_PASSWORD, APP_USER, CONTROL_PASSWORD, CONTROL_USER, REPL_PASSWORD, REPL_USER,
 };
+
+for_each_flavor_async!(
+    fence_positions_and_replica_status,
+    switchover_and_back_twice,
+    errant_write_on_the_fenced_side,
+    sessions_transactions_ddl_and_privileges,
+    fence_gives_up_behind_lock_tables_write,
+);
 
 const T: Duration = Duration::from_secs(10);
 
@@ -44,45 +53,89 @@ fn set(text: &str) -> GtidSet {
     GtidSet::parse(text).unwrap_or_else(|e| panic!("{text:?}: {e}"))
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn fence_positions_and_replica_status() {
-    let pair = support::pair();
+/// Blue's `server_uuid` (MySQL).
+fn uuid(server: &switchyard::testbed::Server) -> String {
+    sql(server, "SELECT @@server_uuid")
+}
+
+/// The GTIDs of `replica` that `primary` lacks, each as text.
+async fn errant_gtids(primary: &mut Control, replica: &mut Control) -> Vec<String> {
+    let primary_history = primary.gtid_history().await.unwrap();
+    let replica_history = replica.gtid_history().await.unwrap();
+    primary
+        .flavor()
+        .errant(&primary_history, &replica_history)
+        .unwrap()
+}
+
+async fn fence_positions_and_replica_status(flavor: Flavor) {
+    let pair = support::pair_of(flavor);
     let mut blue = control(&pair.blue.addr()).await;
     let mut green = control(&pair.green.addr()).await;
 
     assert_eq!(blue.server_id().await.unwrap(), 1);
     assert_eq!(green.server_id().await.unwrap(), 2);
-    assert!(blue.version().await.unwrap().contains("MariaDB"));
+    assert_eq!(blue.flavor().name(), flavor.name());
+    assert_eq!(
+        blue.version().await.unwrap().contains("MariaDB"),
+        flavor == Flavor::MariaDb
+    );
 
-    // read_only flips, and reads back.
+    // read_only flips, and reads back; MySQL's fence is super_read_only.
     assert!(!blue.read_only().await.unwrap());
     assert!(green.read_only().await.unwrap());
     blue.set_read_only(true, T).await.unwrap();
     assert!(blue.read_only().await.unwrap());
+    if flavor == Flavor::MySql {
+        assert_eq!(sql(&pair.blue, "SELECT @@super_read_only"), "1");
+    }
     blue.set_read_only(false, T).await.unwrap();
     assert!(!blue.read_only().await.unwrap());
+    if flavor == Flavor::MySql {
+        assert_eq!(
+            sql(&pair.blue, "SELECT @@super_read_only, @@read_only"),
+            "0\t0"
+        );
+    }
 
-    // Positions, and MASTER_GTID_WAIT as proof.
+    // Positions, and the wait for one as proof.
     sql(
         &pair.blue,
         "CREATE TABLE test.f (id INT PRIMARY KEY); INSERT INTO test.f VALUES (1), (2);",
     );
-    let pos = blue.gtid_binlog_pos().await.unwrap();
-    let parsed = set(&pos);
-    assert!(!parsed.is_empty());
-    assert_eq!(parsed.to_string(), pos, "one domain, printed back as read");
-    assert!(set(&blue.gtid_current_pos().await.unwrap()).contains(&parsed));
-    assert!(green.master_gtid_wait(&pos, T).await.unwrap());
-    assert!(set(&green.gtid_slave_pos().await.unwrap()).contains(&parsed));
-    assert!(errant(&parsed, &set(&green.gtid_binlog_pos().await.unwrap())).is_empty());
-    let last = parsed.last_in_domain(0).expect("domain 0");
-    let future = format!("0-{}-{}", last.server, last.seq + 1000);
+    let pos = blue.gtid_position().await.unwrap();
+    assert!(!pos.is_empty());
+    assert_eq!(
+        blue.flavor().canonical_gtids(&pos).unwrap(),
+        pos,
+        "one source, printed back as read"
+    );
+    assert!(green.wait_for_gtids(&pos, T).await.unwrap());
+    assert_eq!(
+        errant_gtids(&mut blue, &mut green).await,
+        Vec::<String>::new()
+    );
+    let future = match flavor {
+        Flavor::MariaDb => {
+            let parsed = set(&pos);
+            assert!(set(&blue.gtid_current_pos().await.unwrap()).contains(&parsed));
+            assert!(set(&green.gtid_slave_pos().await.unwrap()).contains(&parsed));
+            assert!(errant(&parsed, &set(&green.gtid_binlog_pos().await.unwrap())).is_empty());
+            let last = parsed.last_in_domain(0).expect("domain 0");
+            format!("0-{}-{}", last.server, last.seq + 1000)
+        }
+        Flavor::MySql => {
+            let executed = MySqlGtidSet::parse(&green.gtid_current().await.unwrap()).unwrap();
+            assert!(executed.contains(&MySqlGtidSet::parse(&pos).unwrap()));
+            format!("{}:1-1000000", uuid(&pair.blue))
+        }
+    };
     assert!(!green
-        .master_gtid_wait(&future, Duration::from_millis(200))
+        .wait_for_gtids(&future, Duration::from_millis(200))
         .await
         .unwrap());
     assert!(matches!(
-        green.master_gtid_wait("0-1-x'); DROP TABLE t; --", T).await,
+        green.wait_for_gtids("0-1-x'); DROP TABLE t; --", T).await,
         Err(ControlError::Unexpected { .. })
     ));
 
@@ -101,14 +154,20 @@ async fn fence_positions_and_replica_status() {
     assert_eq!(status.error(), None);
     assert_eq!(status.master_port, pair.blue.port);
     assert!(status.replicates_from(&pair.blue.addr()));
-    assert_eq!(status.using_gtid, "Slave_Pos");
+    let using_gtid = match flavor {
+        Flavor::MariaDb => "Slave_Pos",
+        Flavor::MySql => "Auto_Position",
+    };
+    assert_eq!(status.using_gtid, using_gtid);
     assert_eq!(status.gtid_io_pos, pos);
     green.wait_replicating(T).await.unwrap();
 
-    // Stopping for good forgets the source but keeps gtid_slave_pos.
+    // Stopping for good forgets the source (MariaDB keeps gtid_slave_pos).
     green.stop_replication().await.unwrap();
     assert_eq!(green.replica_status().await.unwrap(), None);
-    assert_eq!(green.gtid_slave_pos().await.unwrap(), pos);
+    if flavor == Flavor::MariaDb {
+        assert_eq!(green.gtid_slave_pos().await.unwrap(), pos);
+    }
     // Harmless when there is nothing to stop.
     green.stop_replication().await.unwrap();
     blue.stop_replication().await.unwrap();
@@ -119,17 +178,15 @@ async fn fence_positions_and_replica_status() {
 async fn switch(old: &mut Control, new: &mut Control) -> String {
     // Fencing: read_only on, then the position, twice: it must be stable.
     old.set_read_only(true, T).await.unwrap();
-    let pos = old.gtid_binlog_pos().await.unwrap();
+    let pos = old.gtid_position().await.unwrap();
     assert_eq!(
-        old.gtid_binlog_pos().await.unwrap(),
+        old.gtid_position().await.unwrap(),
         pos,
         "fence position moved"
     );
     // CatchingUp: proof, then no errant GTIDs on the new side.
-    assert!(new.master_gtid_wait(&pos, T).await.unwrap());
-    let new_state = set(&new.gtid_binlog_state().await.unwrap());
-    let old_state = set(&old.gtid_binlog_state().await.unwrap());
-    assert_eq!(errant_by_state(&old_state, &new_state), vec![]);
+    assert!(new.wait_for_gtids(&pos, T).await.unwrap());
+    assert_eq!(errant_gtids(old, new).await, Vec::<String>::new());
     // Promoting.
     new.stop_replication().await.unwrap();
     new.set_read_only(false, T).await.unwrap();
@@ -139,7 +196,7 @@ async fn switch(old: &mut Control, new: &mut Control) -> String {
         .unwrap();
     old.wait_replicating(T).await.unwrap();
     // Nothing the control plane did wrote a binlog event on the fenced side.
-    assert_eq!(old.gtid_binlog_pos().await.unwrap(), pos);
+    assert_eq!(old.gtid_position().await.unwrap(), pos);
     assert_eq!(new.replica_status().await.unwrap(), None);
     assert!(
         old.read_only().await.unwrap(),
@@ -154,15 +211,18 @@ fn count(server: &switchyard::testbed::Server) -> u64 {
         .expect("a count")
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn switchover_and_back_under_strict_mode() {
-    let pair: Pair = support::pair();
+/// Blue → green → blue; on MariaDB under gtid_strict_mode, with the stale
+/// `gtid_slave_pos` the way back has to correct.
+async fn switchover_and_back_twice(flavor: Flavor) {
+    let pair = support::pair_of(flavor);
+    let settings = match flavor {
+        Flavor::MariaDb => "SELECT @@gtid_strict_mode, @@log_slave_updates",
+        Flavor::MySql => "SELECT @@gtid_mode = 'ON', @@log_replica_updates",
+    };
     for server in [&pair.blue, &pair.green] {
-        assert_eq!(
-            sql(server, "SELECT @@gtid_strict_mode, @@log_slave_updates"),
-            "1\t1"
-        );
+        assert_eq!(sql(server, settings), "1\t1");
     }
+    let mariadb = flavor == Flavor::MariaDb;
     let mut blue = control(&pair.blue.addr()).await;
     let mut green = control(&pair.green.addr()).await;
     sql(
@@ -178,8 +238,8 @@ async fn switchover_and_back_under_strict_mode() {
         &pair.green,
         "INSERT INTO test.w (side) VALUES ('green'), ('green');",
     );
-    let green_pos = green.gtid_binlog_pos().await.unwrap();
-    assert!(blue.master_gtid_wait(&green_pos, T).await.unwrap());
+    let green_pos = green.gtid_position().await.unwrap();
+    assert!(blue.wait_for_gtids(&green_pos, T).await.unwrap());
     let status = blue
         .replica_status()
         .await
@@ -189,18 +249,22 @@ async fn switchover_and_back_under_strict_mode() {
     assert_eq!(status.error(), None);
     assert_eq!(status.master_port, pair.green.port);
     assert_eq!(count(&pair.blue), 5);
-    // Blue's slave position is green's, though blue's last own GTID was 0-1-n.
-    assert_eq!(blue.gtid_slave_pos().await.unwrap(), green_pos);
+    if mariadb {
+        // Blue's slave position is green's, though blue's last own GTID was 0-1-n.
+        assert_eq!(blue.gtid_slave_pos().await.unwrap(), green_pos);
+        // Green's gtid_slave_pos is stale (blue's old fence position); the way
+        // back must start it from its own binlog position.
+        assert_ne!(green.gtid_slave_pos().await.unwrap(), green_pos);
+    }
 
-    // 2. Green → blue again: green's gtid_slave_pos is stale (blue's old fence
-    //    position); replicate_from must start it from its own binlog position.
-    let stale = green.gtid_slave_pos().await.unwrap();
-    assert_ne!(stale, green_pos);
+    // 2. Green → blue again.
     switch(&mut green, &mut blue).await;
-    assert_eq!(green.gtid_slave_pos().await.unwrap(), green_pos);
+    if mariadb {
+        assert_eq!(green.gtid_slave_pos().await.unwrap(), green_pos);
+    }
     sql(&pair.blue, "INSERT INTO test.w (side) VALUES ('blue2');");
-    let blue_pos = blue.gtid_binlog_pos().await.unwrap();
-    assert!(green.master_gtid_wait(&blue_pos, T).await.unwrap());
+    let blue_pos = blue.gtid_position().await.unwrap();
+    assert!(green.wait_for_gtids(&blue_pos, T).await.unwrap());
     let status = green
         .replica_status()
         .await
@@ -211,21 +275,33 @@ async fn switchover_and_back_under_strict_mode() {
     assert_eq!(status.master_port, pair.blue.port);
     assert_eq!(count(&pair.green), 6);
     assert_eq!(count(&pair.blue), 6);
-    let blue_state = set(&blue.gtid_binlog_state().await.unwrap());
-    let green_state = set(&green.gtid_binlog_state().await.unwrap());
-    assert_eq!(errant_by_state(&blue_state, &green_state), vec![]);
-    assert_eq!(blue_state, green_state, "both logged the same history");
-    assert_eq!(blue_state.domains().count(), 1);
     assert_eq!(
-        blue_state.iter().count(),
-        2,
-        "GTIDs of both servers: {blue_state}"
+        errant_gtids(&mut blue, &mut green).await,
+        Vec::<String>::new()
     );
+    let blue_history = blue.gtid_history().await.unwrap();
+    let green_history = green.gtid_history().await.unwrap();
+    assert_eq!(blue_history, green_history, "both logged the same history");
+    // GTIDs written by both servers.
+    match flavor {
+        Flavor::MariaDb => {
+            let state = set(&blue_history);
+            assert_eq!(state.domains().count(), 1);
+            assert_eq!(state.iter().count(), 2, "{state}");
+        }
+        Flavor::MySql => {
+            let groups = MySqlGtidSet::parse(&blue_history).unwrap().groups();
+            assert_eq!(groups.len(), 2, "{groups:?}");
+        }
+    }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn errant_write_on_the_fenced_side_breaks_the_way_back() {
-    let pair = support::pair();
+/// A write on the fenced former primary is errant. MariaDB's fence lets the control
+/// account (READ_ONLY ADMIN) write, and strict mode then breaks the way back; MySQL's
+/// `super_read_only` binds every account, so the write needs the fence lifted, and
+/// auto-positioning carries on regardless: only the errant check sees it.
+async fn errant_write_on_the_fenced_side(flavor: Flavor) {
+    let pair = support::pair_of(flavor);
     let mut blue = control(&pair.blue.addr()).await;
     let mut green = control(&pair.green.addr()).await;
     sql(
@@ -234,6 +310,28 @@ async fn errant_write_on_the_fenced_side_breaks_the_way_back() {
     );
     pair.wait_green_caught_up(T).unwrap();
     switch(&mut blue, &mut green).await;
+    if flavor == Flavor::MySql {
+        let err = blue
+            .query_drop("INSERT INTO test.e VALUES ()")
+            .await
+            .unwrap_err();
+        assert_eq!(err.server_code(), Some(1290), "{err}");
+        sql(
+            &pair.blue,
+            "SET GLOBAL super_read_only = OFF; INSERT INTO test.e VALUES (1000); \
+             SET GLOBAL super_read_only = ON;",
+        );
+        // A row green's writes will not collide with: replication carries on.
+        let found = errant_gtids(&mut green, &mut blue).await;
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with(&uuid(&pair.blue)), "{found:?}");
+        sql(&pair.green, "INSERT INTO test.e VALUES ();");
+        let green_pos = green.gtid_position().await.unwrap();
+        assert!(blue.wait_for_gtids(&green_pos, T).await.unwrap());
+        blue.wait_replicating(T).await.unwrap();
+        assert_eq!(errant_gtids(&mut green, &mut blue).await, found);
+        return;
+    }
 
     // The control account holds READ_ONLY ADMIN: read_only does not stop it.
     blue.query_drop("INSERT INTO test.e VALUES ()")
@@ -271,21 +369,35 @@ async fn errant_write_on_the_fenced_side_breaks_the_way_back() {
     assert_eq!(errant(&green_pos, &blue_pos).len(), 1);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sessions_transactions_ddl_and_privileges() {
-    let pair = support::pair();
+async fn sessions_transactions_ddl_and_privileges(flavor: Flavor) {
+    let pair = support::pair_of(flavor);
     let mut blue = control(&pair.blue.addr()).await;
     sql(
         &pair.blue,
-        "CREATE TABLE test.s (id INT PRIMARY KEY, v INT); INSERT INTO test.s VALUES (1, 1);\n\
-         CREATE USER 'su'@'%' IDENTIFIED BY 'x'; GRANT SUPER ON *.* TO 'su'@'%';\n\
+        "CREATE TABLE test.s (id INT PRIMARY KEY, v INT); INSERT INTO test.s VALUES (1, 1);",
+    );
+    match flavor {
+        Flavor::MariaDb => mariadb_read_only_admins(&pair.blue, &mut blue).await,
+        // super_read_only binds every account.
+        Flavor::MySql => assert_eq!(
+            blue.users_with_read_only_admin().await.unwrap(),
+            Vec::<String>::new()
+        ),
+    }
+    sessions_transactions_ddl(&pair.blue, &mut blue).await;
+}
+
+/// Who can write through MariaDB's `read_only`: directly, through roles, not SUPER.
+async fn mariadb_read_only_admins(server: &switchyard::testbed::Server, blue: &mut Control) {
+    sql(
+        server,
+        "CREATE USER 'su'@'%' IDENTIFIED BY 'x'; GRANT SUPER ON *.* TO 'su'@'%';\n\
          CREATE USER 'roa'@'%' IDENTIFIED BY 'x'; GRANT READ_ONLY ADMIN ON *.* TO 'roa'@'%';\n\
          CREATE ROLE ro_writer; GRANT READ_ONLY ADMIN ON *.* TO ro_writer;\n\
          CREATE ROLE ro_outer; GRANT ro_writer TO ro_outer;\n\
          CREATE USER 'viarole'@'%' IDENTIFIED BY 'x'; GRANT ro_outer TO 'viarole'@'%';",
     );
 
-    // Privileges.
     let admins = blue.users_with_read_only_admin().await.unwrap();
     for expected in ["'switchyard'@'%'", "'roa'@'%'", "'viarole'@'%'"] {
         assert!(
@@ -309,9 +421,12 @@ async fn sessions_transactions_ddl_and_privileges() {
         super_bypasses,
         "{admins:?}"
     );
+}
 
+/// The process list, an open transaction, DDL behind it, and killing.
+async fn sessions_transactions_ddl(server: &switchyard::testbed::Server, blue: &mut Control) {
     // An application connection shows up, not ours.
-    let mut conn = app(&pair.blue.addr()).await;
+    let mut conn = app(&server.addr()).await;
     let app_id = u64::from(conn.id());
     // The server marks a thread "Sleep" just after it has sent the last answer, so
     // the listing may briefly still say "Query": look again for a little while.
@@ -367,7 +482,7 @@ async fn sessions_transactions_ddl_and_privileges() {
         .is_empty());
 
     // DDL waiting behind that transaction's metadata lock.
-    let mut ddl_conn = app(&pair.blue.addr()).await;
+    let mut ddl_conn = app(&server.addr()).await;
     let ddl_id = u64::from(ddl_conn.id());
     let alter = tokio::spawn(async move {
         let done = ddl_conn.query_drop("ALTER TABLE s ADD COLUMN c INT").await;
@@ -421,9 +536,8 @@ async fn sessions_transactions_ddl_and_privileges() {
     assert!(blue.kill_connection(mine).await.is_err());
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn fence_gives_up_behind_lock_tables_write() {
-    let pair = support::pair();
+async fn fence_gives_up_behind_lock_tables_write(flavor: Flavor) {
+    let pair = support::pair_of(flavor);
     let mut blue = control(&pair.blue.addr()).await;
     sql(
         &pair.blue,

@@ -1,26 +1,47 @@
-//! Tests of the test harness itself: the MariaDB pair that every integration test
-//! stands on (no proxy here).
+//! Tests of the test harness itself: the MariaDB and MySQL pairs that every
+//! integration test stands on (no proxy here). Most run once per flavor.
 
 mod support;
 
 use std::time::Duration;
 
 use switchyard::testbed::{
-    version_number, Build, Pair, PairOptions, APP_PASSWORD, APP_USER, CONTROL_PASSWORD,
+    version_number, Build, Flavor, Pair, PairOptions, APP_PASSWORD, APP_USER, CONTROL_PASSWORD,
     CONTROL_USER,
 };
 
 const CATCH_UP: Duration = Duration::from_secs(30);
 
-#[test]
-fn blue_writes_reach_read_only_green() {
-    let pair = support::pair();
+for_each_flavor!(
+    blue_writes_reach_read_only_green,
+    users_log_in_over_tcp_and_app_cannot_write_on_green,
+    restarted_servers_keep_port_and_replication,
+    sql_errors_carry_the_server_message,
+);
 
-    let status = pair.slave_status().expect("SHOW SLAVE STATUS");
-    assert_eq!(status["Slave_IO_Running"], "Yes", "{status:?}");
-    assert_eq!(status["Slave_SQL_Running"], "Yes", "{status:?}");
-    assert_eq!(status["Master_Port"], pair.blue.port.to_string());
+fn blue_writes_reach_read_only_green(flavor: Flavor) {
+    let pair = support::pair_of(flavor);
+    assert_eq!(pair.flavor(), flavor);
+
+    let status = pair.slave_status().expect("replica status");
+    let field = |name: &str| status[&flavor.status_column(name)].clone();
+    assert_eq!(field("Slave_IO_Running"), "Yes", "{status:?}");
+    assert_eq!(field("Slave_SQL_Running"), "Yes", "{status:?}");
+    assert_eq!(field("Master_Port"), pair.blue.port.to_string());
     assert_eq!(pair.green.sql("SELECT @@read_only").unwrap().trim(), "1");
+    if flavor == Flavor::MySql {
+        assert_eq!(status["Auto_Position"], "1", "{status:?}");
+        assert_eq!(
+            pair.green.sql("SELECT @@super_read_only").unwrap().trim(),
+            "1"
+        );
+        assert_eq!(pair.green.sql("SELECT @@gtid_mode").unwrap().trim(), "ON");
+        assert_ne!(
+            pair.blue.sql("SELECT @@server_uuid").unwrap(),
+            pair.green.sql("SELECT @@server_uuid").unwrap(),
+            "copies of one template must not share a server_uuid"
+        );
+    }
     assert_eq!(pair.blue.sql("SELECT @@read_only").unwrap().trim(), "0");
     assert_eq!(pair.blue.sql("SELECT @@server_id").unwrap().trim(), "1");
     assert_eq!(pair.green.sql("SELECT @@server_id").unwrap().trim(), "2");
@@ -40,11 +61,13 @@ fn blue_writes_reach_read_only_green() {
     );
 }
 
-#[test]
-fn users_log_in_over_tcp_and_app_cannot_write_on_green() {
-    let pair = support::pair();
+fn users_log_in_over_tcp_and_app_cannot_write_on_green(flavor: Flavor) {
+    let pair = support::pair_of(flavor);
+    let cli = |addr: &str, user, password, db, args: &[&str], stdin| {
+        support::cli(flavor, addr, user, password, db, args, stdin)
+    };
 
-    let out = support::mariadb_cli(
+    let out = cli(
         &pair.blue.addr(),
         APP_USER,
         APP_PASSWORD,
@@ -63,7 +86,7 @@ fn users_log_in_over_tcp_and_app_cannot_write_on_green() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "app@%\t7\n");
 
-    let out = support::mariadb_cli(
+    let out = cli(
         &pair.green.addr(),
         CONTROL_USER,
         CONTROL_PASSWORD,
@@ -79,7 +102,7 @@ fn users_log_in_over_tcp_and_app_cannot_write_on_green() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "switchyard@%\n");
 
     pair.wait_green_caught_up(CATCH_UP).unwrap();
-    let out = support::mariadb_cli(
+    let out = cli(
         &pair.green.addr(),
         APP_USER,
         APP_PASSWORD,
@@ -94,7 +117,7 @@ fn users_log_in_over_tcp_and_app_cannot_write_on_green() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let out = support::mariadb_cli(
+    let out = cli(
         &pair.blue.addr(),
         APP_USER,
         "wrong",
@@ -106,9 +129,8 @@ fn users_log_in_over_tcp_and_app_cannot_write_on_green() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("1045"));
 }
 
-#[test]
-fn restarted_servers_keep_port_and_replication() {
-    let mut pair = support::pair();
+fn restarted_servers_keep_port_and_replication(flavor: Flavor) {
+    let mut pair = support::pair_of(flavor);
     let (blue_port, green_port) = (pair.blue.port, pair.green.port);
 
     pair.green.kill(); // as a crash: the restart runs recovery over a stale socket
@@ -134,9 +156,8 @@ fn restarted_servers_keep_port_and_replication() {
     assert_eq!((pair.blue.port, pair.green.port), (blue_port, green_port));
 }
 
-#[test]
-fn sql_errors_carry_the_server_message() {
-    let pair = support::pair();
+fn sql_errors_carry_the_server_message(flavor: Flavor) {
+    let pair = support::pair_of(flavor);
     let err = pair
         .blue
         .sql("SELECT * FROM test.no_such_table")

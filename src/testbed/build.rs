@@ -1,9 +1,9 @@
-//! Where a MariaDB's programs live and how to run them.
+//! Where a server's programs live, which kind of server it is, and how to run them.
 //!
 //! A [`Build`] is either the system's MariaDB (programs on `PATH`) or a folder of
-//! unpacked Debian packages made by `scripts/fetch-mariadb.sh`, whose programs are run
-//! through the folder's own dynamic loader so that they use the folder's libc and
-//! libraries, not the host's. Every path in a `Build` is absolute.
+//! unpacked Debian packages made by `scripts/fetch-server.sh` (MariaDB or MySQL), whose
+//! programs are run through the folder's own dynamic loader so that they use the
+//! folder's libc and libraries, not the host's. Every path in a `Build` is absolute.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -12,10 +12,43 @@ use std::process::Command;
 use super::process::run;
 use super::TestbedError;
 
-/// Where a MariaDB's binaries live and how to run them.
+/// Which server a build runs: the two differ in how a data dir is initialised, in
+/// their options and in their replication statements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// `mariadbd` and the `mariadb` client.
+    MariaDb,
+    /// `mysqld` and the `mysql` client.
+    MySql,
+}
+
+impl Flavor {
+    pub fn name(self) -> &'static str {
+        match self {
+            Flavor::MariaDb => "MariaDB",
+            Flavor::MySql => "MySQL",
+        }
+    }
+
+    /// The replica status column this flavor calls `mariadb_name` (`SHOW SLAVE STATUS`
+    /// says `Slave_…`/`Master_…`, MySQL's `SHOW REPLICA STATUS` `Replica_…`/`Source_…`).
+    pub fn status_column(self, mariadb_name: &str) -> String {
+        match self {
+            Flavor::MariaDb => mariadb_name.to_owned(),
+            Flavor::MySql => mariadb_name
+                .replace("Slave", "Replica")
+                .replace("Master", "Source"),
+        }
+    }
+}
+
+/// Where a server's binaries live and how to run them.
 #[derive(Debug, Clone)]
 pub struct Build {
-    mariadbd: PathBuf,
+    flavor: Flavor,
+    /// `mariadbd` or `mysqld`.
+    server: PathBuf,
+    /// `mariadb` or `mysql`.
     client: PathBuf,
     layout: Layout,
 }
@@ -39,6 +72,8 @@ pub(crate) enum Initialiser<'a> {
     InstallDb(&'a Path),
     /// Feed the system-table scripts in `share` to `mariadbd --bootstrap`.
     Bootstrap { share: &'a Path },
+    /// `mysqld --initialize-insecure` (root@localhost without a password).
+    Initialize,
 }
 
 const SYSTEM_DIRS: [&str; 4] = ["/usr/sbin", "/usr/bin", "/usr/local/sbin", "/usr/local/bin"];
@@ -48,7 +83,8 @@ impl Build {
     /// `mariadb` found on `PATH` or in `/usr/sbin`, `/usr/bin`.
     pub fn system() -> Result<Build, TestbedError> {
         Ok(Build {
-            mariadbd: find_program("mariadbd")?,
+            flavor: Flavor::MariaDb,
+            server: find_program("mariadbd")?,
             client: find_program("mariadb")?,
             layout: Layout::System {
                 install_db: find_program("mariadb-install-db")?,
@@ -56,8 +92,9 @@ impl Build {
         })
     }
 
-    /// A folder made by `scripts/fetch-mariadb.sh`: Debian packages unpacked with
+    /// A folder made by `scripts/fetch-server.sh`: Debian packages unpacked with
     /// `dpkg-deb -x`, including libc6 and the shared libraries the programs need.
+    /// A folder with `mariadbd` is MariaDB; one with only `mysqld` is MySQL.
     pub fn from_dir(root: &Path) -> Result<Build, TestbedError> {
         let bad = |reason: String| TestbedError::BadBuildDir {
             dir: root.to_path_buf(),
@@ -72,10 +109,17 @@ impl Build {
                 .map(|c| root.join(c))
                 .find(|p| p.is_file())
         };
-        let mariadbd = first_file(&["usr/sbin/mariadbd", "usr/bin/mariadbd"])
-            .ok_or_else(|| bad("no usr/sbin/mariadbd".into()))?;
-        let client =
-            first_file(&["usr/bin/mariadb"]).ok_or_else(|| bad("no usr/bin/mariadb".into()))?;
+        let (flavor, server) = match first_file(&["usr/sbin/mariadbd", "usr/bin/mariadbd"]) {
+            Some(server) => (Flavor::MariaDb, server),
+            None => first_file(&["usr/sbin/mysqld"])
+                .map(|server| (Flavor::MySql, server))
+                .ok_or_else(|| bad("no usr/sbin/mariadbd or usr/sbin/mysqld".into()))?,
+        };
+        let client = match flavor {
+            Flavor::MariaDb => "usr/bin/mariadb",
+            Flavor::MySql => "usr/bin/mysql",
+        };
+        let client = first_file(&[client]).ok_or_else(|| bad(format!("no {client}")))?;
         let loader = first_file(&[
             "lib64/ld-linux-x86-64.so.2",
             "usr/lib64/ld-linux-x86-64.so.2",
@@ -87,7 +131,9 @@ impl Build {
             .iter()
             .map(|c| root.join(c))
             .find(|p| p.join("charsets").is_dir())
-            .ok_or_else(|| bad("no usr/share/mariadb/charsets".into()))?;
+            .ok_or_else(|| {
+                bad("no usr/share/mariadb/charsets or usr/share/mysql/charsets".into())
+            })?;
         let library_path = [
             "usr/lib/x86_64-linux-gnu",
             "lib/x86_64-linux-gnu",
@@ -101,7 +147,8 @@ impl Build {
         .collect::<Vec<_>>()
         .join(":");
         Ok(Build {
-            mariadbd,
+            flavor,
+            server,
             client,
             layout: Layout::Dir {
                 root,
@@ -121,30 +168,36 @@ impl Build {
         }
     }
 
-    /// The server's version string, e.g. `10.11.6-MariaDB-0+deb12u1`.
+    /// MariaDB or MySQL.
+    pub fn flavor(&self) -> Flavor {
+        self.flavor
+    }
+
+    /// The server's version string, e.g. `10.11.6-MariaDB-0+deb12u1` or `9.7.4-2`.
     pub fn version(&self) -> Result<String, TestbedError> {
-        let mut cmd = self.mariadbd();
+        let mut cmd = self.server();
         cmd.args(["--no-defaults", "--version"]);
-        let out = run(&mut cmd, "mariadbd --version")?;
-        // "mariadbd  Ver 10.11.6-MariaDB-0+deb12u1 for debian-linux-gnu on x86_64 (...)"
+        let out = run(&mut cmd, "the server's --version")?;
+        // "mariadbd  Ver 10.11.6-MariaDB-0+deb12u1 for debian-linux-gnu on x86_64 (...)",
+        // "mysqld  Ver 9.7.4-2 for Linux on x86_64 ((Debian))"
         let mut words = out.split_whitespace();
         words
             .find(|w| *w == "Ver")
             .and_then(|_| words.next())
             .map(str::to_owned)
             .ok_or_else(|| TestbedError::UnexpectedOutput {
-                command: "mariadbd --version".into(),
+                command: "the server's --version".into(),
                 output: out.clone(),
             })
     }
 
-    /// A command that runs `mariadbd`.
-    pub fn mariadbd(&self) -> Command {
-        self.command(&self.mariadbd)
+    /// A command that runs the server program (`mariadbd` or `mysqld`).
+    pub fn server(&self) -> Command {
+        self.command(&self.server)
     }
 
-    /// A command that runs the `mariadb` client, with `--no-defaults` already given
-    /// (it must come first).
+    /// A command that runs the build's client (`mariadb` or `mysql`), with
+    /// `--no-defaults` already given (it must come first).
     pub fn client(&self) -> Command {
         let mut cmd = self.command(&self.client);
         cmd.arg("--no-defaults");
@@ -177,6 +230,7 @@ impl Build {
     pub(crate) fn initialiser(&self) -> Initialiser<'_> {
         match &self.layout {
             Layout::System { install_db } => Initialiser::InstallDb(install_db),
+            Layout::Dir { .. } if self.flavor == Flavor::MySql => Initialiser::Initialize,
             Layout::Dir { share, .. } => Initialiser::Bootstrap { share },
         }
     }
@@ -233,13 +287,28 @@ mod tests {
     fn parses_version_numbers() {
         assert_eq!(version_number("10.11.6-MariaDB-0+deb12u1"), Some((10, 11)));
         assert_eq!(version_number("11.8.3-MariaDB-0+deb13u1"), Some((11, 8)));
+        assert_eq!(version_number("9.7.4-2"), Some((9, 7)));
         assert_eq!(version_number("garbage"), None);
+    }
+
+    #[test]
+    fn mysql_names_its_status_columns() {
+        assert_eq!(
+            Flavor::MySql.status_column("Slave_IO_Running"),
+            "Replica_IO_Running"
+        );
+        assert_eq!(Flavor::MySql.status_column("Master_Port"), "Source_Port");
+        assert_eq!(
+            Flavor::MySql.status_column("Last_SQL_Errno"),
+            "Last_SQL_Errno"
+        );
+        assert_eq!(Flavor::MariaDb.status_column("Master_Port"), "Master_Port");
     }
 
     #[test]
     fn missing_dir_is_a_bad_build_dir() {
         let err = Build::from_dir(Path::new("/nonexistent/switchyard")).unwrap_err();
         assert!(matches!(err, TestbedError::BadBuildDir { .. }), "{err}");
-        assert!(err.to_string().contains("fetch-mariadb.sh"));
+        assert!(err.to_string().contains("fetch-server.sh"));
     }
 }

@@ -1,4 +1,5 @@
-//! The testbed's error type: every way starting or driving a local MariaDB can fail.
+//! The testbed's error type: every way starting or driving a local MariaDB or MySQL can
+//! fail.
 
 use std::io;
 use std::path::PathBuf;
@@ -14,9 +15,16 @@ pub enum TestbedError {
         searched: String,
     },
 
-    /// A folder given to `Build::from_dir` is not an unpacked MariaDB.
-    #[error("{} is not a MariaDB build folder: {reason} (make one with scripts/fetch-mariadb.sh)", dir.display())]
+    /// A folder given to `Build::from_dir` is not an unpacked MariaDB or MySQL.
+    #[error("{} is not a server build folder: {reason} (make one with scripts/fetch-server.sh)", dir.display())]
     BadBuildDir { dir: PathBuf, reason: String },
+
+    /// A pair was asked for with a MariaDB and a MySQL side.
+    #[error("blue is {blue} and green is {green}: a pair's servers must be of one flavor")]
+    MixedFlavors {
+        blue: &'static str,
+        green: &'static str,
+    },
 
     /// A program ran and exited unsuccessfully.
     #[error("{command} failed ({status}): {stderr}")]

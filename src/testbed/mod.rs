@@ -1,10 +1,11 @@
-//! Starts a local MariaDB blue/green pair for the integration tests and the demo.
+//! Starts a local MariaDB or MySQL blue/green pair for the integration tests and the
+//! demo.
 //!
-//! Synchronous and std-only: servers are child processes (`mariadbd`) driven through
-//! the `mariadb` command-line client over their unix sockets.
+//! Synchronous and std-only: servers are child processes (`mariadbd`, `mysqld`) driven
+//! through their build's command-line client over their unix sockets.
 //!
-//! - [`Build`]: which MariaDB to run, the system's or an unpacked folder
-//!   (`scripts/fetch-mariadb.sh`).
+//! - [`Build`]: which server to run ([`Flavor`]), the system's MariaDB or an unpacked
+//!   folder (`scripts/fetch-server.sh`).
 //! - [`Pair::start`]: blue (writable, server id 1) and green (a read-only GTID
 //!   replica of blue, server id 2), each on a free port of 127.0.0.1, in a temp dir,
 //!   from a data-dir template made once per build version and cached under
@@ -13,7 +14,8 @@
 //!
 //! Every server has the accounts [`CONTROL_USER`] (all privileges, the proxy's
 //! control plane), [`APP_USER`] (all privileges on the databases `test`, `sbtest`
-//! and `app`) and [`REPL_USER`] (replication), all `mysql_native_password`.
+//! and `app`) and [`REPL_USER`] (replication), all `mysql_native_password` on
+//! MariaDB and `caching_sha2_password` on MySQL.
 //! Never port 3306, never a shared server: everything the testbed starts, it stops.
 
 mod batch;
@@ -27,7 +29,7 @@ mod template;
 use std::net::TcpListener;
 
 pub use batch::Row;
-pub use build::{version_number, Build};
+pub use build::{version_number, Build, Flavor};
 pub use error::TestbedError;
 pub use pair::{Pair, PairOptions};
 pub use server::{Server, START_TIMEOUT, STOP_TIMEOUT};

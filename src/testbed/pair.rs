@@ -2,7 +2,9 @@
 //!
 //! Each server runs from a copy of its build's template data dir (see `template`), so
 //! both start with the same accounts and an empty binary log; green then replicates
-//! blue from the beginning of blue's binary log (`MASTER_USE_GTID=slave_pos`).
+//! blue from the beginning of blue's binary log: MariaDB with
+//! `MASTER_USE_GTID=slave_pos` and `read_only`, MySQL with `SOURCE_AUTO_POSITION=1`
+//! and `super_read_only`. Both servers of a pair are of one flavor.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -12,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::build::version_number;
 use super::template::{copy_into, template};
-use super::{Build, Server, TestbedError, REPL_PASSWORD, REPL_USER};
+use super::{Build, Flavor, Server, TestbedError, REPL_PASSWORD, REPL_USER};
 
 /// How long green may take to connect to blue after `START SLAVE`.
 const REPLICATION_START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -56,6 +58,12 @@ impl Pair {
     /// 4. make green a read-only replica of blue and wait until both replication
     ///    threads run.
     pub fn start(opts: PairOptions) -> Result<Pair, TestbedError> {
+        if opts.blue.flavor() != opts.green.flavor() {
+            return Err(TestbedError::MixedFlavors {
+                blue: opts.blue.flavor().name(),
+                green: opts.green.flavor().name(),
+            });
+        }
         let dir = DirGuard::new(opts.dir)?;
         let blue_template = template(&opts.blue)?;
         let green_template = template(&opts.green)?;
@@ -67,7 +75,7 @@ impl Pair {
         green.wait_ready_retrying_port()?;
         let pair = Pair { blue, green, dir };
         pair.replicate()?;
-        tracing::info!(blue = %pair.blue.addr(), green = %pair.green.addr(), "MariaDB pair ready");
+        tracing::info!(blue = %pair.blue.addr(), green = %pair.green.addr(), flavor = pair.flavor().name(), "pair ready");
         Ok(pair)
     }
 
@@ -76,13 +84,28 @@ impl Pair {
         self.dir.path()
     }
 
-    /// Wait until green has applied everything in blue's binary log at the time of the
-    /// call (blue's `@@gtid_binlog_pos`, waited for with `MASTER_GTID_WAIT` on green).
+    /// MariaDB or MySQL (both servers are the same).
+    pub fn flavor(&self) -> Flavor {
+        self.blue.build().flavor()
+    }
+
+    /// Wait until green has applied everything blue has at the time of the call:
+    /// MariaDB's `@@gtid_binlog_pos` waited for with `MASTER_GTID_WAIT`, MySQL's
+    /// `@@gtid_executed` with `WAIT_FOR_EXECUTED_GTID_SET`.
     pub fn wait_green_caught_up(&self, timeout: Duration) -> Result<(), TestbedError> {
-        let pos = self.blue.sql("SELECT @@GLOBAL.gtid_binlog_pos")?;
-        let pos = pos.trim();
+        let (position, wait, applied) = match self.flavor() {
+            Flavor::MariaDb => ("gtid_binlog_pos", "MASTER_GTID_WAIT", "gtid_slave_pos"),
+            Flavor::MySql => (
+                "gtid_executed",
+                "WAIT_FOR_EXECUTED_GTID_SET",
+                "gtid_executed",
+            ),
+        };
+        let pos = self.blue.sql(&format!("SELECT @@GLOBAL.{position}"))?;
+        // MySQL prints a long set on several lines.
+        let pos: String = pos.split_whitespace().collect();
         let waited = self.green.sql(&format!(
-            "SELECT MASTER_GTID_WAIT('{pos}', {:.3})",
+            "SELECT {wait}('{pos}', {:.3})",
             timeout.as_secs_f64()
         ))?;
         match waited.trim() {
@@ -90,7 +113,9 @@ impl Pair {
             _ => Err(TestbedError::Timeout {
                 what: format!(
                     "green reaching blue's GTID position {pos} (green is at {}; {})",
-                    self.green.sql("SELECT @@GLOBAL.gtid_slave_pos")?.trim(),
+                    self.green
+                        .sql(&format!("SELECT @@GLOBAL.{applied}"))?
+                        .trim(),
                     self.replication_summary()
                 ),
                 waited: timeout,
@@ -104,9 +129,15 @@ impl Pair {
     /// restarting one of the servers). Fails at once on an SQL-thread error.
     pub fn wait_replicating(&self, timeout: Duration) -> Result<(), TestbedError> {
         let deadline = Instant::now() + timeout;
+        let flavor = self.flavor();
         loop {
             let status = self.slave_status()?;
-            let field = |name: &str| status.get(name).map(String::as_str).unwrap_or("");
+            let field = |name: &str| {
+                status
+                    .get(&flavor.status_column(name))
+                    .map(String::as_str)
+                    .unwrap_or("")
+            };
             if field("Slave_IO_Running") == "Yes" && field("Slave_SQL_Running") == "Yes" {
                 return Ok(());
             }
@@ -131,37 +162,63 @@ impl Pair {
         }
     }
 
-    /// Green's `SHOW SLAVE STATUS`, by column name (empty if green is no replica).
+    /// Green's `SHOW SLAVE STATUS` (MySQL: `SHOW REPLICA STATUS`), by column name
+    /// (empty if green is no replica). [`Flavor::status_column`] names the columns.
     pub fn slave_status(&self) -> Result<super::Row, TestbedError> {
+        let statement = match self.flavor() {
+            Flavor::MariaDb => "SHOW SLAVE STATUS",
+            Flavor::MySql => "SHOW REPLICA STATUS",
+        };
         Ok(self
             .green
-            .sql_rows("SHOW SLAVE STATUS")?
+            .sql_rows(statement)?
             .into_iter()
             .next()
             .unwrap_or_default())
     }
 
     fn replicate(&self) -> Result<(), TestbedError> {
-        // 11.4+ replicas default to MASTER_SSL=1; the testbed's servers have no TLS.
-        let ssl = match version_number(&self.green.build().version()?) {
-            Some(v) if v >= (11, 4) => ", MASTER_SSL=0",
-            _ => "",
+        let statements = match self.flavor() {
+            Flavor::MariaDb => {
+                // 11.4+ replicas default to MASTER_SSL=1; the testbed's servers have no TLS.
+                let ssl = match version_number(&self.green.build().version()?) {
+                    Some(v) if v >= (11, 4) => ", MASTER_SSL=0",
+                    _ => "",
+                };
+                format!(
+                    "SET GLOBAL read_only = ON;\n\
+                     CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={port}, \
+                     MASTER_USER='{REPL_USER}', MASTER_PASSWORD='{REPL_PASSWORD}', \
+                     MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1{ssl};\n\
+                     START SLAVE;",
+                    port = self.blue.port
+                )
+            }
+            // The replication account is caching_sha2_password: without TLS it logs
+            // in with blue's RSA public key, which GET_SOURCE_PUBLIC_KEY asks for.
+            Flavor::MySql => format!(
+                "SET GLOBAL super_read_only = ON;\n\
+                 CHANGE REPLICATION SOURCE TO SOURCE_HOST='127.0.0.1', SOURCE_PORT={port}, \
+                 SOURCE_USER='{REPL_USER}', SOURCE_PASSWORD='{REPL_PASSWORD}', \
+                 SOURCE_AUTO_POSITION=1, SOURCE_SSL=0, GET_SOURCE_PUBLIC_KEY=1, \
+                 SOURCE_CONNECT_RETRY=1;\n\
+                 START REPLICA;",
+                port = self.blue.port
+            ),
         };
-        self.green.sql(&format!(
-            "SET GLOBAL read_only = ON;\n\
-             CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT={port}, \
-             MASTER_USER='{REPL_USER}', MASTER_PASSWORD='{REPL_PASSWORD}', \
-             MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1{ssl};\n\
-             START SLAVE;",
-            port = self.blue.port
-        ))?;
+        self.green.sql(&statements)?;
         self.wait_replicating(REPLICATION_START_TIMEOUT)
     }
 
     fn replication_summary(&self) -> String {
         match self.slave_status() {
             Ok(s) => {
-                let f = |name: &str| s.get(name).cloned().unwrap_or_default();
+                let flavor = self.flavor();
+                let f = |name: &str| {
+                    s.get(&flavor.status_column(name))
+                        .cloned()
+                        .unwrap_or_default()
+                };
                 format!(
                     "IO {} {:?}, SQL {} {:?}",
                     f("Slave_IO_Running"),
@@ -170,7 +227,7 @@ impl Pair {
                     f("Last_SQL_Error")
                 )
             }
-            Err(e) => format!("SHOW SLAVE STATUS failed: {e}"),
+            Err(e) => format!("reading the replica status failed: {e}"),
         }
     }
 }

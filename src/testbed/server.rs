@@ -1,5 +1,5 @@
-//! One `mariadbd` process: its command line, readiness, SQL over its unix socket, and
-//! a bounded clean shutdown.
+//! One server process (`mariadbd` or `mysqld`): its command line, readiness, SQL over
+//! its unix socket, and a bounded clean shutdown.
 //!
 //! Invariants: a `Server` owns at most one child process; `stop` always leaves no
 //! process behind (SIGTERM, then SIGKILL after [`STOP_TIMEOUT`]); dropping a `Server`
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::batch::{self, Row};
 use super::process::{log_tail, run_with_stdin};
-use super::{free_port, Build, TestbedError};
+use super::{free_port, Build, Flavor, TestbedError};
 
 /// How long a server may take to accept connections after it is spawned.
 pub const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -26,7 +26,7 @@ const PORT_ATTEMPTS: usize = 5;
 const MAX_SOCKET_PATH: usize = 100;
 const POLL: Duration = Duration::from_millis(100);
 
-/// A local `mariadbd` listening on `127.0.0.1:port` and on a unix socket.
+/// A local `mariadbd` or `mysqld` listening on `127.0.0.1:port` and on a unix socket.
 #[derive(Debug)]
 pub struct Server {
     /// `"blue"`, `"green"` (or `"template"` while a data dir is prepared).
@@ -85,7 +85,7 @@ impl Server {
         matches!(self.child.as_mut().map(Child::try_wait), Some(Ok(None)))
     }
 
-    /// Run `sql` with the `mariadb` client as root over the unix socket, in batch mode
+    /// Run `sql` with the build's client (`mariadb` or `mysql`) as root over the unix socket, in batch mode
     /// without column names (`-N -B`); returns stdout. Several statements may be given.
     pub fn sql(&self, sql: &str) -> Result<String, TestbedError> {
         let mut cmd = self.client();
@@ -195,14 +195,14 @@ impl Server {
             "cannot create {}",
             self.tmpdir().display()
         )))?;
-        let mut cmd = self.build.mariadbd();
+        let mut cmd = self.build.server();
         cmd.args(self.args())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr);
-        tracing::debug!(server = self.name, port = self.port, "starting mariadbd");
+        tracing::debug!(server = self.name, port = self.port, "starting the server");
         let child = cmd.spawn().map_err(TestbedError::io(format!(
-            "cannot start mariadbd for {}",
+            "cannot start the server for {}",
             self.name
         )))?;
         self.child = Some(child);
@@ -273,7 +273,7 @@ impl Server {
         }
         tracing::warn!(
             server = self.name,
-            "mariadbd ignored SIGTERM for {STOP_TIMEOUT:?}; killing it"
+            "the server ignored SIGTERM for {STOP_TIMEOUT:?}; killing it"
         );
         let _ = child.kill();
         let _ = child.wait();
@@ -303,7 +303,7 @@ impl Server {
             format!("--socket={}", path(&self.socket)),
             format!("--port={}", self.port),
             "--bind-address=127.0.0.1".to_owned(),
-            format!("--pid-file={}", path(&self.dir.join("mariadbd.pid"))),
+            format!("--pid-file={}", path(&self.dir.join("server.pid"))),
             format!("--tmpdir={}", path(&self.tmpdir())),
             format!("--log-error={}", path(&self.error_log())),
             format!("--server-id={}", self.server_id),
@@ -316,19 +316,11 @@ impl Server {
             "--character-set-server=utf8mb4".to_owned(),
             "--collation-server=utf8mb4_general_ci".to_owned(),
         ];
-        if self.binlog {
-            args.extend(
-                [
-                    "--log-bin=mysql-bin",
-                    "--relay-log=relay-bin",
-                    "--log-slave-updates",
-                    "--binlog-format=ROW",
-                    "--gtid-strict-mode=ON",
-                    "--sync-binlog=0",
-                ]
+        args.extend(
+            flavor_args(self.build.flavor(), self.binlog)
+                .into_iter()
                 .map(str::to_owned),
-            );
-        }
+        );
         args.extend(self.build.server_path_args());
         args
     }
@@ -365,7 +357,7 @@ impl Server {
     }
 
     fn stderr_path(&self) -> PathBuf {
-        self.dir.join("mariadbd.stderr")
+        self.dir.join("server.stderr")
     }
 }
 
@@ -374,6 +366,47 @@ impl Drop for Server {
         self.stop();
     }
 }
+
+/// The options that differ between the flavors: the binary log with GTIDs (when
+/// `binlog`), replica updates logged; for MySQL also no X plugin (parallel servers
+/// would fight over its port 33060), file access anywhere (its default folder does not
+/// exist here) and a small redo log (its 100 MiB default would be copied per server).
+fn flavor_args(flavor: Flavor, binlog: bool) -> Vec<&'static str> {
+    match (flavor, binlog) {
+        (Flavor::MariaDb, false) => vec![],
+        (Flavor::MariaDb, true) => vec![
+            "--log-bin=mysql-bin",
+            "--relay-log=relay-bin",
+            "--log-slave-updates",
+            "--binlog-format=ROW",
+            "--gtid-strict-mode=ON",
+            "--sync-binlog=0",
+        ],
+        (Flavor::MySql, binlog) => {
+            let mut args = MYSQL_ARGS.to_vec();
+            if binlog {
+                args.extend([
+                    "--log-bin=mysql-bin",
+                    "--relay-log=relay-bin",
+                    "--log-replica-updates=ON",
+                    "--gtid-mode=ON",
+                    "--enforce-gtid-consistency=ON",
+                    "--sync-binlog=0",
+                ]);
+            } else {
+                args.push("--skip-log-bin");
+            }
+            args
+        }
+    }
+}
+
+/// What every MySQL server gets, `--initialize-insecure` included.
+pub(crate) const MYSQL_ARGS: [&str; 3] = [
+    "--mysqlx=OFF",
+    "--secure-file-priv=",
+    "--innodb-redo-log-capacity=8M",
+];
 
 /// `dir/NAME.sock`, or a short path in the temp dir when that would be too long for
 /// a unix socket.

@@ -5,8 +5,10 @@
 //! Several test processes may ask at once (cargo-nextest runs each test in its own
 //! process): creation holds an exclusive lock on `<version>-r<rev>.lock`, builds in a
 //! private staging dir and renames it into place, so a template that exists is
-//! complete. A template holds the accounts and databases of [`ACCOUNTS_SQL`] and no
-//! binary log, so a pair's servers start with empty, identical GTID state.
+//! complete. A template holds the accounts and databases of `accounts_sql` and no
+//! binary log, so a pair's servers start with empty, identical GTID state. A MySQL
+//! template has no `auto.cnf`: each copy makes its own `server_uuid` at first start
+//! (a replica refuses a source with its own UUID).
 
 use std::env;
 use std::fs::{self, OpenOptions};
@@ -14,8 +16,9 @@ use std::path::{Path, PathBuf};
 
 use super::build::{version_number, Initialiser};
 use super::process::{run, run_with_stdin};
+use super::server::MYSQL_ARGS;
 use super::{
-    Build, Server, TestbedError, APP_PASSWORD, APP_USER, CONTROL_PASSWORD, CONTROL_USER,
+    Build, Flavor, Server, TestbedError, APP_PASSWORD, APP_USER, CONTROL_PASSWORD, CONTROL_USER,
     REPL_PASSWORD, REPL_USER,
 };
 
@@ -61,7 +64,7 @@ pub(crate) fn template(build: &Build) -> Result<PathBuf, TestbedError> {
     let _ = fs::remove_dir_all(&done);
     remove_staging_dirs(&root, &key);
     let staging = root.join(format!("{key}.staging-{}", std::process::id()));
-    tracing::info!(%version, dir = %done.display(), "initialising a MariaDB data dir template");
+    tracing::info!(%version, dir = %done.display(), "initialising a data dir template");
     let built = create(build, &version, &staging).and_then(|()| {
         fs::write(staging.join("READY"), &version)
             .map_err(TestbedError::io("cannot mark the template ready"))?;
@@ -125,12 +128,46 @@ fn create(build: &Build, version: &str, staging: &Path) -> Result<(), TestbedErr
             run(&mut cmd, "mariadb-install-db")?;
         }
         Initialiser::Bootstrap { share } => bootstrap(build, version, share, &data)?,
+        Initialiser::Initialize => initialize(build, staging, &data)?,
     }
-    let mut server = Server::new("template", 1, build.clone(), staging, data, false);
+    let mut server = Server::new("template", 1, build.clone(), staging, data.clone(), false);
     server.spawn()?;
     server.wait_ready_retrying_port()?;
-    server.sql(&accounts_sql())?;
+    server.sql(&accounts_sql(build.flavor()))?;
     server.stop();
+    if build.flavor() == Flavor::MySql {
+        fs::remove_file(data.join("auto.cnf"))
+            .map_err(TestbedError::io("cannot remove the template's auto.cnf"))?;
+    }
+    Ok(())
+}
+
+/// `mysqld --initialize-insecure`: the system tables, and root@localhost without a
+/// password (the testbed reaches root over the unix socket only). `data` must be empty.
+fn initialize(build: &Build, staging: &Path, data: &Path) -> Result<(), TestbedError> {
+    let log = staging.join("initialize.log");
+    let mut cmd = build.server();
+    cmd.args([
+        "--no-defaults",
+        "--initialize-insecure",
+        "--user=root",
+        &format!("--datadir={}", data.display()),
+        &format!("--log-error={}", log.display()),
+    ])
+    .args(MYSQL_ARGS)
+    .args(build.server_path_args());
+    run(&mut cmd, "mysqld --initialize-insecure").map_err(|e| match e {
+        TestbedError::CommandFailed {
+            command,
+            status,
+            stderr,
+        } => TestbedError::CommandFailed {
+            command,
+            status,
+            stderr: format!("{stderr}\n{}", super::process::log_tail(&log, 20)),
+        },
+        other => other,
+    })?;
     Ok(())
 }
 
@@ -163,7 +200,7 @@ fn bootstrap(build: &Build, version: &str, share: &Path, data: &Path) -> Result<
         sql.push_str(&text);
         sql.push('\n');
     }
-    let mut cmd = build.mariadbd();
+    let mut cmd = build.server();
     cmd.args([
         "--no-defaults",
         "--bootstrap",
@@ -188,20 +225,33 @@ fn bootstrap(build: &Build, version: &str, share: &Path, data: &Path) -> Result<
         .map_err(TestbedError::io("cannot write the upgrade info file"))
 }
 
-/// The accounts and databases every server starts with.
-fn accounts_sql() -> String {
+/// The accounts and databases every server starts with: MariaDB's accounts use
+/// `mysql_native_password`, MySQL's `caching_sha2_password` (MySQL 9 has no other).
+/// `ALL PRIVILEGES ON *.*` includes, on MySQL, every dynamic privilege the control
+/// plane needs (`SYSTEM_VARIABLES_ADMIN`, `REPLICATION_SLAVE_ADMIN`,
+/// `CONNECTION_ADMIN`, …).
+fn accounts_sql(flavor: Flavor) -> String {
     let user = |name: &str, host: &str, password: &str| {
-        format!(
+        match flavor {
+        Flavor::MariaDb => format!(
             "CREATE USER '{name}'@'{host}' IDENTIFIED VIA mysql_native_password USING PASSWORD('{password}');\n"
-        )
+        ),
+        Flavor::MySql => format!(
+            "CREATE USER '{name}'@'{host}' IDENTIFIED WITH caching_sha2_password BY '{password}';\n"
+        ),
+    }
     };
-    // Anonymous users, and entries for this machine's host name, which
-    // --skip-name-resolve ignores with a warning at every start.
-    let mut sql = String::from(
-        "DELETE FROM mysql.global_priv WHERE User = '';\n\
-         DELETE FROM mysql.proxies_priv WHERE Host <> 'localhost';\n\
-         FLUSH PRIVILEGES;\n",
-    );
+    let mut sql = match flavor {
+        // Anonymous users, and entries for this machine's host name, which
+        // --skip-name-resolve ignores with a warning at every start.
+        Flavor::MariaDb => String::from(
+            "DELETE FROM mysql.global_priv WHERE User = '';\n\
+             DELETE FROM mysql.proxies_priv WHERE Host <> 'localhost';\n\
+             FLUSH PRIVILEGES;\n",
+        ),
+        // --initialize-insecure makes neither.
+        Flavor::MySql => String::new(),
+    };
     for host in ["%", "localhost"] {
         sql += &user(CONTROL_USER, host, CONTROL_PASSWORD);
         sql += &format!(
@@ -278,7 +328,10 @@ mod tests {
 
     #[test]
     fn accounts_cover_every_role() {
-        let sql = accounts_sql();
+        let mysql = accounts_sql(Flavor::MySql);
+        assert!(mysql.contains("'app'@'%' IDENTIFIED WITH caching_sha2_password"));
+        assert!(!mysql.contains("global_priv") && !mysql.contains("native"));
+        let sql = accounts_sql(Flavor::MariaDb);
         assert!(sql.contains("'switchyard'@'%'") && sql.contains("'switchyard'@'localhost'"));
         assert!(sql.contains("GRANT REPLICATION SLAVE ON *.* TO 'repl'@'%'"));
         assert!(sql.contains("GRANT ALL PRIVILEGES ON `sbtest`.* TO 'app'@'localhost'"));

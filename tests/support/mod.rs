@@ -23,9 +23,44 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use switchyard::testbed::{
-    free_port, Build, Pair, PairOptions, APP_PASSWORD, APP_USER, CONTROL_PASSWORD, CONTROL_USER,
-    REPL_PASSWORD, REPL_USER,
+    free_port, Build, Flavor, Pair, PairOptions, APP_PASSWORD, APP_USER, CONTROL_PASSWORD,
+    CONTROL_USER, REPL_PASSWORD, REPL_USER,
 };
+
+/// `#[test]`s `NAME::mariadb` and `NAME::mysql`, each calling `NAME(flavor)`: one test
+/// body run against both kinds of server.
+#[macro_export]
+macro_rules! for_each_flavor {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn mariadb() {
+                super::$name(switchyard::testbed::Flavor::MariaDb)
+            }
+            #[test]
+            fn mysql() {
+                super::$name(switchyard::testbed::Flavor::MySql)
+            }
+        }
+    )*};
+}
+
+/// [`for_each_flavor!`] for `async fn NAME(flavor)`, on a multi-threaded runtime.
+#[macro_export]
+macro_rules! for_each_flavor_async {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread")]
+            async fn mariadb() {
+                super::$name(switchyard::testbed::Flavor::MariaDb).await
+            }
+            #[tokio::test(flavor = "multi_thread")]
+            async fn mysql() {
+                super::$name(switchyard::testbed::Flavor::MySql).await
+            }
+        }
+    )*};
+}
 
 /// How long the proxy may take to greet a client after it is spawned.
 const PROXY_START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -49,28 +84,70 @@ pub fn pair() -> Pair {
     .unwrap_or_else(|e| panic!("cannot start the MariaDB pair: {e}"))
 }
 
+/// A running pair of `flavor`: MariaDB as [`pair`] starts it, MySQL both on
+/// [`mysql_build`].
+pub fn pair_of(flavor: Flavor) -> Pair {
+    match flavor {
+        Flavor::MariaDb => pair(),
+        Flavor::MySql => {
+            let build = mysql_build();
+            Pair::start(PairOptions {
+                blue: build.clone(),
+                green: build,
+                dir: None,
+            })
+            .unwrap_or_else(|e| panic!("cannot start the MySQL pair: {e}"))
+        }
+    }
+}
+
 /// MariaDB 11.8 for the cross-version tests (blue stays the system's 10.11): the
 /// folder named by `SWITCHYARD_UPGRADE_BUILD` (relative paths are taken from the
 /// repository root), by default `target/mariadb-11.8`, which scripts/test.sh fetches
-/// with scripts/fetch-mariadb.sh. Missing, broken or another version: the test fails
+/// with scripts/fetch-server.sh. Missing, broken or another version: the test fails
 /// saying what to do.
 pub fn upgrade_build() -> Build {
+    build_from_env(
+        "SWITCHYARD_UPGRADE_BUILD",
+        "mariadb-11.8",
+        "MariaDB 11.8",
+        "11.8.",
+    )
+}
+
+/// MySQL 9.7: the folder named by `SWITCHYARD_MYSQL_BUILD` (relative paths are taken
+/// from the repository root), by default `target/mysql-9.7`, which scripts/test.sh
+/// fetches with scripts/fetch-server.sh. Missing, broken or another version: the test
+/// fails saying what to do.
+pub fn mysql_build() -> Build {
+    let build = build_from_env("SWITCHYARD_MYSQL_BUILD", "mysql-9.7", "MySQL 9.7", "9.7.");
+    assert_eq!(
+        build.flavor(),
+        Flavor::MySql,
+        "the MySQL build is not MySQL"
+    );
+    build
+}
+
+/// The build in the folder named by `var`, else `target/NAME`, checked to run
+/// `version_prefix…` (`what` names it in messages).
+fn build_from_env(var: &str, name: &str, what: &str, version_prefix: &str) -> Build {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let dir = std::env::var_os("SWITCHYARD_UPGRADE_BUILD")
+    let dir = std::env::var_os(var)
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("target/mariadb-11.8"));
+        .unwrap_or_else(|| PathBuf::from("target").join(name));
     let dir = root.join(dir);
+    let fetch = format!("bash scripts/fetch-server.sh {name}");
     assert!(
         dir.is_dir(),
-        "no MariaDB 11.8 build at {} (set SWITCHYARD_UPGRADE_BUILD, or run \
-         `bash scripts/fetch-mariadb.sh` — scripts/test.sh does it for you)",
+        "no {what} build at {} (set {var}, or run `{fetch}` — scripts/test.sh does it for you)",
         dir.display()
     );
     let build = Build::from_dir(&dir).unwrap_or_else(|e| {
         panic!(
-            "MariaDB 11.8 build at {}: {e} (an interrupted download? remove the folder \
-             and run `bash scripts/fetch-mariadb.sh`)",
+            "{what} build at {}: {e} (an interrupted download? remove the folder and run \
+             `{fetch}`)",
             dir.display()
         )
     });
@@ -78,8 +155,8 @@ pub fn upgrade_build() -> Build {
         .version()
         .unwrap_or_else(|e| panic!("the version of the build at {}: {e}", dir.display()));
     assert!(
-        version.starts_with("11.8."),
-        "{} holds MariaDB {version}, not 11.8",
+        version.starts_with(version_prefix),
+        "{} holds {version}, not {what}",
         dir.display()
     );
     build
@@ -438,16 +515,39 @@ pub fn mariadb_cli(
     args: &[&str],
     stdin: Option<&str>,
 ) -> Output {
+    cli(Flavor::MariaDb, addr, user, password, db, args, stdin)
+}
+
+/// [`mariadb_cli`] with the client of `flavor`: the system's `mariadb`, or the `mysql`
+/// of [`mysql_build`], which logs in to a `caching_sha2_password` account without TLS
+/// by asking the server for its RSA public key.
+pub fn cli(
+    flavor: Flavor,
+    addr: &str,
+    user: &str,
+    password: &str,
+    db: Option<&str>,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Output {
     let (host, port) = addr.rsplit_once(':').expect("address is HOST:PORT");
-    let client = client_path();
-    let mut cmd = Command::new(&client);
-    cmd.arg("--no-defaults")
-        .arg("--protocol=TCP")
+    let (mut cmd, no_tls): (Command, &[&str]) = match flavor {
+        Flavor::MariaDb => {
+            let mut cmd = Command::new(client_path());
+            cmd.arg("--no-defaults");
+            (cmd, &["--skip-ssl"])
+        }
+        Flavor::MySql => (
+            mysql_build().client(),
+            &["--ssl-mode=DISABLED", "--get-server-public-key"],
+        ),
+    };
+    cmd.arg("--protocol=TCP")
         .arg(format!("--host={host}"))
         .arg(format!("--port={port}"))
         .arg(format!("--user={user}"))
         .arg(format!("--password={password}"))
-        .arg("--skip-ssl")
+        .args(no_tls)
         .arg("--connect-timeout=10");
     if let Some(db) = db {
         cmd.arg(format!("--database={db}"));
@@ -462,7 +562,7 @@ pub fn mariadb_cli(
         .stderr(Stdio::piped());
     let mut child = cmd
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", client.display()));
+        .unwrap_or_else(|e| panic!("cannot run the {} client: {e}", flavor.name()));
     if let Some(input) = stdin {
         let mut pipe = child.stdin.take().expect("piped stdin");
         let input = input.to_owned();
@@ -471,9 +571,7 @@ pub fn mariadb_cli(
             let _ = pipe.write_all(input.as_bytes());
         });
     }
-    child
-        .wait_with_output()
-        .expect("wait for the mariadb client")
+    child.wait_with_output().expect("wait for the client")
 }
 
 /// `python3` from PATH (the tests run PyMySQL scripts with it).

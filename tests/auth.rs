@@ -530,7 +530,7 @@ mod raw {
     /// caching_sha2_password client sends on its fast path.
     pub fn caching_sha2_token(password: &str, scramble: &[u8]) -> Vec<u8> {
         let p1 = Sha256::digest(password.as_bytes());
-        let p2 = Sha256::digest(Sha256::digest(p1));
+        let p2 = Sha256::digest(p1);
         let mut h = Sha256::new();
         h.update(p2);
         h.update(scramble);

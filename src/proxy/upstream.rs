@@ -234,6 +234,8 @@ impl<'a> BackendAuth<'a> {
             Some(MoreData::FastAuthOk) if !self.awaiting_key => Ok(AuthStep::Read),
             // Plaintext to the backend: the password goes only RSA-encrypted.
             Some(MoreData::PerformFullAuth) if !self.awaiting_key => {
+                // Once per account after each server start: worth seeing in the log.
+                tracing::info!("caching_sha2_password full authentication: asking the server for its RSA public key");
                 self.awaiting_key = true;
                 Ok(AuthStep::Send(Bytes::from_static(&[REQUEST_PUBLIC_KEY])))
             }

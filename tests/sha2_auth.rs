@@ -334,3 +334,36 @@ async fn a_mysql_backend_needs_the_password() {
         other => panic!("a hash-only account logged in to MySQL: {other:?}"),
     }
 }
+
+/// After a switchover to a green that has never seen the account, an open session
+/// logs in to it on the full path and carries on; new clients follow.
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_log_in_to_a_fresh_mysql_green_after_a_switchover() {
+    let pair = support::pair_of(Flavor::MySql);
+    let proxy = Proxy::start(&pair, "");
+    let full_paths = |proxy: &Proxy| proxy.log().matches(FULL_AUTH_LOG).count();
+
+    let mut conn = Conn::new(opts(&proxy.addr, APP_USER, APP_PASSWORD))
+        .await
+        .unwrap_or_else(|e| panic!("mysql_async through the proxy: {e}\n{}", proxy.log()));
+    let port: Option<u16> = conn.query_first("SELECT @@port").await.unwrap();
+    assert_eq!(port, Some(pair.blue.port));
+    let before = full_paths(&proxy);
+
+    let (ok, out) = proxy.ctl_async(&["switchover"]).await;
+    assert!(ok, "switchover: {out}\nproxy log:\n{}", proxy.log());
+
+    let port: Option<u16> = conn.query_first("SELECT @@port").await.unwrap();
+    assert_eq!(port, Some(pair.green.port), "the session moved to green");
+    let sum: Option<i64> = conn.exec_first("SELECT ? + 1", (1,)).await.unwrap();
+    assert_eq!(sum, Some(2));
+    assert!(
+        full_paths(&proxy) > before,
+        "green had not cached the account: the full path"
+    );
+    conn.disconnect().await.unwrap();
+    assert_eq!(
+        mysql_cli_ok(&proxy, APP_USER, APP_PASSWORD, "SELECT @@port"),
+        format!("{}\n", pair.green.port)
+    );
+}

@@ -23,6 +23,7 @@ for_each_flavor!(
     mysql_9_client_logs_in_on_the_fast_path,
     connector_python_asks_for_caching_sha2_and_changes_user,
     a_hash_only_account_names_the_fix_to_a_mysql_9_client,
+    an_account_without_password_logs_in,
 );
 
 for_each_flavor_async!(a_wrong_password_gets_the_servers_1045_text,);
@@ -365,5 +366,38 @@ async fn sessions_log_in_to_a_fresh_mysql_green_after_a_switchover() {
     assert_eq!(
         mysql_cli_ok(&proxy, APP_USER, APP_PASSWORD, "SELECT @@port"),
         format!("{}\n", pair.green.port)
+    );
+}
+
+/// An empty password: the client's empty answer, the OK alone (no `0x01 0x03`, as a
+/// server does), and an empty answer to the backend.
+fn an_account_without_password_logs_in(flavor: Flavor) {
+    let pair = support::pair_of(flavor);
+    pair.blue
+        .sql("CREATE USER nopw@'%' IDENTIFIED BY ''; GRANT ALL ON test.* TO nopw@'%'")
+        .unwrap();
+    let users = format!(
+        "{}{}",
+        user_entry(APP_USER, "password", APP_PASSWORD),
+        user_entry("nopw", "password", ""),
+    );
+    let proxy = Proxy::builder(&pair).users(&users).start();
+    assert_eq!(
+        mysql_cli_ok(&proxy, "nopw", "", "SELECT CURRENT_USER()"),
+        "nopw@%\n"
+    );
+    let out = support::cli(
+        Flavor::MySql,
+        &proxy.addr,
+        "nopw",
+        "something",
+        Some("test"),
+        &["-e", "SELECT 1"],
+        None,
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("ERROR 1045"),
+        "{}",
+        text(&out)
     );
 }

@@ -71,7 +71,7 @@ impl Session {
                 .await;
             return Err(SessionError::AccessDenied);
         };
-        if plugin == Plugin::CachingSha2 {
+        if client::sends_fast_auth_ok(plugin, &secret) {
             self.client.reply(seq, &FAST_AUTH_OK_PAYLOAD).await;
             seq += 1;
         }

@@ -155,7 +155,7 @@ pub async fn handshake(
             return Err(SessionError::AccessDenied);
         }
     };
-    if plugin == Plugin::CachingSha2 {
+    if sends_fast_auth_ok(plugin, &secret) {
         // The fast path's verdict; the OK follows once the backend accepted the login.
         io.write(&FAST_AUTH_OK_PAYLOAD)
             .await
@@ -192,6 +192,13 @@ async fn fail(io: &mut PacketStream, e: ProtocolError) -> SessionError {
         io.write(&p).await.ok();
     }
     SessionError::Client(e)
+}
+
+/// Whether a client that passed with `plugin` is told `0x01 0x03` before the OK: on
+/// caching_sha2's fast path, but not for an empty password, which servers accept with
+/// the OK alone.
+pub fn sends_fast_auth_ok(plugin: Plugin, secret: &Secret) -> bool {
+    plugin == Plugin::CachingSha2 && *secret != Secret::Empty
 }
 
 /// How the proxy checks a client's answer.

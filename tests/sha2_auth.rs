@@ -46,12 +46,21 @@ fn create_other(pair: &switchyard::testbed::Pair) {
         .unwrap();
 }
 
-fn both_users() -> String {
+/// `[[users]]` for `app` with its password, and for `name` with `key = value`.
+fn app_and(name: &str, key: &str, value: &str) -> String {
     format!(
         "{}{}",
         user_entry(APP_USER, "password", APP_PASSWORD),
-        user_entry(OTHER_USER, "password", OTHER_PASSWORD),
+        user_entry(name, key, value)
     )
+}
+
+/// SHA1(SHA1(other's password)) as `mysql.user` shows it: a native hash only.
+fn other_hash() -> String {
+    use switchyard::protocol::auth::{format_native_hash, native_hash_from_sha1, sha1_password};
+    format_native_hash(&native_hash_from_sha1(&sha1_password(
+        OTHER_PASSWORD.as_bytes(),
+    )))
 }
 
 fn text(out: &Output) -> String {
@@ -184,26 +193,15 @@ except mysql.connector.Error as e:
 fn connector_python_asks_for_caching_sha2_and_changes_user(flavor: Flavor) {
     let pair = support::pair_of(flavor);
     create_other(&pair);
-    let proxy = Proxy::builder(&pair).users(&both_users()).start();
+    let proxy = Proxy::builder(&pair)
+        .users(&app_and(OTHER_USER, "password", OTHER_PASSWORD))
+        .start();
     python(&proxy, CONNECTOR_CHANGE_USER);
 }
 
 fn a_hash_only_account_names_the_fix_to_a_mysql_9_client(flavor: Flavor) {
     let pair = support::pair_of(flavor);
-    let users = format!(
-        "{}{}",
-        user_entry(APP_USER, "password", APP_PASSWORD),
-        // SHA1(SHA1("other-secret")): what a MariaDB account shows in mysql.user.
-        user_entry(
-            OTHER_USER,
-            "password_hash",
-            &switchyard::protocol::auth::format_native_hash(
-                &switchyard::protocol::auth::native_hash_from_sha1(
-                    &switchyard::protocol::auth::sha1_password(OTHER_PASSWORD.as_bytes())
-                )
-            )
-        ),
-    );
+    let users = app_and(OTHER_USER, "password_hash", &other_hash());
     create_other(&pair);
     let proxy = Proxy::builder(&pair).users(&users).start();
     let out = support::cli(
@@ -306,11 +304,7 @@ with c.cursor() as cur:
 async fn a_mysql_backend_needs_the_password() {
     let pair = support::pair_of(Flavor::MySql);
     create_other(&pair);
-    let hash = switchyard::protocol::auth::format_native_hash(
-        &switchyard::protocol::auth::native_hash_from_sha1(
-            &switchyard::protocol::auth::sha1_password(OTHER_PASSWORD.as_bytes()),
-        ),
-    );
+    let hash = other_hash();
     let users = format!(
         "{}{}",
         user_entry(APP_USER, "password_env", "APP_PASSWORD_FOR_TEST"),
@@ -376,12 +370,9 @@ fn an_account_without_password_logs_in(flavor: Flavor) {
     pair.blue
         .sql("CREATE USER nopw@'%' IDENTIFIED BY ''; GRANT ALL ON test.* TO nopw@'%'")
         .unwrap();
-    let users = format!(
-        "{}{}",
-        user_entry(APP_USER, "password", APP_PASSWORD),
-        user_entry("nopw", "password", ""),
-    );
-    let proxy = Proxy::builder(&pair).users(&users).start();
+    let proxy = Proxy::builder(&pair)
+        .users(&app_and("nopw", "password", ""))
+        .start();
     assert_eq!(
         mysql_cli_ok(&proxy, "nopw", "", "SELECT CURRENT_USER()"),
         "nopw@%\n"

@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::protocol::auth;
+use crate::protocol::credential::Credential;
 
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -241,17 +242,83 @@ impl Default for AuthConfig {
     }
 }
 
-/// `[[users]]`: one application account.
+/// `[[users]]`: one application account. Give exactly one of `password`,
+/// `password_file`, `password_env` and `password_hash`. Clients that log in with
+/// `caching_sha2_password` (MySQL 8 and 9 clients) and MySQL backends need the
+/// password itself; a `password_hash` serves `mysql_native_password` only.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserConfig {
     /// The account's user name (as the database knows it).
     pub name: String,
-    /// Its password in clear; give this or `password_hash`, not both.
+    /// Its password in clear.
     pub password: Option<String>,
+    /// A file holding its password (one trailing newline is ignored), read when the
+    /// config is loaded.
+    pub password_file: Option<String>,
+    /// An environment variable of the proxy holding its password.
+    pub password_env: Option<String>,
     /// Its `mysql_native_password` hash, `*` followed by 40 hex digits, as shown by
     /// `SELECT Password FROM mysql.user`.
     pub password_hash: Option<String>,
+}
+
+impl UserConfig {
+    /// The account's credential from whichever source is given; `key` names the entry.
+    fn credential(&self, key: &str) -> Result<Credential, ConfigError> {
+        let given = [
+            self.password.is_some(),
+            self.password_file.is_some(),
+            self.password_env.is_some(),
+            self.password_hash.is_some(),
+        ];
+        match given.iter().filter(|g| **g).count() {
+            0 => {
+                return Err(invalid(
+                    key,
+                    "needs a password, password_file, password_env or password_hash",
+                ))
+            }
+            1 => {}
+            _ => {
+                return Err(invalid(
+                    key,
+                    "give only one of password, password_file, password_env and password_hash",
+                ))
+            }
+        }
+        if let Some(pw) = &self.password {
+            return Ok(Credential::from_password(pw.as_bytes()));
+        }
+        if let Some(path) = &self.password_file {
+            let text = std::fs::read(path).map_err(|e| {
+                invalid(
+                    format!("{key}.password_file"),
+                    format!("cannot read {path}: {e}"),
+                )
+            })?;
+            let text = text.strip_suffix(b"\n").unwrap_or(&text);
+            let text = text.strip_suffix(b"\r").unwrap_or(text);
+            return Ok(Credential::from_password(text));
+        }
+        if let Some(var) = &self.password_env {
+            let value = std::env::var_os(var).ok_or_else(|| {
+                invalid(format!("{key}.password_env"), format!("`{var}` is not set"))
+            })?;
+            return Ok(Credential::from_password(value.as_encoded_bytes()));
+        }
+        match self.password_hash.as_deref().unwrap_or_default() {
+            "" => Ok(Credential::Empty),
+            h => auth::parse_native_hash(h)
+                .map(Credential::NativeHash)
+                .map_err(|_| {
+                    invalid(
+                        format!("{key}.password_hash"),
+                        "must be `*` followed by 40 hex digits (a mysql_native_password hash)",
+                    )
+                }),
+        }
+    }
 }
 
 impl ProxyConfig {
@@ -350,38 +417,16 @@ impl Config {
         Ok(())
     }
 
-    /// The `[[users]]` table as stored hashes: user name → SHA1(SHA1(password)), or
-    /// `None` for an empty password.
-    pub fn credentials(&self) -> Result<HashMap<String, Option<[u8; 20]>>, ConfigError> {
+    /// The `[[users]]` table: user name → what is known of its password.
+    pub fn credentials(&self) -> Result<HashMap<String, Credential>, ConfigError> {
         let mut out = HashMap::new();
         for (i, user) in self.users.iter().enumerate() {
             let key = format!("users[{i}]");
             if user.name.is_empty() {
                 return Err(invalid(format!("{key}.name"), "must not be empty"));
             }
-            let hash = match (&user.password, &user.password_hash) {
-                (Some(_), Some(_)) => {
-                    return Err(invalid(
-                        key,
-                        "give either password or password_hash, not both",
-                    ))
-                }
-                (None, None) => {
-                    return Err(invalid(key, "needs a password or a password_hash"));
-                }
-                (Some(pw), None) if pw.is_empty() => None,
-                (Some(pw), None) => Some(auth::native_hash_from_sha1(&auth::sha1_password(
-                    pw.as_bytes(),
-                ))),
-                (None, Some(h)) if h.is_empty() => None,
-                (None, Some(h)) => Some(auth::parse_native_hash(h).map_err(|_| {
-                    invalid(
-                        format!("{key}.password_hash"),
-                        "must be `*` followed by 40 hex digits (a mysql_native_password hash)",
-                    )
-                })?),
-            };
-            if out.insert(user.name.clone(), hash).is_some() {
+            let credential = user.credential(&key)?;
+            if out.insert(user.name.clone(), credential).is_some() {
                 return Err(invalid(
                     format!("{key}.name"),
                     format!("user `{}` is listed twice", user.name),
@@ -505,7 +550,10 @@ password = "secret"
         assert_eq!(c.proxy.handshake_timeout.0, Duration::from_secs(10));
         assert_eq!(c.proxy.net_read_timeout.0, Duration::from_secs(30));
         assert!(c.green.is_none());
-        assert!(c.credentials().unwrap()["app"].is_some());
+        assert_eq!(
+            c.credentials().unwrap()["app"],
+            Credential::from_password(b"secret")
+        );
     }
 
     #[test]
@@ -540,6 +588,52 @@ password = "secret"
         let example = readme[start..end].replace('…', "x");
         Config::parse(&example).unwrap_or_else(|e| panic!("README config example: {e}"));
         Config::parse(include_str!("../deploy/switchyard.toml")).unwrap();
+    }
+
+    #[test]
+    fn password_sources() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "from-file\n").unwrap();
+        let text = MINIMAL.replace(
+            "password = \"secret\"",
+            &format!("password_file = \"{}\"", file.display()),
+        );
+        let c = Config::parse(&text).unwrap();
+        assert_eq!(
+            c.credentials().unwrap()["app"],
+            Credential::from_password(b"from-file")
+        );
+
+        std::env::set_var("SWITCHYARD_TEST_APP_PASSWORD", "from-env");
+        let text = MINIMAL.replace(
+            "password = \"secret\"",
+            "password_env = \"SWITCHYARD_TEST_APP_PASSWORD\"",
+        );
+        let c = Config::parse(&text).unwrap();
+        assert_eq!(
+            c.credentials().unwrap()["app"],
+            Credential::from_password(b"from-env")
+        );
+
+        let text = MINIMAL.replace(
+            "password = \"secret\"",
+            "password_env = \"SWITCHYARD_TEST_UNSET_VARIABLE\"",
+        );
+        let err = Config::parse(&text).unwrap_err().to_string();
+        assert!(err.contains("users[0].password_env"), "{err}");
+        let text = MINIMAL.replace(
+            "password = \"secret\"",
+            "password_file = \"/nonexistent/pw\"",
+        );
+        let err = Config::parse(&text).unwrap_err().to_string();
+        assert!(err.contains("users[0].password_file"), "{err}");
+        let text = MINIMAL.replace(
+            "password = \"secret\"",
+            "password = \"a\"\npassword_env = \"HOME\"",
+        );
+        let err = Config::parse(&text).unwrap_err().to_string();
+        assert!(err.contains("only one of"), "{err}");
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Authentication at the proxy: accounts from `password`, `password_hash` or the
-//! backend's `mysql.user`; clients asking for another plugin are switched to
+//! backend's `mysql.user`; caching_sha2_password clients take its fast path when the
+//! proxy knows the password, clients asking for other plugins are switched to
 //! `mysql_native_password`; refusals look like the database's own (1045, and the
 //! backend's 1044 passed through).
 
@@ -102,19 +103,44 @@ async fn a_password_hash_from_mysql_user_is_enough() {
     assert_eq!((code, state.as_str()), (1045, "28000"));
 }
 
+/// Reads an AuthSwitchRequest: (plugin, scramble).
+fn read_switch(conn: &mut raw::Raw, expected_seq: u8, what: &str) -> (String, Vec<u8>) {
+    let (seq, switch) = conn.read_packet().unwrap();
+    assert_eq!(seq, expected_seq, "{what}");
+    assert_eq!(
+        switch.first(),
+        Some(&0xFE),
+        "{what}: expected AuthSwitchRequest, got {switch:?}"
+    );
+    let name_end = switch
+        .iter()
+        .position(|b| *b == 0)
+        .expect("NUL after the plugin name");
+    let plugin = String::from_utf8_lossy(&switch[1..name_end]).into_owned();
+    let data = &switch[name_end + 1..];
+    let scramble = data.strip_suffix(&[0]).unwrap_or(data).to_vec();
+    assert_eq!(scramble.len(), 20, "{what}: scramble {scramble:?}");
+    (plugin, scramble)
+}
+
+/// Reads the OK that ends a login at `seq` and checks who is logged in.
+fn assert_logged_in(conn: &mut raw::Raw, seq: u8, what: &str) {
+    let (got, ok) = conn.read_packet().unwrap();
+    assert_eq!(ok.first(), Some(&0x00), "{what}: expected OK, got {ok:?}");
+    assert_eq!(got, seq, "{what}");
+    assert_eq!(
+        conn.query("SELECT CURRENT_USER(), DATABASE()").unwrap(),
+        vec![vec![Some("app@%".to_owned()), Some("test".to_owned())]],
+        "{what}"
+    );
+}
+
 #[test]
-fn a_caching_sha2_client_is_switched_to_native_password() {
+fn other_plugins_are_switched_to_native_password() {
     let pair = support::pair();
     let mut proxy = support::Proxy::start(&pair, "");
 
-    let fast_path = raw::caching_sha2_token(APP_PASSWORD, &[7; 20]);
-    let cases: [(&str, Vec<u8>, bool); 4] = [
-        (
-            "caching_sha2_password",
-            (0..32u8).map(|b| b.wrapping_mul(37)).collect(),
-            false,
-        ),
-        ("caching_sha2_password", fast_path, true),
+    let cases: [(&str, Vec<u8>, bool); 2] = [
         ("client_ed25519", vec![0xEE; 64], false),
         ("sha256_password", vec![1], true),
     ];
@@ -123,57 +149,116 @@ fn a_caching_sha2_client_is_switched_to_native_password() {
         conn.greeting().unwrap();
         let response = raw::handshake_response(APP_USER, &junk, Some("test"), plugin, lenenc);
         conn.write_packet(1, &response).unwrap();
-
-        let (seq, switch) = conn.read_packet().unwrap();
-        assert_eq!(seq, 2, "{plugin}");
-        assert_eq!(
-            switch.first(),
-            Some(&0xFE),
-            "{plugin}: expected AuthSwitchRequest, got {switch:?}"
-        );
-        let name_end = switch
-            .iter()
-            .position(|b| *b == 0)
-            .expect("NUL after the plugin name");
-        assert_eq!(&switch[1..name_end], b"mysql_native_password", "{plugin}");
-        let data = &switch[name_end + 1..];
-        let scramble = data.strip_suffix(&[0]).unwrap_or(data);
-        assert_eq!(scramble.len(), 20, "{plugin}: scramble {scramble:?}");
-
-        conn.write_packet(3, &raw::native_token(APP_PASSWORD, scramble))
+        let (switched_to, scramble) = read_switch(&mut conn, 2, plugin);
+        assert_eq!(switched_to, "mysql_native_password", "{plugin}");
+        conn.write_packet(3, &raw::native_token(APP_PASSWORD, &scramble))
             .unwrap();
-        let (seq, ok) = conn.read_packet().unwrap();
-        assert_eq!(ok.first(), Some(&0x00), "{plugin}: expected OK, got {ok:?}");
-        assert_eq!(seq, 4, "{plugin}");
-        assert_eq!(
-            conn.query("SELECT CURRENT_USER(), DATABASE()").unwrap(),
-            vec![vec![Some("app@%".to_owned()), Some("test".to_owned())]],
-            "{plugin}"
-        );
+        assert_logged_in(&mut conn, 4, plugin);
     }
 
     // A wrong password after the switch is refused with 1045.
     let mut conn = raw::Raw::connect(&proxy.addr).unwrap();
     conn.greeting().unwrap();
-    let response = raw::handshake_response(
-        APP_USER,
-        &[9; 32],
-        Some("test"),
-        "caching_sha2_password",
-        false,
-    );
+    let response =
+        raw::handshake_response(APP_USER, &[9; 64], Some("test"), "client_ed25519", false);
     conn.write_packet(1, &response).unwrap();
-    let (_, switch) = conn.read_packet().unwrap();
-    assert_eq!(switch.first(), Some(&0xFE));
-    let name_end = switch.iter().position(|b| *b == 0).unwrap();
-    let scramble = switch[name_end + 1..]
-        .strip_suffix(&[0])
-        .unwrap_or(&switch[name_end + 1..])
-        .to_vec();
+    let (_, scramble) = read_switch(&mut conn, 2, "wrong password");
     conn.write_packet(3, &raw::native_token("wrong", &scramble))
         .unwrap();
     let (_, err) = conn.read_packet().unwrap();
     assert_eq!(raw::err_code(&err), Some(1045), "{err:?}");
+    assert!(proxy.is_running());
+}
+
+/// caching_sha2_password clients, for an account whose password the proxy knows, are
+/// checked on the fast path (`0x01 0x03`, then OK) and never asked for full
+/// authentication; with only a native hash they are switched to native.
+#[test]
+fn a_caching_sha2_client_takes_the_fast_path() {
+    let pair = support::pair();
+    let hash = pair
+        .blue
+        .sql("SELECT Password FROM mysql.user WHERE User = 'app' ORDER BY Host = '%' DESC LIMIT 1")
+        .unwrap();
+    let users = format!(
+        "{}{}",
+        user_entry(APP_USER, "password", APP_PASSWORD),
+        user_entry("app_hash_only", "password_hash", hash.trim()),
+    );
+    pair.blue
+        .sql(&format!(
+            "CREATE USER app_hash_only@'%' IDENTIFIED BY '{APP_PASSWORD}'; \
+             GRANT ALL ON test.* TO app_hash_only@'%'"
+        ))
+        .unwrap();
+    let mut proxy = support::Proxy::builder(&pair).users(&users).start();
+    let fast_auth_ok = [1u8, 3];
+
+    // The answer to the greeting's scramble.
+    let mut conn = raw::Raw::connect(&proxy.addr).unwrap();
+    let scramble = conn.greeting().unwrap();
+    let token = raw::caching_sha2_token(APP_PASSWORD, &scramble);
+    let response = raw::handshake_response(
+        APP_USER,
+        &token,
+        Some("test"),
+        "caching_sha2_password",
+        true,
+    );
+    conn.write_packet(1, &response).unwrap();
+    assert_eq!(conn.read_packet().unwrap(), (2, fast_auth_ok.to_vec()));
+    assert_logged_in(&mut conn, 3, "fast path");
+
+    // No answer yet (the client did not take the greeting's scramble): asked again.
+    let mut conn = raw::Raw::connect(&proxy.addr).unwrap();
+    conn.greeting().unwrap();
+    let response =
+        raw::handshake_response(APP_USER, &[], Some("test"), "caching_sha2_password", true);
+    conn.write_packet(1, &response).unwrap();
+    let (plugin, scramble) = read_switch(&mut conn, 2, "empty first answer");
+    assert_eq!(plugin, "caching_sha2_password");
+    conn.write_packet(3, &raw::caching_sha2_token(APP_PASSWORD, &scramble))
+        .unwrap();
+    assert_eq!(conn.read_packet().unwrap(), (4, fast_auth_ok.to_vec()));
+    assert_logged_in(&mut conn, 5, "after the switch");
+
+    // A wrong token: 1045 at once, never a request for the password.
+    let mut conn = raw::Raw::connect(&proxy.addr).unwrap();
+    let scramble = conn.greeting().unwrap();
+    let token = raw::caching_sha2_token("wrong", &scramble);
+    let response = raw::handshake_response(
+        APP_USER,
+        &token,
+        Some("test"),
+        "caching_sha2_password",
+        true,
+    );
+    conn.write_packet(1, &response).unwrap();
+    let (seq, err) = conn.read_packet().unwrap();
+    assert_eq!((seq, raw::err_code(&err)), (2, Some(1045)), "{err:?}");
+
+    // Only a native hash: switched to mysql_native_password.
+    let mut conn = raw::Raw::connect(&proxy.addr).unwrap();
+    let scramble = conn.greeting().unwrap();
+    let token = raw::caching_sha2_token(APP_PASSWORD, &scramble);
+    let response = raw::handshake_response(
+        "app_hash_only",
+        &token,
+        Some("test"),
+        "caching_sha2_password",
+        true,
+    );
+    conn.write_packet(1, &response).unwrap();
+    let (plugin, scramble) = read_switch(&mut conn, 2, "hash only");
+    assert_eq!(plugin, "mysql_native_password");
+    conn.write_packet(3, &raw::native_token(APP_PASSWORD, &scramble))
+        .unwrap();
+    let (seq, ok) = conn.read_packet().unwrap();
+    assert_eq!((seq, ok.first()), (4, Some(&0x00)), "{ok:?}");
+    assert_eq!(
+        conn.query("SELECT CURRENT_USER()").unwrap(),
+        vec![vec![Some("app_hash_only@%".to_owned())]]
+    );
     assert!(proxy.is_running());
 }
 
@@ -372,17 +457,19 @@ mod raw {
             self.stream.write_all(&out)
         }
 
-        /// Reads and checks the greeting (the scramble that matters comes later).
-        pub fn greeting(&mut self) -> io::Result<()> {
+        /// Reads and checks the greeting; returns its 20-byte scramble.
+        pub fn greeting(&mut self) -> io::Result<Vec<u8>> {
             let (_, p) = self.read_packet()?;
             let bad = || io::Error::new(io::ErrorKind::InvalidData, "not a greeting");
             if p.first() != Some(&0x0a) {
                 return Err(bad());
             }
             let mut pos = 1 + p[1..].iter().position(|b| *b == 0).ok_or_else(bad)? + 1;
-            pos += 4 + 8 + 1 + 2 + 1 + 2 + 2 + 1 + 10; // id, scramble 1, flags, reserved
-            p.get(pos..pos + 12).ok_or_else(bad)?; // scramble 2
-            Ok(())
+            pos += 4; // connection id
+            let mut scramble = p.get(pos..pos + 8).ok_or_else(bad)?.to_vec();
+            pos += 8 + 1 + 2 + 1 + 2 + 2 + 1 + 10; // scramble 1, flags, reserved
+            scramble.extend_from_slice(p.get(pos..pos + 12).ok_or_else(bad)?);
+            Ok(scramble)
         }
 
         /// Text rows of a one-result COM_QUERY; panics on ERR.
@@ -443,7 +530,7 @@ mod raw {
     /// caching_sha2_password client sends on its fast path.
     pub fn caching_sha2_token(password: &str, scramble: &[u8]) -> Vec<u8> {
         let p1 = Sha256::digest(password.as_bytes());
-        let p2 = Sha256::digest(Sha256::digest(p1));
+        let p2 = Sha256::digest(p1);
         let mut h = Sha256::new();
         h.update(p2);
         h.update(scramble);

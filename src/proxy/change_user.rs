@@ -1,19 +1,22 @@
-//! COM_CHANGE_USER: the client is authenticated again at the proxy (against the
-//! greeting's scramble, or after an AuthSwitchRequest), then the backend session
-//! changes user with the recovered credential, and session tracking is restored.
+//! COM_CHANGE_USER: the client is authenticated again at the proxy, by the same rules
+//! as at login (against the greeting's scramble, or after an AuthSwitchRequest; a
+//! caching_sha2 client on the fast path), then the backend session changes user with
+//! the proven secret, and session tracking is restored.
 
 use bytes::{Bytes, BytesMut};
 
+use crate::protocol::caching_sha2::{is_empty_answer, FAST_AUTH_OK_PAYLOAD};
 use crate::protocol::codec::chunk_header;
 use crate::protocol::constants::*;
+use crate::protocol::credential::Plugin;
 use crate::protocol::handshake::{AuthSwitchRequest, ChangeUser};
 use crate::protocol::packets::ok_payload;
-use crate::proxy::client;
+use crate::proxy::client::{self, Route};
 use crate::proxy::errors::{reply, SessionError};
 use crate::proxy::io::{PacketStream, HANDSHAKE_MAX_PACKET};
 use crate::proxy::registry::lock;
 use crate::proxy::session::{connect_error_reply, Session};
-use crate::proxy::upstream;
+use crate::proxy::upstream::{self, BackendAuth};
 
 impl Session {
     /// COM_CHANGE_USER: the client is authenticated again at the proxy (against the
@@ -30,56 +33,57 @@ impl Session {
                 return Err(SessionError::Client(e));
             }
         };
-        let mut token = request.auth_response.clone();
-        let native = request
-            .auth_plugin
-            .as_ref()
-            .is_none_or(|p| p.is_empty() || p.as_ref() == NATIVE_PASSWORD.as_bytes());
-        if !native {
-            let scramble = crate::protocol::auth::new_scramble();
-            self.client_scramble = scramble;
-            let mut payload = BytesMut::new();
-            AuthSwitchRequest {
-                plugin: Bytes::from_static(NATIVE_PASSWORD.as_bytes()),
-                data: Bytes::copy_from_slice(&scramble),
-            }
-            .encode(&mut payload);
-            self.client.reply(seq, &payload).await;
-            // The client answers at once; one that does not is bounded as a packet
-            // begun and not finished would be.
-            let deadline = tokio::time::Instant::now() + self.client.net_read_timeout();
-            let answer = loop {
-                let buf = &mut self.client.buf;
-                if let Some((len, _)) = chunk_header(buf) {
-                    if len < HANDSHAKE_MAX_PACKET && buf.len() >= 4 + len {
-                        let p = buf.split_to(4 + len);
-                        break Bytes::copy_from_slice(&p[4..]);
-                    }
-                }
-                if !self.client.read_until(deadline).await? {
-                    return Ok(false);
-                }
-            };
-            token = answer;
-            seq += 2;
-        }
         let user = String::from_utf8_lossy(&request.user).into_owned();
-        let Some(sha1) = client::verify(&self.shared, &user, &token, &self.client_scramble).await
+        let account = client::account(&self.shared, &user).await;
+        let attrs = request.connect_attrs.as_ref().or(self.login.attrs.as_ref());
+        let route = client::route(
+            request.auth_plugin.as_deref(),
+            &request.auth_response,
+            account.as_ref(),
+            attrs.map(|a| &a[..]),
+        );
+        let mut token = request.auth_response.clone();
+        let plugin = match route {
+            Route::NeedsPassword => {
+                self.client.reply(seq, &reply::needs_password(&user)).await;
+                return Err(SessionError::NeedsPassword(user));
+            }
+            Route::Check { plugin, switch } => {
+                if switch {
+                    match self.switch_client(seq, plugin).await? {
+                        Some(answer) => token = answer,
+                        None => return Ok(false),
+                    }
+                    seq += 2;
+                }
+                plugin
+            }
+        };
+        let Some(secret) =
+            client::verify(&self.shared, &user, plugin, &token, &self.client_scramble).await
         else {
             let peer = self.published.info().peer.ip().to_string();
             self.client
                 .reply(
                     seq,
-                    &reply::access_denied(&request.user, &peer, !token.is_empty()),
+                    &reply::access_denied(&request.user, &peer, !is_empty_answer(&token)),
                 )
                 .await;
             return Err(SessionError::AccessDenied);
         };
+        if client::sends_fast_auth_ok(plugin, &secret) {
+            self.client.reply(seq, &FAST_AUTH_OK_PAYLOAD).await;
+            seq += 1;
+        }
         // The backend side: COM_CHANGE_USER with a token for the backend's scramble.
         let database = (!request.database.is_empty()).then(|| request.database.clone());
+        // Native first: the proxy does not keep the backend's default plugin, and a
+        // server whose account needs caching_sha2_password switches to it.
+        let (mut auth, first_answer) =
+            BackendAuth::start(&secret, Plugin::Native, self.server.scramble());
         let backend_request = ChangeUser {
             user: request.user.clone(),
-            auth_response: upstream::auth_token(&sha1, self.server.scramble()),
+            auth_response: first_answer,
             database: request.database.clone(),
             charset: request.charset,
             auth_plugin: Some(Bytes::from_static(NATIVE_PASSWORD.as_bytes())),
@@ -91,7 +95,7 @@ impl Session {
         let mut io = PacketStream::new(stream, HANDSHAKE_MAX_PACKET);
         io.buf = std::mem::take(buf);
         let verdict = match io.write(&payload).await {
-            Ok(()) => Ok(upstream::finish_auth(&mut io, &sha1).await),
+            Ok(()) => Ok(upstream::finish_auth(&mut io, &mut auth).await),
             Err(e) => Err(SessionError::backend_io(e)),
         };
         *buf = io.into_parts().1;
@@ -99,7 +103,7 @@ impl Session {
         match verdict {
             Ok(_) => {
                 self.login.user = request.user.clone();
-                self.login.sha1 = sha1;
+                self.login.secret = secret.clone();
                 self.login.database = database.clone();
                 if let Some(cs) = request.charset {
                     self.login.charset = cs as u8;
@@ -119,11 +123,45 @@ impl Session {
                 Ok(true)
             }
             Err(e) => {
+                drop(auth);
                 let address = self.shared.topology.active_address();
                 self.client
                     .reply(seq, &connect_error_reply(&address, &e))
                     .await;
                 Err(e.into())
+            }
+        }
+    }
+
+    /// Asks the client to answer the change again with `plugin` and a fresh scramble
+    /// (kept for later changes); `None` when the client went away.
+    async fn switch_client(
+        &mut self,
+        seq: u8,
+        plugin: Plugin,
+    ) -> Result<Option<Bytes>, SessionError> {
+        let scramble = crate::protocol::auth::new_scramble();
+        self.client_scramble = scramble;
+        let mut payload = BytesMut::new();
+        AuthSwitchRequest {
+            plugin: Bytes::from_static(plugin.name().as_bytes()),
+            data: Bytes::copy_from_slice(&scramble),
+        }
+        .encode(&mut payload);
+        self.client.reply(seq, &payload).await;
+        // The client answers at once; one that does not is bounded as a packet
+        // begun and not finished would be.
+        let deadline = tokio::time::Instant::now() + self.client.net_read_timeout();
+        loop {
+            let buf = &mut self.client.buf;
+            if let Some((len, _)) = chunk_header(buf) {
+                if len < HANDSHAKE_MAX_PACKET && buf.len() >= 4 + len {
+                    let p = buf.split_to(4 + len);
+                    return Ok(Some(Bytes::copy_from_slice(&p[4..])));
+                }
+            }
+            if !self.client.read_until(deadline).await? {
+                return Ok(None);
             }
         }
     }

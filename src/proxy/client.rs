@@ -1,22 +1,28 @@
 //! The client side of the connection phase: the proxy plays the server. Sends a
-//! greeting with a fresh scramble, reads the client's answer, switches other plugins to
-//! `mysql_native_password`, and verifies the answer against the stored hash — which
-//! yields SHA1(password), the credential used to log in to any backend.
+//! greeting with a fresh scramble, reads the client's answer and verifies it: a
+//! `caching_sha2_password` client on the fast path when the proxy knows the account's
+//! password (never the full path: a client is never asked for its password), anyone
+//! else as `mysql_native_password` (switching other plugins to it). The [`Secret`] it
+//! yields — the password, or SHA1(password) from a native answer against a stored
+//! hash — is what the proxy logs in to backends with.
 
 use std::net::SocketAddr;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::protocol::auth::{native_verify, new_scramble};
+use crate::protocol::auth::new_scramble;
+use crate::protocol::caching_sha2::{self, FAST_AUTH_OK_PAYLOAD};
 use crate::protocol::constants::*;
+use crate::protocol::credential::{Plugin, Secret};
 use crate::protocol::handshake::{
-    unoffered_framing, AuthSwitchRequest, HandshakeResponse, ServerHandshake,
+    connect_attr, unoffered_framing, AuthSwitchRequest, HandshakeResponse, ServerHandshake,
 };
 use crate::protocol::ProtocolError;
 use crate::proxy::errors::{reply, SessionError};
 use crate::proxy::io::PacketStream;
 use crate::proxy::upstream::{Login, ServerInfo, RELAYED_CAPS, RELAYED_MARIADB_CAPS};
 use crate::proxy::users::Credential;
+
 use crate::proxy::Proxy;
 
 /// A client that proved who it is.
@@ -33,6 +39,17 @@ pub fn offered_caps(server: &ServerInfo) -> u32 {
         | CLIENT_SECURE_CONNECTION
         | CLIENT_PLUGIN_AUTH
         | CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA
+}
+
+/// The plugin the greeting names: the backend's own when it is caching_sha2 (MySQL),
+/// so that clients answer it at once, else mysql_native_password. Either way the
+/// answer is checked by the plugin the client names (see [`route`]).
+pub fn greeting_plugin(server: &ServerInfo) -> Plugin {
+    if server.auth_plugin.as_ref() == CACHING_SHA2.as_bytes() {
+        Plugin::CachingSha2
+    } else {
+        Plugin::Native
+    }
 }
 
 /// Runs the connection phase up to (not including) the final OK, which is sent once
@@ -55,7 +72,7 @@ pub async fn handshake(
         charset: server.charset,
         status: SERVER_STATUS_AUTOCOMMIT,
         mariadb_caps: server.mariadb_caps & RELAYED_MARIADB_CAPS,
-        auth_plugin: Bytes::from_static(NATIVE_PASSWORD.as_bytes()),
+        auth_plugin: Bytes::from_static(greeting_plugin(&server).name().as_bytes()),
     };
     let mut payload = BytesMut::new();
     greeting.encode(&mut payload);
@@ -90,44 +107,64 @@ pub async fn handshake(
         }));
     }
     let client_caps = response.capabilities & caps;
-    let mut token = response.auth_response.clone();
-    let plugin_ok = response
-        .auth_plugin
-        .as_ref()
-        .is_none_or(|p| p.is_empty() || p.as_ref() == NATIVE_PASSWORD.as_bytes());
-    if !plugin_ok {
-        // e.g. caching_sha2_password: ask for a native answer to the same scramble.
-        let switch = AuthSwitchRequest {
-            plugin: Bytes::from_static(NATIVE_PASSWORD.as_bytes()),
-            data: Bytes::copy_from_slice(&scramble),
-        };
-        let mut payload = BytesMut::new();
-        switch.encode(&mut payload);
-        io.write(&payload).await.map_err(SessionError::client_io)?;
-        token = match io.read().await {
-            Ok(p) => p.payload,
-            Err(e) => return Err(fail(io, e).await),
-        };
-    }
     let user = String::from_utf8_lossy(&response.user).into_owned();
-    let sha1 = match verify(shared, &user, &token, &scramble).await {
-        Some(sha1) => sha1,
+    let account = account(shared, &user).await;
+    let route = route(
+        response.auth_plugin.as_deref(),
+        &response.auth_response,
+        account.as_ref(),
+        response.connect_attrs.as_deref(),
+    );
+    let mut token = response.auth_response.clone();
+    let plugin = match route {
+        Route::NeedsPassword => {
+            tracing::info!(session = id, user, %peer, "account needs its password for caching_sha2_password");
+            io.write(&reply::needs_password(&user)).await.ok();
+            return Err(SessionError::NeedsPassword(user));
+        }
+        Route::Check { plugin, switch } => {
+            if switch {
+                // Asks for an answer to the same scramble with the plugin the proxy
+                // can check.
+                let switch = AuthSwitchRequest {
+                    plugin: Bytes::from_static(plugin.name().as_bytes()),
+                    data: Bytes::copy_from_slice(&scramble),
+                };
+                let mut payload = BytesMut::new();
+                switch.encode(&mut payload);
+                io.write(&payload).await.map_err(SessionError::client_io)?;
+                token = match io.read().await {
+                    Ok(p) => p.payload,
+                    Err(e) => return Err(fail(io, e).await),
+                };
+            }
+            plugin
+        }
+    };
+    let secret = match verify(shared, &user, plugin, &token, &scramble).await {
+        Some(secret) => secret,
         None => {
             tracing::info!(session = id, user, %peer, "access denied");
             io.write(&reply::access_denied(
                 &response.user,
                 &peer.ip().to_string(),
-                !token.is_empty(),
+                !caching_sha2::is_empty_answer(&token),
             ))
             .await
             .ok();
             return Err(SessionError::AccessDenied);
         }
     };
+    if sends_fast_auth_ok(plugin, &secret) {
+        // The fast path's verdict; the OK follows once the backend accepted the login.
+        io.write(&FAST_AUTH_OK_PAYLOAD)
+            .await
+            .map_err(SessionError::client_io)?;
+    }
     Ok(Authenticated {
         login: Login {
             user: response.user,
-            sha1,
+            secret,
             database: response.database.filter(|d| !d.is_empty()),
             caps: client_caps,
             mariadb_caps: if client_caps & CLIENT_MYSQL == 0 {
@@ -157,16 +194,100 @@ async fn fail(io: &mut PacketStream, e: ProtocolError) -> SessionError {
     SessionError::Client(e)
 }
 
-/// Checks a native token for `user`; reloads accounts from the backend once when the
-/// user is unknown or the token does not match (the password may have changed).
-/// Returns `Some(SHA1(password))` (`Some(None)` for an empty password) when valid.
+/// Whether a client that passed with `plugin` is told `0x01 0x03` before the OK: on
+/// caching_sha2's fast path, but not for an empty password, which servers accept with
+/// the OK alone.
+pub fn sends_fast_auth_ok(plugin: Plugin, secret: &Secret) -> bool {
+    plugin == Plugin::CachingSha2 && *secret != Secret::Empty
+}
+
+/// How the proxy checks a client's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// With `plugin`, after asking the client to switch to it when `switch`.
+    Check { plugin: Plugin, switch: bool },
+    /// The client cannot use mysql_native_password and the proxy knows only the
+    /// account's native hash.
+    NeedsPassword,
+}
+
+/// Chooses how to check a client that answered `answer` with `plugin` (as named in its
+/// HandshakeResponse or COM_CHANGE_USER), for `account` (`None`: unknown user).
+///
+/// caching_sha2_password clients take its fast path whenever the proxy can check it
+/// (an unknown user too, so a MySQL 9 client gets the 1045 it expects); with only a
+/// native hash they are switched to native, unless they cannot do it.
+pub fn route(
+    plugin: Option<&[u8]>,
+    answer: &[u8],
+    account: Option<&Credential>,
+    attrs: Option<&[u8]>,
+) -> Route {
+    let plugin = plugin.unwrap_or_default();
+    if plugin.is_empty() || plugin == NATIVE_PASSWORD.as_bytes() {
+        return Route::Check {
+            plugin: Plugin::Native,
+            switch: false,
+        };
+    }
+    if plugin == CACHING_SHA2.as_bytes() {
+        if account.is_none_or(Credential::knows_password) {
+            // A client answers with a token when it took the greeting's scramble;
+            // one that did not (the greeting named another plugin) sends nothing
+            // and waits to be asked again.
+            return Route::Check {
+                plugin: Plugin::CachingSha2,
+                switch: answer.len() != 32,
+            };
+        }
+        if attrs.is_some_and(lacks_native) {
+            return Route::NeedsPassword;
+        }
+    }
+    Route::Check {
+        plugin: Plugin::Native,
+        switch: true,
+    }
+}
+
+/// Whether the client's attributes name a client library without
+/// mysql_native_password: MySQL's own from version 9 on.
+fn lacks_native(attrs: &[u8]) -> bool {
+    let name = connect_attr(attrs, b"_client_name");
+    let major = connect_attr(attrs, b"_client_version")
+        .and_then(|v| v.split(|b| *b == b'.').next())
+        .and_then(|m| std::str::from_utf8(m).ok())
+        .and_then(|m| m.parse::<u32>().ok());
+    name == Some(b"libmysql") && major.is_some_and(|m| m >= 9)
+}
+
+/// The account of `user`, reloading accounts from the backend once when unknown.
+pub async fn account(shared: &Proxy, user: &str) -> Option<Credential> {
+    looked_up(shared, user, |c| c).await
+}
+
+/// Checks an answer made with `plugin` for `user`; reloads accounts from the backend
+/// once when the user is unknown or the answer does not match (the password may have
+/// changed). Returns what to log in to backends with.
 pub async fn verify(
     shared: &Proxy,
     user: &str,
+    plugin: Plugin,
     token: &[u8],
     scramble: &[u8],
-) -> Option<Credential> {
-    if let Some(found) = check(shared.users.get(user), token, scramble) {
+) -> Option<Secret> {
+    let scramble = &scramble[..20.min(scramble.len())];
+    looked_up(shared, user, |c| c?.verify(plugin, token, scramble)).await
+}
+
+/// `f` of `user`'s account; when it gives nothing, once more after reloading the
+/// accounts from the backend (if they come from there).
+async fn looked_up<T>(
+    shared: &Proxy,
+    user: &str,
+    f: impl Fn(Option<Credential>) -> Option<T>,
+) -> Option<T> {
+    if let Some(found) = f(shared.users.get(user)) {
         return Some(found);
     }
     if shared.users.can_load(user)
@@ -175,15 +296,81 @@ pub async fn verify(
             .refresh(&shared.topology.active_address())
             .await
     {
-        return check(shared.users.get(user), token, scramble);
+        return f(shared.users.get(user));
     }
     None
 }
 
-fn check(stored: Option<Credential>, token: &[u8], scramble: &[u8]) -> Option<Credential> {
-    match stored? {
-        None if token.is_empty() => Some(None),
-        None => None,
-        Some(hash) => native_verify(token, &scramble[..20.min(scramble.len())], &hash).map(Some),
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::buf::put_lenenc_bytes;
+
+    fn attrs(name: &[u8], version: &[u8]) -> BytesMut {
+        let mut out = BytesMut::new();
+        for (k, v) in [(&b"_client_name"[..], name), (b"_client_version", version)] {
+            put_lenenc_bytes(&mut out, k);
+            put_lenenc_bytes(&mut out, v);
+        }
+        out
+    }
+
+    const SHA2: Option<&[u8]> = Some(CACHING_SHA2.as_bytes());
+
+    #[test]
+    fn native_clients_keep_the_native_path() {
+        let hash = Credential::NativeHash([1; 20]);
+        for plugin in [None, Some(&b""[..]), Some(NATIVE_PASSWORD.as_bytes())] {
+            assert_eq!(
+                route(plugin, &[0; 20], Some(&hash), None),
+                Route::Check {
+                    plugin: Plugin::Native,
+                    switch: false
+                }
+            );
+        }
+        assert_eq!(
+            route(Some(b"client_ed25519"), &[0; 64], Some(&hash), None),
+            Route::Check {
+                plugin: Plugin::Native,
+                switch: true
+            }
+        );
+    }
+
+    #[test]
+    fn sha2_clients_take_the_fast_path_when_the_password_is_known() {
+        let pw = Credential::from_password(b"pw");
+        let fast = Route::Check {
+            plugin: Plugin::CachingSha2,
+            switch: false,
+        };
+        let ask = Route::Check {
+            plugin: Plugin::CachingSha2,
+            switch: true,
+        };
+        assert_eq!(route(SHA2, &[0; 32], Some(&pw), None), fast);
+        assert_eq!(route(SHA2, &[], Some(&pw), None), ask);
+        assert_eq!(route(SHA2, &[0], Some(&Credential::Empty), None), ask);
+        assert_eq!(route(SHA2, &[0; 32], None, None), fast);
+    }
+
+    #[test]
+    fn a_hash_only_account_switches_or_names_the_fix() {
+        let hash = Credential::NativeHash([1; 20]);
+        let native = Route::Check {
+            plugin: Plugin::Native,
+            switch: true,
+        };
+        assert_eq!(route(SHA2, &[0; 32], Some(&hash), None), native);
+        let mysql8 = attrs(b"libmysql", b"8.4.3");
+        assert_eq!(route(SHA2, &[0; 32], Some(&hash), Some(&mysql8)), native);
+        let mysql9 = attrs(b"libmysql", b"9.7.4");
+        assert_eq!(
+            route(SHA2, &[0; 32], Some(&hash), Some(&mysql9)),
+            Route::NeedsPassword
+        );
+        let other = attrs(b"mysql-connector-python", b"9.1.0");
+        assert_eq!(route(SHA2, &[0; 32], Some(&hash), Some(&other)), native);
     }
 }

@@ -26,6 +26,10 @@ pub enum SessionError {
     /// The client's credentials were refused (already answered with ERR 1045).
     #[error("client: access denied")]
     AccessDenied,
+    /// The client can only use caching_sha2_password and the config holds only the
+    /// account's native hash (already answered with ERR 1251).
+    #[error("client: account `{0}` needs its password in the config for caching_sha2_password")]
+    NeedsPassword(String),
     /// The proxy refuses clients until the active side is the one writable primary.
     #[error("refused: {0}")]
     Refused(String),
@@ -154,8 +158,27 @@ pub mod reply {
         err_payload(ER_CONNECTION_KILLED, "70100", &msg)
     }
 
+    /// The database asked for a plugin the proxy cannot answer with what it holds.
     pub fn unsupported_auth(plugin: &str) -> Bytes {
-        let msg = format!("switchyard: the database asked for authentication plugin '{plugin}'; only mysql_native_password accounts are supported");
+        let msg = if plugin == CACHING_SHA2 {
+            "switchyard: the database asked for caching_sha2_password, which needs the \
+             account's password: give it as `password`, `password_file` or `password_env` \
+             in its [[users]] entry (a password_hash serves mysql_native_password only)"
+                .to_owned()
+        } else {
+            format!("switchyard: the database asked for authentication plugin '{plugin}'; switchyard speaks mysql_native_password and caching_sha2_password")
+        };
+        err_payload(ER_NOT_SUPPORTED_AUTH_MODE, "08004", &msg)
+    }
+
+    /// A client that can only use caching_sha2_password, for an account whose
+    /// password the proxy does not know.
+    pub fn needs_password(user: &str) -> Bytes {
+        let msg = format!(
+            "switchyard: this client needs caching_sha2_password, and switchyard knows only \
+             the mysql_native_password hash of '{user}': give the account's password as \
+             `password`, `password_file` or `password_env` in its [[users]] entry"
+        );
         err_payload(ER_NOT_SUPPORTED_AUTH_MODE, "08004", &msg)
     }
 }

@@ -222,7 +222,7 @@ mod tests {
     fn info(registry: &Registry) -> Arc<SessionInfo> {
         let login = Login {
             user: bytes::Bytes::from_static(b"app"),
-            sha1: None,
+            secret: crate::protocol::credential::Secret::Empty,
             database: Some(bytes::Bytes::from_static(b"shop")),
             caps: 0,
             mariadb_caps: 0,

@@ -1,7 +1,11 @@
 //! The backend side of a session: the proxy plays the client. Opens a TCP connection,
-//! logs in as the application's user with the credential recovered from the client's
-//! own answer (SHA1(password), never the password itself), and turns on the session
-//! tracking the proxy needs.
+//! logs in as the application's user with the [`Secret`] its client proved — the
+//! password when the config holds it, else SHA1(password) recovered from a native
+//! answer — and turns on the session tracking the proxy needs.
+//!
+//! Plugins: `mysql_native_password` (SHA1(pw) is enough) and `caching_sha2_password`
+//! (the password is needed: fast path, or the full path over plaintext with the
+//! server's RSA key). [`BackendAuth`] is the login's state machine, free of I/O.
 
 use std::time::Duration;
 
@@ -9,7 +13,9 @@ use bytes::{Bytes, BytesMut};
 use tokio::net::TcpStream;
 
 use crate::protocol::auth::native_token;
+use crate::protocol::caching_sha2::{self, MoreData, REQUEST_PUBLIC_KEY};
 use crate::protocol::constants::*;
+use crate::protocol::credential::{Plugin, Secret};
 use crate::protocol::handshake::{AuthSwitchRequest, HandshakeResponse, ServerHandshake};
 use crate::protocol::packets::ErrPacket;
 use crate::protocol::ProtocolError;
@@ -64,6 +70,9 @@ pub enum ConnectError {
     /// The server said no; its ERR payload is forwarded to the client as is.
     #[error("refused: {}", String::from_utf8_lossy(&.0.message))]
     Refused(ErrPacket),
+    /// The server asked for a plugin the proxy cannot answer with what it holds: one
+    /// it does not speak, or caching_sha2_password for an account whose password the
+    /// proxy does not know.
     #[error("server asked for authentication plugin {0}")]
     UnsupportedAuth(String),
     #[error("{0}")]
@@ -78,6 +87,8 @@ pub struct ServerInfo {
     pub capabilities: u32,
     pub mariadb_caps: u32,
     pub charset: u8,
+    /// The server's default authentication plugin.
+    pub auth_plugin: Bytes,
 }
 
 impl ServerInfo {
@@ -88,6 +99,7 @@ impl ServerInfo {
             capabilities: RELAYED_CAPS & !CLIENT_MYSQL,
             mariadb_caps: RELAYED_MARIADB_CAPS,
             charset: UTF8MB4_GENERAL_CI,
+            auth_plugin: Bytes::from_static(NATIVE_PASSWORD.as_bytes()),
         }
     }
 }
@@ -96,8 +108,8 @@ impl ServerInfo {
 #[derive(Debug, Clone)]
 pub struct Login {
     pub user: Bytes,
-    /// SHA1(password), or `None` for an account without a password.
-    pub sha1: Option<[u8; 20]>,
+    /// What to log in with.
+    pub secret: Secret,
     pub database: Option<Bytes>,
     pub caps: u32,
     pub mariadb_caps: u32,
@@ -118,11 +130,124 @@ pub struct Upstream {
     pub server: ServerInfo,
 }
 
-/// The auth answer for `scramble`: the native token, or nothing for no password.
-pub fn auth_token(sha1: &Option<[u8; 20]>, scramble: &[u8]) -> Bytes {
-    match sha1 {
-        Some(s) => Bytes::copy_from_slice(&native_token(s, scramble)),
+/// The native answer for `scramble`: the token, or nothing for no password.
+pub fn auth_token(secret: &Secret, scramble: &[u8]) -> Bytes {
+    match secret.sha1() {
+        Some(s) => Bytes::copy_from_slice(&native_token(&s, scramble)),
         None => Bytes::new(),
+    }
+}
+
+/// The plugin to answer a server whose default is `server_plugin` with: its own when
+/// the proxy can, else native (a server whose account needs another plugin switches,
+/// and [`BackendAuth`] follows).
+pub fn plugin_for_server(server_plugin: &[u8], secret: &Secret) -> Plugin {
+    if server_plugin == CACHING_SHA2.as_bytes() && secret.password().is_some() {
+        Plugin::CachingSha2
+    } else {
+        Plugin::Native
+    }
+}
+
+/// One login's authentication, from the proxy's first answer to the server's verdict.
+#[derive(Debug)]
+pub struct BackendAuth<'a> {
+    secret: &'a Secret,
+    plugin: Plugin,
+    scramble: Vec<u8>,
+    switched: bool,
+    /// `0x02` sent: the next AuthMoreData is the server's public key.
+    awaiting_key: bool,
+}
+
+/// What to do with the server's packet.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AuthStep {
+    /// Send this, then read again.
+    Send(Bytes),
+    /// Read again (fast-auth success: the OK follows).
+    Read,
+    /// Logged in; the OK payload.
+    Done(Bytes),
+}
+
+impl<'a> BackendAuth<'a> {
+    /// Starts with `plugin`'s answer to `scramble`, returned for the caller to send.
+    pub fn start(secret: &'a Secret, plugin: Plugin, scramble: &[u8]) -> (Self, Bytes) {
+        let auth = BackendAuth {
+            secret,
+            plugin,
+            scramble: scramble.to_vec(),
+            switched: false,
+            awaiting_key: false,
+        };
+        let answer = auth.answer();
+        (auth, answer)
+    }
+
+    fn answer(&self) -> Bytes {
+        match (self.plugin, self.secret.password()) {
+            (Plugin::CachingSha2, Some([])) => Bytes::new(),
+            (Plugin::CachingSha2, Some(pw)) => {
+                Bytes::copy_from_slice(&caching_sha2::token(pw, &self.scramble))
+            }
+            (Plugin::CachingSha2, None) | (Plugin::Native, _) => {
+                auth_token(self.secret, &self.scramble)
+            }
+        }
+    }
+
+    /// The next step after the server sent `payload`.
+    pub fn step(&mut self, payload: Bytes) -> Result<AuthStep, ConnectError> {
+        match payload.first() {
+            Some(0x00) => Ok(AuthStep::Done(payload)),
+            Some(0xFF) => Err(ConnectError::Refused(ErrPacket::parse(&payload)?)),
+            Some(0xFE) if !self.switched => {
+                let switch = AuthSwitchRequest::parse(&payload)?;
+                self.plugin = match switch.plugin.as_ref() {
+                    p if p == NATIVE_PASSWORD.as_bytes() => Plugin::Native,
+                    p if p == CACHING_SHA2.as_bytes() && self.secret.password().is_some() => {
+                        Plugin::CachingSha2
+                    }
+                    other => {
+                        return Err(ConnectError::UnsupportedAuth(
+                            String::from_utf8_lossy(other).into_owned(),
+                        ))
+                    }
+                };
+                self.scramble = switch.data[..switch.data.len().min(20)].to_vec();
+                self.switched = true;
+                Ok(AuthStep::Send(self.answer()))
+            }
+            Some(&caching_sha2::MORE_DATA) if self.plugin == Plugin::CachingSha2 => {
+                self.more_data(&payload)
+            }
+            _ => Err(ConnectError::Protocol(ProtocolError::Malformed {
+                what: "unexpected authentication answer",
+            })),
+        }
+    }
+
+    fn more_data(&mut self, payload: &[u8]) -> Result<AuthStep, ConnectError> {
+        let pw = self.secret.password().unwrap_or_default();
+        match MoreData::parse(payload) {
+            Some(MoreData::FastAuthOk) if !self.awaiting_key => Ok(AuthStep::Read),
+            // Plaintext to the backend: the password goes only RSA-encrypted.
+            Some(MoreData::PerformFullAuth) if !self.awaiting_key => {
+                // Once per account after each server start: worth seeing in the log.
+                tracing::info!("caching_sha2_password full authentication: asking the server for its RSA public key");
+                self.awaiting_key = true;
+                Ok(AuthStep::Send(Bytes::from_static(&[REQUEST_PUBLIC_KEY])))
+            }
+            Some(MoreData::Data(pem)) if self.awaiting_key => {
+                self.awaiting_key = false;
+                let sealed = caching_sha2::encrypt_password(pw, &self.scramble, pem)?;
+                Ok(AuthStep::Send(sealed.into()))
+            }
+            _ => Err(ConnectError::Protocol(ProtocolError::Malformed {
+                what: "unexpected caching_sha2_password data",
+            })),
+        }
     }
 }
 
@@ -159,6 +284,7 @@ async fn connect_inner(address: &str, login: &Login) -> Result<Upstream, Connect
         capabilities: hs.capabilities,
         mariadb_caps: hs.mariadb_caps,
         charset: hs.charset,
+        auth_plugin: hs.auth_plugin.clone(),
     };
     let caps = (login.caps & hs.capabilities & RELAYED_CAPS)
         | (hs.capabilities
@@ -176,15 +302,17 @@ async fn connect_inner(address: &str, login: &Login) -> Result<Upstream, Connect
     } else {
         0
     };
+    let plugin = plugin_for_server(&hs.auth_plugin, &login.secret);
+    let (mut auth, first_answer) = BackendAuth::start(&login.secret, plugin, &hs.scramble);
     let response = HandshakeResponse {
         capabilities: caps,
         max_packet: login.max_packet,
         charset: login.charset,
         mariadb_caps,
         user: login.user.clone(),
-        auth_response: auth_token(&login.sha1, &hs.scramble),
+        auth_response: first_answer,
         database: login.database.clone(),
-        auth_plugin: Some(Bytes::from_static(NATIVE_PASSWORD.as_bytes())),
+        auth_plugin: Some(Bytes::from_static(plugin.name().as_bytes())),
         connect_attrs: if caps & CLIENT_CONNECT_ATTRS != 0 {
             login.attrs.clone()
         } else {
@@ -194,7 +322,7 @@ async fn connect_inner(address: &str, login: &Login) -> Result<Upstream, Connect
     let mut payload = BytesMut::new();
     response.encode(&mut payload);
     io.write(&payload).await.map_err(ProtocolError::Io)?;
-    finish_auth(&mut io, &login.sha1).await?;
+    finish_auth(&mut io, &mut auth).await?;
 
     // Session tracking: the proxy learns schema and variables from OK packets.
     io.reset_seq();
@@ -222,41 +350,18 @@ async fn connect_inner(address: &str, login: &Login) -> Result<Upstream, Connect
     })
 }
 
-/// Reads the server's verdict on a login or COM_CHANGE_USER, answering an
-/// AuthSwitchRequest to `mysql_native_password`. Returns the final OK payload.
+/// Reads the server's verdict on a login or COM_CHANGE_USER, answering what `auth`
+/// says to (plugin switches, caching_sha2's full path). Returns the final OK payload.
 pub async fn finish_auth<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     io: &mut PacketStream<S>,
-    sha1: &Option<[u8; 20]>,
+    auth: &mut BackendAuth<'_>,
 ) -> Result<Bytes, ConnectError> {
-    let mut switched = false;
     loop {
         let answer = io.read().await?;
-        match answer.payload.first() {
-            Some(0x00) => return Ok(answer.payload),
-            Some(0xFF) => return Err(ConnectError::Refused(ErrPacket::parse(&answer.payload)?)),
-            Some(0xFE) if !switched => {
-                let switch = AuthSwitchRequest::parse(&answer.payload)?;
-                if switch.plugin.as_ref() != NATIVE_PASSWORD.as_bytes() {
-                    return Err(ConnectError::UnsupportedAuth(
-                        String::from_utf8_lossy(&switch.plugin).into_owned(),
-                    ));
-                }
-                let scramble = &switch.data[..switch.data.len().min(20)];
-                io.write(&auth_token(sha1, scramble))
-                    .await
-                    .map_err(ProtocolError::Io)?;
-                switched = true;
-            }
-            Some(0x01) => {
-                return Err(ConnectError::UnsupportedAuth(
-                    "caching_sha2_password (full authentication)".into(),
-                ))
-            }
-            _ => {
-                return Err(ConnectError::Protocol(ProtocolError::Malformed {
-                    what: "unexpected authentication answer",
-                }))
-            }
+        match auth.step(answer.payload)? {
+            AuthStep::Done(ok) => return Ok(ok),
+            AuthStep::Read => {}
+            AuthStep::Send(reply) => io.write(&reply).await.map_err(ProtocolError::Io)?,
         }
     }
 }
@@ -283,6 +388,7 @@ pub async fn probe_greeting(address: &str, timeout: Duration) -> Result<ServerIn
             capabilities: hs.capabilities,
             mariadb_caps: hs.mariadb_caps,
             charset: hs.charset,
+            auth_plugin: hs.auth_plugin,
         })
     };
     tokio::time::timeout(timeout, fut)
@@ -292,4 +398,138 @@ pub async fn probe_greeting(address: &str, timeout: Duration) -> Result<ServerIn
                 address: address.to_string(),
             })
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::auth::sha1_password;
+
+    const SCRAMBLE: [u8; 20] = [3; 20];
+    const PUBLIC_KEY: &[u8] = b"-----BEGIN PUBLIC KEY-----
+MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQCtf0Pky19lMEpoYjUnyatIaF9x
+Mpjo6ndQ45lJxKBzbn4czfj0nnRY0s9c+hVLyht7S0AGNtqar2AZWoh5CXh9ctJu
+NaIBAcUlPnX4UnipSUM6yMZk3Oip8FsMdsiAZPdoVZDxTyH/58txqvNanL/4isJv
+x2TzHBCPQdz2zbGjyQIDAQAB
+-----END PUBLIC KEY-----
+";
+
+    fn password() -> Secret {
+        Secret::Password(b"pw"[..].into())
+    }
+
+    fn ok() -> Bytes {
+        Bytes::from_static(&[0, 0, 0, 2, 0, 0, 0])
+    }
+
+    fn switch(plugin: &str, data: &[u8]) -> Bytes {
+        let mut out = BytesMut::new();
+        AuthSwitchRequest {
+            plugin: Bytes::copy_from_slice(plugin.as_bytes()),
+            data: Bytes::copy_from_slice(data),
+        }
+        .encode(&mut out);
+        out.freeze()
+    }
+
+    #[test]
+    fn the_server_default_is_answered_when_the_password_is_known() {
+        let sha2 = CACHING_SHA2.as_bytes();
+        assert_eq!(plugin_for_server(sha2, &password()), Plugin::CachingSha2);
+        assert_eq!(plugin_for_server(sha2, &Secret::Empty), Plugin::CachingSha2);
+        assert_eq!(
+            plugin_for_server(sha2, &Secret::Sha1([1; 20])),
+            Plugin::Native
+        );
+        let native = NATIVE_PASSWORD.as_bytes();
+        assert_eq!(plugin_for_server(native, &password()), Plugin::Native);
+    }
+
+    #[test]
+    fn native_login() {
+        let secret = password();
+        let (mut auth, answer) = BackendAuth::start(&secret, Plugin::Native, &SCRAMBLE);
+        assert_eq!(&answer[..], native_token(&sha1_password(b"pw"), &SCRAMBLE));
+        assert_eq!(auth.step(ok()).unwrap(), AuthStep::Done(ok()));
+    }
+
+    #[test]
+    fn sha2_fast_path() {
+        let secret = password();
+        let (mut auth, answer) = BackendAuth::start(&secret, Plugin::CachingSha2, &SCRAMBLE);
+        assert_eq!(&answer[..], caching_sha2::token(b"pw", &SCRAMBLE));
+        assert_eq!(
+            auth.step(Bytes::from_static(&[1, 3])).unwrap(),
+            AuthStep::Read
+        );
+        assert_eq!(auth.step(ok()).unwrap(), AuthStep::Done(ok()));
+    }
+
+    #[test]
+    fn sha2_full_path_asks_for_the_key_and_encrypts() {
+        let secret = password();
+        let (mut auth, _) = BackendAuth::start(&secret, Plugin::CachingSha2, &SCRAMBLE);
+        assert_eq!(
+            auth.step(Bytes::from_static(&[1, 4])).unwrap(),
+            AuthStep::Send(Bytes::from_static(&[REQUEST_PUBLIC_KEY]))
+        );
+        let mut key = vec![1];
+        key.extend_from_slice(PUBLIC_KEY);
+        match auth.step(key.into()).unwrap() {
+            AuthStep::Send(sealed) => assert_eq!(sealed.len(), 128),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(auth.step(ok()).unwrap(), AuthStep::Done(ok()));
+    }
+
+    #[test]
+    fn switches_are_followed_once() {
+        let secret = password();
+        let (mut auth, _) = BackendAuth::start(&secret, Plugin::Native, &SCRAMBLE);
+        let step = auth.step(switch(CACHING_SHA2, &[5; 20])).unwrap();
+        assert_eq!(
+            step,
+            AuthStep::Send(Bytes::copy_from_slice(&caching_sha2::token(
+                b"pw", &[5; 20]
+            )))
+        );
+        assert_eq!(
+            auth.step(Bytes::from_static(&[1, 3])).unwrap(),
+            AuthStep::Read
+        );
+        assert!(auth.step(switch(NATIVE_PASSWORD, &[6; 20])).is_err());
+    }
+
+    #[test]
+    fn a_hash_cannot_answer_caching_sha2() {
+        let secret = Secret::Sha1(sha1_password(b"pw"));
+        let (mut auth, _) = BackendAuth::start(&secret, Plugin::Native, &SCRAMBLE);
+        match auth.step(switch(CACHING_SHA2, &[5; 20])) {
+            Err(ConnectError::UnsupportedAuth(p)) => assert_eq!(p, CACHING_SHA2),
+            other => panic!("{other:?}"),
+        }
+        let (mut auth, _) = BackendAuth::start(&secret, Plugin::Native, &SCRAMBLE);
+        assert!(matches!(
+            auth.step(switch("client_ed25519", &[5; 32])),
+            Err(ConnectError::UnsupportedAuth(_))
+        ));
+    }
+
+    #[test]
+    fn out_of_place_packets_are_errors() {
+        let secret = password();
+        // Native: no AuthMoreData expected.
+        let (mut auth, _) = BackendAuth::start(&secret, Plugin::Native, &SCRAMBLE);
+        assert!(auth.step(Bytes::from_static(&[1, 3])).is_err());
+        // A key nobody asked for; a state byte while waiting for the key.
+        let (mut auth, _) = BackendAuth::start(&secret, Plugin::CachingSha2, &SCRAMBLE);
+        assert!(auth.step(Bytes::from_static(b"\x01-----BEGIN")).is_err());
+        let (mut auth, _) = BackendAuth::start(&secret, Plugin::CachingSha2, &SCRAMBLE);
+        auth.step(Bytes::from_static(&[1, 4])).unwrap();
+        assert!(auth.step(Bytes::from_static(&[1, 3])).is_err());
+        assert!(auth.step(Bytes::new()).is_err());
+        let (mut auth, _) = BackendAuth::start(&secret, Plugin::CachingSha2, &SCRAMBLE);
+        auth.step(Bytes::from_static(&[1, 4])).unwrap();
+        assert!(auth.step(Bytes::from_static(b"\x01not a key")).is_err());
+    }
 }

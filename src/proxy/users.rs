@@ -1,5 +1,5 @@
-//! Application accounts: name → stored `mysql_native_password` hash. From the config's
-//! `[[users]]`, and optionally from the active backend's `mysql.user` through the
+//! Application accounts: name → what is known of the password (the password itself,
+//! or a `mysql_native_password` hash). From the config's `[[users]]`, and optionally from the active backend's `mysql.user` through the
 //! control account, reloaded on demand at most once per refresh interval.
 
 use std::collections::HashMap;
@@ -13,9 +13,7 @@ use tokio::time::Instant;
 
 use crate::config::{Config, ControlConfig};
 use crate::protocol::auth::parse_native_hash;
-
-/// Stored hash, or `None` for an account without a password.
-pub type Credential = Option<[u8; 20]>;
+pub use crate::protocol::credential::Credential;
 
 pub struct UserStore {
     configured: ArcSwap<HashMap<String, Credential>>,
@@ -59,9 +57,9 @@ impl UserStore {
     /// Looks a user up; `None` when unknown. Configured users win over loaded ones.
     pub fn get(&self, user: &str) -> Option<Credential> {
         if let Some(c) = self.configured.load().get(user) {
-            return Some(*c);
+            return Some(c.clone());
         }
-        self.loaded.load().get(user).copied()
+        self.loaded.load().get(user).cloned()
     }
 
     /// Every account name the proxy knows, configured or loaded, sorted.
@@ -127,9 +125,9 @@ pub async fn load_users(
             continue;
         }
         let hash = match password.as_deref() {
-            None | Some("") => None,
+            None | Some("") => Credential::Empty,
             Some(h) => match parse_native_hash(h) {
-                Ok(h) => Some(h),
+                Ok(h) => Credential::NativeHash(h),
                 Err(_) => continue,
             },
         };

@@ -1,13 +1,15 @@
-//! The proxy in front of a real MySQL 9.7 pair, end to end with no client traffic:
+//! The proxy in front of a real MySQL 9.7 pair, end to end: with no client traffic,
 //! `check` passes, `switchover` goes to green and back, each time leaving the old
 //! primary `super_read_only` and replicating from the new one; `check` refuses, naming
 //! the guardrail, when green's SQL thread is stopped or green has an errant
-//! transaction.
+//! transaction. Under the switchover workload of `support::load`, there and back, no
+//! client sees an error and every acknowledged write is on the new primary once.
 
 mod support;
 
 use std::time::Duration;
 
+use support::load::{mysql_gtid_executed, there_and_back, wait_applied};
 use support::Proxy;
 use switchyard::control::MySqlGtidSet;
 use switchyard::testbed::{Flavor, Pair, Server};
@@ -72,24 +74,6 @@ fn assert_fenced_replica_of(server: &Server, source: &Server) {
     assert_eq!(status["Auto_Position"], "1", "{status:?}");
 }
 
-/// `@@gtid_executed` on one line (MySQL puts a newline after each comma).
-fn gtid_executed(server: &Server) -> String {
-    sql(server, "SELECT REPLACE(@@GLOBAL.gtid_executed, '\\n', '')")
-}
-
-/// Waits until `replica` has applied all of `source`'s `gtid_executed`.
-fn wait_applied(source: &Server, replica: &Server) {
-    let set = gtid_executed(source);
-    let waited = sql(
-        replica,
-        &format!(
-            "SELECT WAIT_FOR_EXECUTED_GTID_SET('{set}', {})",
-            CATCH_UP.as_secs()
-        ),
-    );
-    assert_eq!(waited, "0", "{} did not apply {set}", replica.name);
-}
-
 /// `ctl switchover` from `old` to `new`; then `new` must be writable, `old` fenced and
 /// replicating from it, and `write` on `new` must reach `old`. The report's last line.
 fn switch(proxy: &Proxy, old: &Server, new: &Server, write: &str) -> String {
@@ -97,7 +81,7 @@ fn switch(proxy: &Proxy, old: &Server, new: &Server, write: &str) -> String {
     assert_eq!(sql(new, "SELECT @@super_read_only, @@read_only"), "0\t0");
     assert_fenced_replica_of(old, new);
     sql(new, write);
-    wait_applied(new, old);
+    wait_applied("switch", new, old);
     out.lines().last().unwrap_or_default().to_owned()
 }
 
@@ -133,7 +117,7 @@ fn switchover_to_green_and_back() {
 
     ctl_ok(&proxy, &["check"]);
     // Two sources now: MySQL prints the set over two lines; the report has it on one.
-    let fence = MySqlGtidSet::parse(&gtid_executed(&pair.green))
+    let fence = MySqlGtidSet::parse(&mysql_gtid_executed(&pair.green))
         .expect("a GTID set")
         .to_string();
     assert!(fence.contains(','), "{fence}");
@@ -153,7 +137,10 @@ fn switchover_to_green_and_back() {
         "blue,green,blue"
     );
     // Both servers wrote, and both hold the same history.
-    assert_eq!(gtid_executed(&pair.blue), gtid_executed(&pair.green));
+    assert_eq!(
+        mysql_gtid_executed(&pair.blue),
+        mysql_gtid_executed(&pair.green)
+    );
     ctl_ok(&proxy, &["check"]);
     let status = ctl_ok(&proxy, &["status"]);
     let standby = status
@@ -163,7 +150,7 @@ fn switchover_to_green_and_back() {
     assert!(standby.contains("IO running, SQL running"), "{standby}");
     // The whole set, on the line.
     assert!(
-        standby.ends_with(&format!("gtid {}", gtid_executed(&pair.green))),
+        standby.ends_with(&format!("gtid {}", mysql_gtid_executed(&pair.green))),
         "{standby}"
     );
 }
@@ -190,4 +177,11 @@ fn check_refuses_an_errant_transaction_on_green() {
     let out = assert_refused(&pair, &proxy, "no_errant_gtids");
     let green_uuid = sql(&pair.green, "SELECT @@server_uuid");
     assert!(out.contains(&green_uuid), "check does not name it:\n{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn switchover_under_load_and_back() {
+    let pair = support::pair_of(Flavor::MySql);
+    let proxy = Proxy::start(&pair, "");
+    there_and_back(&pair, &proxy, "MySQL switchover under load").await;
 }

@@ -12,9 +12,7 @@ use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row, Value};
-use support::load::{
-    app_conn, direction, server_id, sql, switchover_round, wait_following, Workload,
-};
+use support::load::{app_conn, server_id, sql, there_and_back, wait_following};
 use support::Proxy;
 use switchyard::testbed::Pair;
 
@@ -101,15 +99,7 @@ async fn assert_still_on_blue(label: &str, pair: &Pair, proxy: &Proxy, sessions:
 async fn switchover_under_load() {
     let pair = support::pair();
     let proxy = Proxy::start(&pair, "");
-    let workload = Workload::connect(&proxy.addr).await;
-    let workload = switchover_round(&proxy, direction(&pair, true), workload, "blue → green").await;
-    let workload =
-        switchover_round(&proxy, direction(&pair, false), workload, "green → blue").await;
-    eprintln!(
-        "switchover_under_load: {} statements, {} acknowledged rows, 0 errors",
-        workload.tally.statements,
-        workload.tally.acked.len()
-    );
+    there_and_back(&pair, &proxy, "switchover_under_load").await;
 }
 
 // ---------------------------------------------------------------------------------

@@ -248,6 +248,27 @@ impl Session {
                 Err(e) => tracing::warn!(session = self.id, "cannot read user variables: {e}"),
             }
         }
+        // MySQL reports `SET NAMES x COLLATE y` as a change of the three character sets
+        // but not of `collation_connection`, and setting `character_set_connection`
+        // resets the collation to the character set's default: read the collation
+        // itself and set it after the variables.
+        if self
+            .state
+            .variables
+            .contains_key("character_set_connection")
+        {
+            match self.query_rows("SELECT @@collation_connection").await {
+                Ok(rows) => out.extend(first_value(&rows).map(|collation| {
+                    format!(
+                        "SET SESSION collation_connection = {}",
+                        sysvar_literal("collation_connection", &String::from_utf8_lossy(collation))
+                    )
+                })),
+                Err(e) => {
+                    tracing::warn!(session = self.id, "cannot read @@collation_connection: {e}")
+                }
+            }
+        }
         if self.state.insert_id {
             match self.query_rows("SELECT LAST_INSERT_ID()").await {
                 Ok(rows) => out.extend(

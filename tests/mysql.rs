@@ -9,7 +9,8 @@ mod support;
 
 use std::time::Duration;
 
-use support::load::{mysql_gtid_executed, there_and_back, wait_applied};
+use mysql_async::prelude::Queryable;
+use support::load::{app_conn, mysql_gtid_executed, server_id, there_and_back, wait_applied};
 use support::Proxy;
 use switchyard::control::MySqlGtidSet;
 use switchyard::testbed::{Flavor, Pair, Server};
@@ -184,4 +185,102 @@ async fn switchover_under_load_and_back() {
     let pair = support::pair_of(Flavor::MySql);
     let proxy = Proxy::start(&pair, "");
     there_and_back(&pair, &proxy, "MySQL switchover under load").await;
+}
+
+/// `(character_set_client, character_set_connection, character_set_results,
+/// collation_connection)` of `conn`'s session.
+async fn charsets(conn: &mut mysql_async::Conn) -> (String, String, String, String) {
+    conn.query_first(
+        "SELECT @@character_set_client, @@character_set_connection, \
+         @@character_set_results, @@collation_connection",
+    )
+    .await
+    .unwrap_or_else(|e| panic!("read the session's character sets: {e}"))
+    .expect("one row")
+}
+
+/// A parameter change: green with another server character set, collation and
+/// buffer pool. Across the switchover a session keeps the character set and
+/// collation it chose, and one that chose none keeps the one it logged in with;
+/// only a new session gets green's server default.
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_keep_their_charset_when_green_has_other_defaults() {
+    let pair = support::pair_of(Flavor::MySql);
+    // Set at run time, as a dynamic parameter group change is applied: the testbed
+    // starts servers with --no-defaults, which keeps MySQL from loading persisted
+    // settings at a restart. New connections to green get these defaults.
+    sql(
+        &pair.green,
+        "SET GLOBAL character_set_server = 'latin1'; \
+         SET GLOBAL collation_server = 'latin1_german1_ci'; \
+         SET GLOBAL innodb_buffer_pool_size = 64 * 1024 * 1024;",
+    );
+    assert_eq!(
+        sql(
+            &pair.green,
+            "SELECT @@global.character_set_server, @@global.collation_server, \
+             @@super_read_only"
+        ),
+        "latin1\tlatin1_german1_ci\t1"
+    );
+    let blue_server = sql(&pair.blue, "SELECT @@global.character_set_server");
+    let proxy = Proxy::start(&pair, "");
+    ctl_ok(&proxy, &["check"]);
+
+    let mut chosen = app_conn(&proxy.addr).await;
+    chosen
+        .query_drop("SET NAMES cp1251 COLLATE cp1251_bin")
+        .await
+        .unwrap_or_else(|e| panic!("SET NAMES: {e}"));
+    let mut default = app_conn(&proxy.addr).await;
+    let chosen_before = charsets(&mut chosen).await;
+    let default_before = charsets(&mut default).await;
+    assert_eq!(chosen_before.3, "cp1251_bin");
+    assert_eq!(
+        character_set_server(&mut default).await,
+        blue_server,
+        "before: blue's default"
+    );
+
+    let report = switch(
+        &proxy,
+        &pair.blue,
+        &pair.green,
+        "CREATE TABLE test.after (x INT)",
+    );
+    eprintln!("parameter change: {report}");
+    assert_eq!(server_id(&mut chosen).await, pair.green.server_id);
+    assert_eq!(server_id(&mut default).await, pair.green.server_id);
+    assert_eq!(
+        charsets(&mut chosen).await,
+        chosen_before,
+        "the session's own SET NAMES after the move"
+    );
+    assert_eq!(
+        charsets(&mut default).await,
+        default_before,
+        "a session that chose nothing keeps what it logged in with"
+    );
+    // Text comes back in the session's character set on green.
+    let word: Option<Vec<u8>> = chosen
+        .query_first("SELECT _utf8mb4 'привет'")
+        .await
+        .unwrap_or_else(|e| panic!("cp1251 text on green: {e}"));
+    assert_eq!(
+        word,
+        Some(vec![0xEF, 0xF0, 0xE8, 0xE2, 0xE5, 0xF2]),
+        "cp1251 bytes"
+    );
+    // The server's default is green's now, for moved sessions and new ones alike:
+    // that is the parameter change.
+    assert_eq!(character_set_server(&mut default).await, "latin1");
+    let mut fresh = app_conn(&proxy.addr).await;
+    assert_eq!(character_set_server(&mut fresh).await, "latin1");
+}
+
+async fn character_set_server(conn: &mut mysql_async::Conn) -> String {
+    conn.query_first("SELECT @@character_set_server")
+        .await
+        .unwrap_or_else(|e| panic!("SELECT @@character_set_server: {e}"))
+        .expect("one row")
 }

@@ -166,7 +166,9 @@ async fn session_state_survives(flavor: Flavor) {
         );
     }
     conn.query_drop("SET ROLE vault_reader").await.unwrap();
-    conn.query_drop("SET NAMES latin1").await.unwrap();
+    conn.query_drop("SET NAMES latin1 COLLATE latin1_bin")
+        .await
+        .unwrap();
     conn.query_drop("SET SESSION sql_mode = 'ANSI_QUOTES'")
         .await
         .unwrap();

@@ -248,10 +248,10 @@ impl Session {
                 Err(e) => tracing::warn!(session = self.id, "cannot read user variables: {e}"),
             }
         }
-        // MySQL reports `SET NAMES x COLLATE y` as a change of the three character sets
-        // but not of `collation_connection`, and setting `character_set_connection`
-        // resets the collation to the character set's default: read the collation
-        // itself and set it after the variables.
+        // Session tracking (MariaDB and MySQL alike) reports `SET NAMES x COLLATE y` as
+        // a change of the three character sets, not of `collation_connection`, and
+        // setting `character_set_connection` resets the collation to the character
+        // set's default: read the collation itself and set it after the variables.
         if self
             .state
             .variables

@@ -1,13 +1,16 @@
-//! The proxy in front of a real MySQL 9.7 pair, end to end with no client traffic:
+//! The proxy in front of a real MySQL 9.7 pair, end to end: with no client traffic,
 //! `check` passes, `switchover` goes to green and back, each time leaving the old
 //! primary `super_read_only` and replicating from the new one; `check` refuses, naming
 //! the guardrail, when green's SQL thread is stopped or green has an errant
-//! transaction.
+//! transaction. Under the switchover workload of `support::load`, there and back, no
+//! client sees an error and every acknowledged write is on the new primary once.
 
 mod support;
 
 use std::time::Duration;
 
+use mysql_async::prelude::Queryable;
+use support::load::{app_conn, mysql_gtid_executed, server_id, there_and_back, wait_applied};
 use support::Proxy;
 use switchyard::control::MySqlGtidSet;
 use switchyard::testbed::{Flavor, Pair, Server};
@@ -72,24 +75,6 @@ fn assert_fenced_replica_of(server: &Server, source: &Server) {
     assert_eq!(status["Auto_Position"], "1", "{status:?}");
 }
 
-/// `@@gtid_executed` on one line (MySQL puts a newline after each comma).
-fn gtid_executed(server: &Server) -> String {
-    sql(server, "SELECT REPLACE(@@GLOBAL.gtid_executed, '\\n', '')")
-}
-
-/// Waits until `replica` has applied all of `source`'s `gtid_executed`.
-fn wait_applied(source: &Server, replica: &Server) {
-    let set = gtid_executed(source);
-    let waited = sql(
-        replica,
-        &format!(
-            "SELECT WAIT_FOR_EXECUTED_GTID_SET('{set}', {})",
-            CATCH_UP.as_secs()
-        ),
-    );
-    assert_eq!(waited, "0", "{} did not apply {set}", replica.name);
-}
-
 /// `ctl switchover` from `old` to `new`; then `new` must be writable, `old` fenced and
 /// replicating from it, and `write` on `new` must reach `old`. The report's last line.
 fn switch(proxy: &Proxy, old: &Server, new: &Server, write: &str) -> String {
@@ -97,7 +82,7 @@ fn switch(proxy: &Proxy, old: &Server, new: &Server, write: &str) -> String {
     assert_eq!(sql(new, "SELECT @@super_read_only, @@read_only"), "0\t0");
     assert_fenced_replica_of(old, new);
     sql(new, write);
-    wait_applied(new, old);
+    wait_applied("switch", new, old);
     out.lines().last().unwrap_or_default().to_owned()
 }
 
@@ -133,7 +118,7 @@ fn switchover_to_green_and_back() {
 
     ctl_ok(&proxy, &["check"]);
     // Two sources now: MySQL prints the set over two lines; the report has it on one.
-    let fence = MySqlGtidSet::parse(&gtid_executed(&pair.green))
+    let fence = MySqlGtidSet::parse(&mysql_gtid_executed(&pair.green))
         .expect("a GTID set")
         .to_string();
     assert!(fence.contains(','), "{fence}");
@@ -153,7 +138,10 @@ fn switchover_to_green_and_back() {
         "blue,green,blue"
     );
     // Both servers wrote, and both hold the same history.
-    assert_eq!(gtid_executed(&pair.blue), gtid_executed(&pair.green));
+    assert_eq!(
+        mysql_gtid_executed(&pair.blue),
+        mysql_gtid_executed(&pair.green)
+    );
     ctl_ok(&proxy, &["check"]);
     let status = ctl_ok(&proxy, &["status"]);
     let standby = status
@@ -163,7 +151,7 @@ fn switchover_to_green_and_back() {
     assert!(standby.contains("IO running, SQL running"), "{standby}");
     // The whole set, on the line.
     assert!(
-        standby.ends_with(&format!("gtid {}", gtid_executed(&pair.green))),
+        standby.ends_with(&format!("gtid {}", mysql_gtid_executed(&pair.green))),
         "{standby}"
     );
 }
@@ -190,4 +178,109 @@ fn check_refuses_an_errant_transaction_on_green() {
     let out = assert_refused(&pair, &proxy, "no_errant_gtids");
     let green_uuid = sql(&pair.green, "SELECT @@server_uuid");
     assert!(out.contains(&green_uuid), "check does not name it:\n{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn switchover_under_load_and_back() {
+    let pair = support::pair_of(Flavor::MySql);
+    let proxy = Proxy::start(&pair, "");
+    there_and_back(&pair, &proxy, "MySQL switchover under load").await;
+}
+
+/// `(character_set_client, character_set_connection, character_set_results,
+/// collation_connection)` of `conn`'s session.
+async fn charsets(conn: &mut mysql_async::Conn) -> (String, String, String, String) {
+    conn.query_first(
+        "SELECT @@character_set_client, @@character_set_connection, \
+         @@character_set_results, @@collation_connection",
+    )
+    .await
+    .unwrap_or_else(|e| panic!("read the session's character sets: {e}"))
+    .expect("one row")
+}
+
+/// A parameter change: green with another server character set, collation and
+/// buffer pool. Across the switchover a session keeps the character set and
+/// collation it chose, and one that chose none keeps the one it logged in with;
+/// only a new session gets green's server default.
+#[tokio::test(flavor = "multi_thread")]
+async fn sessions_keep_their_charset_when_green_has_other_defaults() {
+    let pair = support::pair_of(Flavor::MySql);
+    // Set at run time, as a dynamic parameter group change is applied: the testbed
+    // starts servers with --no-defaults, which keeps MySQL from loading persisted
+    // settings at a restart. New connections to green get these defaults.
+    sql(
+        &pair.green,
+        "SET GLOBAL character_set_server = 'latin1'; \
+         SET GLOBAL collation_server = 'latin1_german1_ci'; \
+         SET GLOBAL innodb_buffer_pool_size = 64 * 1024 * 1024;",
+    );
+    assert_eq!(
+        sql(
+            &pair.green,
+            "SELECT @@global.character_set_server, @@global.collation_server, \
+             @@super_read_only"
+        ),
+        "latin1\tlatin1_german1_ci\t1"
+    );
+    let blue_server = sql(&pair.blue, "SELECT @@global.character_set_server");
+    let proxy = Proxy::start(&pair, "");
+    ctl_ok(&proxy, &["check"]);
+
+    let mut chosen = app_conn(&proxy.addr).await;
+    chosen
+        .query_drop("SET NAMES cp1251 COLLATE cp1251_bin")
+        .await
+        .unwrap_or_else(|e| panic!("SET NAMES: {e}"));
+    let mut default = app_conn(&proxy.addr).await;
+    let chosen_before = charsets(&mut chosen).await;
+    let default_before = charsets(&mut default).await;
+    assert_eq!(chosen_before.3, "cp1251_bin");
+    assert_eq!(
+        character_set_server(&mut default).await,
+        blue_server,
+        "before: blue's default"
+    );
+
+    let report = switch(
+        &proxy,
+        &pair.blue,
+        &pair.green,
+        "CREATE TABLE test.after (x INT)",
+    );
+    eprintln!("parameter change: {report}");
+    assert_eq!(server_id(&mut chosen).await, pair.green.server_id);
+    assert_eq!(server_id(&mut default).await, pair.green.server_id);
+    assert_eq!(
+        charsets(&mut chosen).await,
+        chosen_before,
+        "the session's own SET NAMES after the move"
+    );
+    assert_eq!(
+        charsets(&mut default).await,
+        default_before,
+        "a session that chose nothing keeps what it logged in with"
+    );
+    // Text comes back in the session's character set on green.
+    let word: Option<Vec<u8>> = chosen
+        .query_first("SELECT _utf8mb4 'привет'")
+        .await
+        .unwrap_or_else(|e| panic!("cp1251 text on green: {e}"));
+    assert_eq!(
+        word,
+        Some(vec![0xEF, 0xF0, 0xE8, 0xE2, 0xE5, 0xF2]),
+        "cp1251 bytes"
+    );
+    // The server's default is green's now, for moved sessions and new ones alike:
+    // that is the parameter change.
+    assert_eq!(character_set_server(&mut default).await, "latin1");
+    let mut fresh = app_conn(&proxy.addr).await;
+    assert_eq!(character_set_server(&mut fresh).await, "latin1");
+}
+
+async fn character_set_server(conn: &mut mysql_async::Conn) -> String {
+    conn.query_first("SELECT @@character_set_server")
+        .await
+        .unwrap_or_else(|e| panic!("SELECT @@character_set_server: {e}"))
+        .expect("one row")
 }

@@ -1,7 +1,8 @@
 //! `switchyard ctl switchover` end to end: a real MariaDB pair, the real proxy binary,
 //! real clients. Under load (and back), with every kind of session state, along each
 //! rollback path (standby not replicating, drain timeout, standby lost mid-way, pinned
-//! sessions), across a proxy restart, and the manual `pause`/`resume` gate.
+//! sessions), across a proxy restart, and the manual `pause`/`resume` gate. Session
+//! state is checked on MySQL 9.7 as well.
 //!
 //! Figures (pause, longest hold, phase durations, the slowest statement a client saw)
 //! are printed, never asserted: run with `--no-capture` to see them.
@@ -12,11 +13,9 @@ use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row, Value};
-use support::load::{
-    app_conn, direction, server_id, sql, switchover_round, wait_following, Workload,
-};
+use support::load::{app_conn, server_id, sql, there_and_back, wait_following};
 use support::Proxy;
-use switchyard::testbed::Pair;
+use switchyard::testbed::{Flavor, Pair};
 
 /// Bound on anything the tests wait for (a hang guard, not a timing assertion).
 const GUARD: Duration = Duration::from_secs(30);
@@ -101,28 +100,34 @@ async fn assert_still_on_blue(label: &str, pair: &Pair, proxy: &Proxy, sessions:
 async fn switchover_under_load() {
     let pair = support::pair();
     let proxy = Proxy::start(&pair, "");
-    let workload = Workload::connect(&proxy.addr).await;
-    let workload = switchover_round(&proxy, direction(&pair, true), workload, "blue → green").await;
-    let workload =
-        switchover_round(&proxy, direction(&pair, false), workload, "green → blue").await;
-    eprintln!(
-        "switchover_under_load: {} statements, {} acknowledged rows, 0 errors",
-        workload.tally.statements,
-        workload.tally.acked.len()
-    );
+    there_and_back(&pair, &proxy, "switchover_under_load").await;
 }
 
 // ---------------------------------------------------------------------------------
 // Session state
 // ---------------------------------------------------------------------------------
 
-const STATE: &str = "SELECT DATABASE(), @@character_set_client, @@character_set_results, \
-     @@collation_connection, @@sql_mode, @@tx_isolation, @@time_zone, @@wait_timeout, \
-     @x, @s, CHARSET(@s), CHAR_LENGTH(@s), @@server_id";
+/// What the session test compares before and after: schema, character set and
+/// collation, session variables, user variables, and last the server. MySQL calls the
+/// isolation level `transaction_isolation` (`tx_isolation` is gone since 8.0),
+/// MariaDB 10.11 only `tx_isolation`.
+fn state_query(flavor: Flavor) -> String {
+    let isolation = match flavor {
+        Flavor::MariaDb => "tx_isolation",
+        Flavor::MySql => "transaction_isolation",
+    };
+    format!(
+        "SELECT DATABASE(), @@character_set_client, @@character_set_results, \
+         @@collation_connection, @@sql_mode, @@{isolation}, @@time_zone, @@wait_timeout, \
+         @x, @s, CHARSET(@s), CHAR_LENGTH(@s), @@server_id"
+    )
+}
 
-#[tokio::test(flavor = "multi_thread")]
-async fn session_state_survives() {
-    let pair = support::pair();
+for_each_flavor_async!(session_state_survives);
+
+async fn session_state_survives(flavor: Flavor) {
+    let pair = support::pair_of(flavor);
+    let state = state_query(flavor);
     let proxy = Proxy::start(&pair, "");
     let mut conn = app_conn(&proxy.addr).await;
     // Logged in with schema `test`; `app` is chosen later, so only the tracked change
@@ -152,8 +157,18 @@ async fn session_state_survives() {
          CREATE ROLE vault_reader; GRANT SELECT ON vault.* TO vault_reader;\n\
          GRANT vault_reader TO 'app'@'%';",
     );
+    if flavor == Flavor::MySql {
+        // MySQL lists a session's user variables only in performance_schema, which an
+        // account reads only with this grant; without it they are left behind.
+        sql(
+            &pair.blue,
+            "GRANT SELECT ON performance_schema.user_variables_by_thread TO 'app'@'%'",
+        );
+    }
     conn.query_drop("SET ROLE vault_reader").await.unwrap();
-    conn.query_drop("SET NAMES latin1").await.unwrap();
+    conn.query_drop("SET NAMES latin1 COLLATE latin1_bin")
+        .await
+        .unwrap();
     conn.query_drop("SET SESSION sql_mode = 'ANSI_QUOTES'")
         .await
         .unwrap();
@@ -181,7 +196,7 @@ async fn session_state_survives() {
         .unwrap();
     conn.query_drop("DEALLOCATE PREPARE gone").await.unwrap();
     let before: Vec<Value> = conn
-        .query_first::<Row, _>(STATE)
+        .query_first::<Row, _>(&state)
         .await
         .unwrap()
         .unwrap()
@@ -210,7 +225,7 @@ async fn session_state_survives() {
         .expect_err("a deallocated statement is not prepared again");
     assert_eq!(server_code(&err), Some(1243), "{err}");
     let after: Vec<Value> = conn
-        .query_first::<Row, _>(STATE)
+        .query_first::<Row, _>(&state)
         .await
         .unwrap()
         .unwrap()
@@ -248,7 +263,7 @@ async fn session_state_survives() {
     let doubled: Option<(i64, String, i64)> = conn.exec_first(&new, (5,)).await.unwrap();
     assert_eq!(doubled, Some((10, "app".into(), 1)));
     let back: Vec<Value> = conn
-        .query_first::<Row, _>(STATE)
+        .query_first::<Row, _>(&state)
         .await
         .unwrap()
         .unwrap()

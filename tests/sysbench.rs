@@ -1,13 +1,14 @@
 //! sysbench (the `mysql` driver, i.e. libmariadb) through the proxy, and the same run
-//! against blue directly for comparison. A run passes when sysbench exits 0 and its
-//! own counters show no error; the figures are printed, never asserted on.
+//! against blue directly for comparison; through switchovers on MariaDB and MySQL 9.7.
+//! A run passes when sysbench exits 0 and its own counters show no error; the figures
+//! are printed, never asserted on.
 
 mod support;
 
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use switchyard::testbed::{Pair, APP_PASSWORD, APP_USER};
+use switchyard::testbed::{Flavor, Pair, APP_PASSWORD, APP_USER};
 
 use support::Proxy;
 
@@ -197,13 +198,15 @@ const THROUGH_SWITCHOVERS: &[&str] = &[
     "--verbosity=5",
 ];
 
+for_each_flavor!(oltp_read_write_with_prepared_statements_through_switchovers);
+
 /// libmariadb sends a prepared statement's parameter types only with its first
 /// execution: after each move the proxy must give the new server the ones it kept, or
 /// sysbench dies on ERR 1210. Four switchovers (back on blue at the end) while eight
 /// threads run; no error, except the deadlocks sysbench retries (the database's own).
-#[test]
-fn oltp_read_write_with_prepared_statements_through_switchovers() {
-    let pair = support::pair();
+/// On MariaDB and on MySQL.
+fn oltp_read_write_with_prepared_statements_through_switchovers(flavor: Flavor) {
+    let pair = support::pair_of(flavor);
     let proxy = Proxy::start(&pair, "");
     let addr = proxy.addr.clone();
     sysbench_ok(&addr, THROUGH_SWITCHOVERS, "prepare", &proxy);
@@ -225,7 +228,8 @@ fn oltp_read_write_with_prepared_statements_through_switchovers() {
     );
     let report = report(&stdout);
     eprintln!(
-        "oltp_read_write --threads=8 --db-ps-mode=auto, 4 switchovers: {report}\n{figures:#?}"
+        "{}: oltp_read_write --threads=8 --db-ps-mode=auto, 4 switchovers: {report}\n{figures:#?}",
+        flavor.name()
     );
     assert!(report.transactions > 0, "no transaction done:\n{stdout}");
     assert_eq!(report.reconnects, 0, "sysbench reconnected:\n{stdout}");

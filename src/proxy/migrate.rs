@@ -22,30 +22,7 @@ use crate::proxy::io::{PacketStream, HANDSHAKE_MAX_PACKET};
 use crate::proxy::response::Expect;
 use crate::proxy::session::{connect_error_reply, Session};
 use crate::proxy::upstream;
-
-/// The session's user variables on MariaDB, typed and with their character set.
-const USER_VARIABLES_MARIADB: &str =
-    "SELECT VARIABLE_NAME, VARIABLE_TYPE, CHARACTER_SET_NAME, VARIABLE_VALUE \
-     FROM information_schema.USER_VARIABLES";
-
-/// The same on MySQL, in the same four columns (written to MySQL's documentation, not
-/// tested against a MySQL server). `performance_schema` keeps only each value's bytes:
-/// the type and the character set are lost, so every variable is read as a string
-/// with no character set and carried as a binary string (`_binary X'…'`); an integer
-/// `12` arrives as the string `'12'`, which MySQL converts back in numeric context.
-/// Without `performance_schema` the read fails and no user variable is carried (the
-/// move logs it and goes on).
-const USER_VARIABLES_MYSQL: &str = "SELECT VARIABLE_NAME, 'STRING', NULL, VARIABLE_VALUE \
-     FROM performance_schema.user_variables_by_thread \
-     WHERE THREAD_ID = PS_CURRENT_THREAD_ID()";
-
-/// Which user-variable query fits a server, by the version its greeting gave.
-fn user_variables_query(version: &[u8]) -> &'static str {
-    match Flavor::from_version(&String::from_utf8_lossy(version)) {
-        Flavor::MariaDb => USER_VARIABLES_MARIADB,
-        Flavor::MySql => USER_VARIABLES_MYSQL,
-    }
-}
+use crate::proxy::user_variables::{self, quote_ident};
 
 /// The first column of the first row (`None` for none, or NULL).
 fn first_value(rows: &[Vec<Option<Bytes>>]) -> Option<&[u8]> {
@@ -78,6 +55,9 @@ fn set_role(flavor: Flavor, current: Option<&[u8]>) -> String {
 /// Session variables that are not replayed: read-only, or set by the proxy itself.
 const NOT_REPLAYED: &[&str] = &[
     "last_gtid",
+    // MySQL's id of the statement just run (read-only), which it reports as changed
+    // after every statement once all variables are tracked.
+    "statement_id",
     "session_track_system_variables",
     "session_track_schema",
     "session_track_state_change",
@@ -268,6 +248,27 @@ impl Session {
                 Err(e) => tracing::warn!(session = self.id, "cannot read user variables: {e}"),
             }
         }
+        // Session tracking (MariaDB and MySQL alike) reports `SET NAMES x COLLATE y` as
+        // a change of the three character sets, not of `collation_connection`, and
+        // setting `character_set_connection` resets the collation to the character
+        // set's default: read the collation itself and set it after the variables.
+        if self
+            .state
+            .variables
+            .contains_key("character_set_connection")
+        {
+            match self.query_rows("SELECT @@collation_connection").await {
+                Ok(rows) => out.extend(first_value(&rows).map(|collation| {
+                    format!(
+                        "SET SESSION collation_connection = {}",
+                        sysvar_literal("collation_connection", &String::from_utf8_lossy(collation))
+                    )
+                })),
+                Err(e) => {
+                    tracing::warn!(session = self.id, "cannot read @@collation_connection: {e}")
+                }
+            }
+        }
         if self.state.insert_id {
             match self.query_rows("SELECT LAST_INSERT_ID()").await {
                 Ok(rows) => out.extend(
@@ -281,15 +282,39 @@ impl Session {
     }
 
     /// The session's user variables as `(name, SQL literal)`, read on the current
-    /// backend (strings by `HEX()`, exact): from `information_schema.USER_VARIABLES` on
-    /// MariaDB, from `performance_schema` on MySQL ([`USER_VARIABLES_MYSQL`]).
+    /// backend (strings by `HEX()`, exact; see [`user_variables`]).
     ///
     /// The flavor comes from the last backend greeting the proxy saw: blue and green
     /// are the same flavor (GTID replication does not cross between the two), so it is
     /// this session's backend's too.
     async fn read_user_variables(&mut self) -> Result<Vec<(String, String)>, SessionError> {
-        let query = user_variables_query(&self.shared.server_info.load().version);
-        let rows = self.query_rows(query).await?;
+        let version = self.shared.server_info.load().version.clone();
+        match Flavor::from_version(&String::from_utf8_lossy(&version)) {
+            Flavor::MariaDb => self.read_user_variables_mariadb().await,
+            Flavor::MySql => self.read_user_variables_mysql().await,
+        }
+    }
+
+    async fn read_user_variables_mysql(&mut self) -> Result<Vec<(String, String)>, SessionError> {
+        let names: Vec<String> = self
+            .query_rows(user_variables::MYSQL_NAMES)
+            .await?
+            .into_iter()
+            .filter_map(|row| row.into_iter().next().flatten())
+            .map(|name| String::from_utf8_lossy(&name).into_owned())
+            .collect();
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (types, rows) = self
+            .query_typed(&user_variables::mysql_select(&names))
+            .await?;
+        let row = rows.into_iter().next().unwrap_or_default();
+        Ok(user_variables::mysql_literals(names, &types, &row))
+    }
+
+    async fn read_user_variables_mariadb(&mut self) -> Result<Vec<(String, String)>, SessionError> {
+        let rows = self.query_rows(user_variables::MARIADB).await?;
         let mut out = Vec::new();
         let mut strings = Vec::new();
         for row in rows {
@@ -304,10 +329,7 @@ impl Session {
                 (b"INT" | b"DECIMAL", Some(v)) => String::from_utf8_lossy(&v).into_owned(),
                 (b"DOUBLE", Some(v)) => format!("{}e0", String::from_utf8_lossy(&v)),
                 (_, Some(_)) => {
-                    strings.push((
-                        name,
-                        charset.unwrap_or_else(|| Bytes::from_static(b"binary")),
-                    ));
+                    strings.push((name, charset));
                     continue;
                 }
             };
@@ -322,15 +344,7 @@ impl Session {
             let rows = self.query_rows(&format!("SELECT {select}")).await?;
             let values = rows.into_iter().next().unwrap_or_default();
             for ((name, charset), hex) in strings.into_iter().zip(values) {
-                let charset: String = String::from_utf8_lossy(&charset)
-                    .chars()
-                    .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-                    .collect();
-                let literal = match hex {
-                    Some(hex) => format!("_{charset} X'{}'", String::from_utf8_lossy(&hex)),
-                    None => "NULL".into(),
-                };
-                out.push((name, literal));
+                out.push((name, user_variables::string_literal(charset, hex)));
             }
         }
         Ok(out)
@@ -339,6 +353,14 @@ impl Session {
     /// Runs a text query on the backend and returns its rows (NULL = `None`), without
     /// passing anything to the client. For small control queries only.
     async fn query_rows(&mut self, sql: &str) -> Result<Vec<Vec<Option<Bytes>>>, SessionError> {
+        Ok(self.query_typed(sql).await?.1)
+    }
+
+    /// [`Self::query_rows`], with each column's type byte.
+    async fn query_typed(
+        &mut self,
+        sql: &str,
+    ) -> Result<(Vec<u8>, Vec<Vec<Option<Bytes>>>), SessionError> {
         let deprecate_eof = self.server.caps() & CLIENT_DEPRECATE_EOF != 0;
         let (stream, buf) = self.server.parts();
         let mut io = PacketStream::new(stream, HANDSHAKE_MAX_PACKET);
@@ -351,6 +373,13 @@ impl Session {
             match first.payload.first() {
                 Some(0xFF) => {
                     let err = ErrPacket::parse(&first.payload).map_err(SessionError::Backend)?;
+                    // The error itself says why (a missing privilege, a missing table):
+                    // the caller only logs that the read failed.
+                    tracing::warn!(
+                        code = err.code,
+                        "{sql}: {}",
+                        String::from_utf8_lossy(&err.message)
+                    );
                     return Err(SessionError::Backend(ProtocolError::Malformed {
                         what: if err.code == 0 {
                             "query refused"
@@ -359,14 +388,19 @@ impl Session {
                         },
                     }));
                 }
-                Some(0x00) => return Ok(Vec::new()),
+                Some(0x00) => return Ok((Vec::new(), Vec::new())),
                 _ => {}
             }
             let columns = Reader::new(&first.payload)
                 .lenenc_int()
                 .map_err(SessionError::Backend)?;
+            let mut types = Vec::new();
             for _ in 0..columns {
-                io.read().await.map_err(SessionError::Backend)?;
+                let definition = io.read().await.map_err(SessionError::Backend)?;
+                types.push(
+                    user_variables::column_type(&definition.payload)
+                        .map_err(SessionError::Backend)?,
+                );
             }
             if !deprecate_eof {
                 io.read().await.map_err(SessionError::Backend)?;
@@ -375,7 +409,7 @@ impl Session {
             loop {
                 let p = io.read().await.map_err(SessionError::Backend)?;
                 match p.payload.first() {
-                    Some(0xFE) if p.payload.len() < MAX_CHUNK => return Ok(rows),
+                    Some(0xFE) if p.payload.len() < MAX_CHUNK => return Ok((types, rows)),
                     Some(0xFF) => return Err(malformed("error in the middle of a result")),
                     _ => {}
                 }
@@ -401,11 +435,6 @@ impl Session {
 
 fn malformed(what: &'static str) -> SessionError {
     SessionError::Backend(ProtocolError::Malformed { what })
-}
-
-/// `name` as a backquoted identifier.
-fn quote_ident(name: &str) -> String {
-    format!("`{}`", name.replace('`', "``"))
 }
 
 /// A session variable's tracked value as an SQL literal: numbers bare, everything
@@ -463,19 +492,5 @@ mod tests {
             set_role(Flavor::MySql, Some(b"`r`@`%`")),
             "SET ROLE `r`@`%`"
         );
-    }
-
-    #[test]
-    fn user_variables_by_flavor() {
-        assert_eq!(
-            user_variables_query(b"5.5.5-10.11.19-MariaDB-log"),
-            "SELECT VARIABLE_NAME, VARIABLE_TYPE, CHARACTER_SET_NAME, VARIABLE_VALUE \
-             FROM information_schema.USER_VARIABLES"
-        );
-        assert_eq!(
-            user_variables_query(b"11.8.2-MariaDB"),
-            USER_VARIABLES_MARIADB
-        );
-        assert_eq!(user_variables_query(b"8.4.3"), USER_VARIABLES_MYSQL);
     }
 }

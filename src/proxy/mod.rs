@@ -29,6 +29,7 @@ pub mod session;
 pub mod state;
 pub mod statement_ids;
 pub mod upstream;
+pub mod user_variables;
 pub mod users;
 pub mod workers;
 

@@ -2,6 +2,8 @@
 //! the proxy while `ctl switchover` runs, then proof that no client saw an error,
 //! every acknowledged write is on the new primary exactly once (and nothing else is),
 //! and the old primary took no write after the fence and now follows the new one.
+//! The checks speak each flavor's dialect (MariaDB's domain GTIDs and `read_only`,
+//! MySQL's GTID sets and `super_read_only`).
 //!
 //! Writers insert ids `w * 1_000_000 + i` into `test.load`, where `id` is *not* a key:
 //! a write applied twice would show up as a duplicate instead of failing. An id counts
@@ -18,7 +20,7 @@ use std::time::{Duration, Instant};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, Statement};
 use serde_json::Value;
-use switchyard::testbed::{Pair, Server, APP_PASSWORD, APP_USER};
+use switchyard::testbed::{Flavor, Pair, Server, APP_PASSWORD, APP_USER};
 use tokio::task::JoinHandle;
 
 use super::Proxy;
@@ -542,49 +544,22 @@ pub async fn switchover_round(
         "{label}: ctl status:\n{status}"
     );
 
-    // 4. The old primary took no write after the fence: none of its own GTIDs is
-    //    past the fence position.
-    let fence = parse_gtids(&report.fence_gtid);
-    let state_text = sql(dir.old, "SELECT @@gtid_binlog_state");
-    for ((domain, server), seq) in parse_gtids(&state_text) {
-        if server != dir.old.server_id {
-            continue;
-        }
-        let fenced_at = fence
-            .iter()
-            .find(|((d, _), _)| *d == domain)
-            .map(|(_, n)| *n)
-            .unwrap_or_else(|| {
-                panic!(
-                    "{label}: fence gtid {} lacks domain {domain}",
-                    report.fence_gtid
-                )
-            });
-        assert!(
-            seq <= fenced_at,
-            "{label}: {} wrote {domain}-{server}-{seq} after the fence at {} (binlog state {state_text})",
-            dir.old.name,
-            report.fence_gtid
-        );
-    }
+    // 4. The old primary took no write after the fence.
+    assert_nothing_after_fence(label, dir.old, &report.fence_gtid);
 
     // 5. The old primary is read-only and replicates from the new one, and has
     //    caught up with it: the way back is open with nothing lost.
+    let fence_variable = match dir.old.build().flavor() {
+        Flavor::MariaDb => "read_only",
+        Flavor::MySql => "super_read_only",
+    };
     assert_eq!(
-        sql(dir.old, "SELECT @@read_only"),
+        sql(dir.old, &format!("SELECT @@{fence_variable}")),
         "1",
         "{label}: old primary fenced"
     );
     wait_following(label, dir.old, dir.new);
-    let pos = sql(dir.new, "SELECT @@gtid_binlog_pos");
-    let waited = sql(
-        dir.old,
-        &format!(
-            "SELECT MASTER_GTID_WAIT('{pos}', {})",
-            FOLLOW_GUARD.as_secs()
-        ),
-    );
-    assert_eq!(waited, "0", "{label}: {} did not reach {pos}", dir.old.name);
+    wait_applied(label, dir.new, dir.old);
     let on_old = ids_on(dir.old);
     assert_eq!(
         on_old, on_new,
@@ -592,6 +567,19 @@ pub async fn switchover_round(
         dir.old.name, dir.new.name
     );
     workload
+}
+
+/// A fresh [`Workload`] through `proxy`, one [`switchover_round`] to green and one
+/// back to blue, each checked; the figures printed under `label`.
+pub async fn there_and_back(pair: &Pair, proxy: &Proxy, label: &str) {
+    let workload = Workload::connect(&proxy.addr).await;
+    let workload = switchover_round(proxy, direction(pair, true), workload, "blue → green").await;
+    let workload = switchover_round(proxy, direction(pair, false), workload, "green → blue").await;
+    eprintln!(
+        "{label}: {} statements, {} acknowledged rows, 0 errors",
+        workload.tally.statements,
+        workload.tally.acked.len()
+    );
 }
 
 /// Every id the workload had acknowledged is on `server` exactly once, and nothing
@@ -648,13 +636,23 @@ fn check_rows(label: &str, server: &Server, rows: &[u64], acked: &[u64]) {
 
 /// Waits until `replica` replicates from `primary` with both threads running.
 pub fn wait_following(label: &str, replica: &Server, primary: &Server) {
+    let flavor = replica.build().flavor();
+    let show = match flavor {
+        Flavor::MariaDb => "SHOW SLAVE STATUS",
+        Flavor::MySql => "SHOW REPLICA STATUS",
+    };
     let deadline = Instant::now() + FOLLOW_GUARD;
     loop {
         let rows = replica
-            .sql_rows("SHOW SLAVE STATUS")
-            .unwrap_or_else(|e| panic!("SHOW SLAVE STATUS on {}: {e}", replica.name));
+            .sql_rows(show)
+            .unwrap_or_else(|e| panic!("{show} on {}: {e}", replica.name));
         let status = rows.into_iter().next().unwrap_or_default();
-        let field = |name: &str| status.get(name).cloned().unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .get(&flavor.status_column(name))
+                .cloned()
+                .unwrap_or_default()
+        };
         if field("Master_Port") == primary.port.to_string()
             && field("Slave_IO_Running") == "Yes"
             && field("Slave_SQL_Running") == "Yes"
@@ -669,5 +667,76 @@ pub fn wait_following(label: &str, replica: &Server, primary: &Server) {
             primary.port
         );
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits until `replica` has applied everything `primary` has written.
+pub fn wait_applied(label: &str, primary: &Server, replica: &Server) {
+    let guard = FOLLOW_GUARD.as_secs();
+    let (pos, wait) = match primary.build().flavor() {
+        Flavor::MariaDb => {
+            let pos = sql(primary, "SELECT @@gtid_binlog_pos");
+            let wait = format!("SELECT MASTER_GTID_WAIT('{pos}', {guard})");
+            (pos, wait)
+        }
+        Flavor::MySql => {
+            let pos = mysql_gtid_executed(primary);
+            let wait = format!("SELECT WAIT_FOR_EXECUTED_GTID_SET('{pos}', {guard})");
+            (pos, wait)
+        }
+    };
+    assert_eq!(
+        sql(replica, &wait),
+        "0",
+        "{label}: {} did not reach {pos}",
+        replica.name
+    );
+}
+
+/// MySQL's `@@GLOBAL.gtid_executed` on one line (it puts a newline after each comma).
+pub fn mysql_gtid_executed(server: &Server) -> String {
+    sql(server, "SELECT REPLACE(@@GLOBAL.gtid_executed, '\\n', '')")
+}
+
+/// `old` wrote nothing of its own after `fence` (the report's fence GTID position).
+fn assert_nothing_after_fence(label: &str, old: &Server, fence: &str) {
+    match old.build().flavor() {
+        Flavor::MariaDb => assert_mariadb_nothing_after_fence(label, old, fence),
+        Flavor::MySql => {
+            // What `old` executed beyond the fence may only have come from elsewhere
+            // (the new primary, replicated back), never from `old`'s own server UUID.
+            let uuid = sql(old, "SELECT @@server_uuid");
+            let after = sql(
+                old,
+                &format!("SELECT GTID_SUBTRACT(@@GLOBAL.gtid_executed, '{fence}')"),
+            );
+            assert!(
+                !after.contains(&uuid),
+                "{label}: {} wrote after the fence at {fence}: {after}",
+                old.name
+            );
+        }
+    }
+}
+
+/// MariaDB: none of `old`'s own GTIDs is past the fence position.
+fn assert_mariadb_nothing_after_fence(label: &str, old: &Server, fence_gtid: &str) {
+    let fence = parse_gtids(fence_gtid);
+    let state_text = sql(old, "SELECT @@gtid_binlog_state");
+    for ((domain, server), seq) in parse_gtids(&state_text) {
+        if server != old.server_id {
+            continue;
+        }
+        let fenced_at = fence
+            .iter()
+            .find(|((d, _), _)| *d == domain)
+            .map(|(_, n)| *n)
+            .unwrap_or_else(|| panic!("{label}: fence gtid {fence_gtid} lacks domain {domain}"));
+        assert!(
+            seq <= fenced_at,
+            "{label}: {} wrote {domain}-{server}-{seq} after the fence at {fence_gtid} \
+             (binlog state {state_text})",
+            old.name,
+        );
     }
 }

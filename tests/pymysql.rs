@@ -10,7 +10,7 @@ mod support;
 use std::path::PathBuf;
 use std::process::Command;
 
-use switchyard::testbed::{Flavor, APP_PASSWORD, APP_USER};
+use switchyard::testbed::{Flavor, Pair, APP_PASSWORD, APP_USER};
 
 use support::Proxy;
 
@@ -38,8 +38,12 @@ scripts!(
 /// Start a pair of `flavor` and the proxy, run `tests/py/<script>` against them, and
 /// fail with the script's output and the proxy's log unless it exits 0.
 fn run_script(script: &str, flavor: Flavor) {
-    let pair = support::pair_of(flavor);
-    let proxy = Proxy::start(&pair, "");
+    run_script_on(&support::pair_of(flavor), script, flavor);
+}
+
+/// [`run_script`] on a pair already started.
+fn run_script_on(pair: &Pair, script: &str, flavor: Flavor) {
+    let proxy = Proxy::start(pair, "");
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/py")
         .join(script);
@@ -64,4 +68,14 @@ fn run_script(script: &str, flavor: Flavor) {
         proxy.log()
     );
     eprint!("{stdout}");
+}
+
+/// MySQL's query attributes, which the proxy does not offer: see the script.
+#[test]
+fn connector_python_query_attributes_reach_mysql_only_directly() {
+    let pair = support::pair_of(Flavor::MySql);
+    pair.blue
+        .sql("INSTALL COMPONENT 'file://component_query_attributes'")
+        .unwrap();
+    run_script_on(&pair, "query_attributes.py", Flavor::MySql);
 }

@@ -1049,3 +1049,51 @@ async fn ok_packet_fields_are_the_databases(flavor: Flavor) {
     }
     assert_eq!(via_proxy.len(), via_direct.len());
 }
+
+// ---------------------------------------------------------------------------------
+// What MySQL adds to session state
+// ---------------------------------------------------------------------------------
+
+/// Whether `ctl check` lists a pinned session.
+async fn pinned_now(proxy: &support::Proxy) -> bool {
+    let (ok, out) = proxy.ctl_async(&["check"]).await;
+    assert!(
+        out.contains("pinned_sessions"),
+        "check ({ok}) without pinned_sessions:\n{out}"
+    );
+    out.contains("pinned now:")
+}
+
+/// `LOCK INSTANCE FOR BACKUP` holds a lock on the server until `UNLOCK INSTANCE`, as
+/// `LOCK TABLES` does: the session is pinned while it holds it.
+#[tokio::test(flavor = "multi_thread")]
+async fn lock_instance_for_backup_pins_the_session_until_unlock_instance() {
+    let pair = support::pair_of(Flavor::MySql);
+    pair.blue
+        .sql(&format!("GRANT BACKUP_ADMIN ON *.* TO '{APP_USER}'@'%'"))
+        .unwrap();
+    let proxy = support::Proxy::start(&pair, "");
+    let mut conn = app(&proxy.addr).await;
+    assert!(!pinned_now(&proxy).await, "pinned before the lock");
+
+    conn.query_drop("LOCK INSTANCE FOR BACKUP").await.unwrap();
+    // The server holds the backup lock for this session: other sessions may not
+    // create tables.
+    let held: Option<i64> = pair
+        .blue
+        .sql(
+            "SELECT COUNT(*) FROM performance_schema.metadata_locks \
+             WHERE OBJECT_TYPE = 'BACKUP LOCK'",
+        )
+        .unwrap()
+        .trim()
+        .parse()
+        .ok();
+    assert_eq!(held, Some(1), "the server holds the backup lock");
+    assert!(pinned_now(&proxy).await, "LOCK INSTANCE FOR BACKUP pins");
+
+    conn.query_drop("UNLOCK INSTANCE").await.unwrap();
+    assert!(!pinned_now(&proxy).await, "UNLOCK INSTANCE unpins");
+    let still: Option<i64> = conn.query_first("SELECT 7").await.unwrap();
+    assert_eq!(still, Some(7));
+}

@@ -3,7 +3,8 @@
 //! Client leg (MariaDB and MySQL pairs): MySQL 9.7's own `mysql` client, which has no
 //! mysql_native_password, logs in on the fast path; mysql-connector-python asks for
 //! caching_sha2_password and changes user; a wrong password gets the server's 1045
-//! text; an account with only a native hash gets an error naming the fix.
+//! text; an account with only a native hash gets an error naming the fix (and, with a
+//! MySQL backend, the proxy names it at start).
 //! Backend leg (MySQL 9.7): the fast path once the server has cached the account, the
 //! full path (RSA-OAEP with the server's key, over plaintext) after `FLUSH PRIVILEGES`
 //! and after a restart; mysql_async and PyMySQL, greeted with caching_sha2_password as
@@ -219,6 +220,24 @@ fn a_hash_only_account_names_the_fix_to_a_mysql_9_client(flavor: Flavor) {
         stderr.contains("ERROR 1251") && stderr.contains("password_file"),
         "{stderr}"
     );
+    // At start, a MySQL backend makes the proxy name the account and the fix once;
+    // MariaDB, which takes the hash, does not.
+    let log = proxy.log();
+    let named: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("ERROR") && l.contains("`other` has only a password_hash"))
+        .collect();
+    match flavor {
+        Flavor::MySql => {
+            assert_eq!(named.len(), 1, "one startup error naming `other`:\n{log}");
+            assert!(
+                named[0].contains("`password`, `password_file` or `password_env`"),
+                "{}",
+                named[0]
+            );
+        }
+        Flavor::MariaDb => assert!(named.is_empty(), "{log}"),
+    }
 }
 
 /// The full path when the server has not cached the account, the fast path once it

@@ -42,6 +42,23 @@ def connect(port, **kwargs):
     return pymysql.connect(**options)
 
 
+def connector(port, **kwargs):
+    """A mysql-connector-python (pure Python, TLS off) connection to 127.0.0.1:port as
+    the app user, database `test`."""
+    import mysql.connector
+
+    return mysql.connector.connect(
+        host=HOST,
+        port=port,
+        user=os.environ["SWITCHYARD_USER"],
+        password=os.environ["SWITCHYARD_PASSWORD"],
+        database="test",
+        use_pure=True,
+        ssl_disabled=True,
+        **kwargs,
+    )
+
+
 def fail(message):
     print(f"FAIL: {message}", file=sys.stderr)
     sys.exit(1)

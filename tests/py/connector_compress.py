@@ -4,13 +4,12 @@ The proxy offers no compression: such a login must fail at once with an error th
 says so (not hang), while the same client without compression works through the
 proxy, and with compression works directly against the server (which offers it)."""
 
-import os
 import signal
 import time
 
 import mysql.connector
 
-from common import check, fail, ports
+from common import check, connector, fail, ports
 
 PROXY, DIRECT = ports()
 # A hang guard, not a timing assertion.
@@ -19,17 +18,7 @@ signal.alarm(30)
 
 
 def connect(port, **kwargs):
-    return mysql.connector.connect(
-        host="127.0.0.1",
-        port=port,
-        user=os.environ["SWITCHYARD_USER"],
-        password=os.environ["SWITCHYARD_PASSWORD"],
-        database="test",
-        use_pure=True,
-        ssl_disabled=True,
-        connection_timeout=20,
-        **kwargs,
-    )
+    return connector(port, connection_timeout=20, **kwargs)
 
 
 def select_one(conn):

@@ -3,26 +3,14 @@ Python): MySQL only, with its query_attributes component installed. Directly the
 server sees the attribute; the proxy does not offer the capability (it would change
 COM_QUERY's layout), so through it the client sends none and the statement runs."""
 
-import os
-
-import mysql.connector
-
-from common import HOST, equal, ok, ports
+from common import connector, equal, ok, ports
 
 PROXY, DIRECT = ports()
 SQL = "SELECT mysql_query_attribute_string('who'), 6 * 7"
 
 
 def attribute_seen(port):
-    conn = mysql.connector.connect(
-        host=HOST,
-        port=port,
-        user=os.environ["SWITCHYARD_USER"],
-        password=os.environ["SWITCHYARD_PASSWORD"],
-        database="test",
-        use_pure=True,
-        ssl_disabled=True,
-    )
+    conn = connector(port)
     cur = conn.cursor()
     cur.add_attribute("who", "me")
     cur.execute(SQL)

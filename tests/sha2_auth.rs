@@ -22,6 +22,7 @@ use support::Proxy;
 
 for_each_flavor!(
     mysql_9_client_logs_in_on_the_fast_path,
+    mysql_9_client_loads_data_local_and_a_20_mib_value,
     connector_python_asks_for_caching_sha2_and_changes_user,
     a_hash_only_account_names_the_fix_to_a_mysql_9_client,
     an_account_without_password_logs_in,
@@ -104,6 +105,67 @@ fn mysql_9_client_logs_in_on_the_fast_path(flavor: Flavor) {
     );
     assert_eq!(who, "app@%\t7\n");
     assert_eq!(pair.blue.sql("SELECT x FROM test.t").unwrap(), "7\n");
+}
+
+/// The MySQL 9.7 client through the proxy: `LOAD DATA LOCAL INFILE` (the proxy relays
+/// the file request and the file), then a 20 MiB value in one statement fed on stdin,
+/// read back whole.
+fn mysql_9_client_loads_data_local_and_a_20_mib_value(flavor: Flavor) {
+    const ROWS: usize = 10_000;
+    const BIG: usize = 20 << 20;
+    let pair = support::pair_of(flavor);
+    let proxy = Proxy::start(&pair, "");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rows.tsv");
+    let data: String = (0..ROWS).map(|i| format!("{i}\trow-{i}-ü\n")).collect();
+    std::fs::write(&file, &data).unwrap();
+
+    let cli = |args: &[&str], stdin: Option<&str>| {
+        let mut all = vec!["-N", "-B", "--local-infile=1", "--max-allowed-packet=64M"];
+        all.extend_from_slice(args);
+        let out = support::cli(
+            Flavor::MySql,
+            &proxy.addr,
+            APP_USER,
+            APP_PASSWORD,
+            Some("test"),
+            &all,
+            stdin,
+        );
+        assert!(
+            out.status.success(),
+            "mysql 9.7 through the proxy: {}\nproxy log:\n{}",
+            text(&out),
+            proxy.log()
+        );
+        out.stdout
+    };
+    let load = format!(
+        "CREATE TABLE rows_in (id INT PRIMARY KEY, v VARCHAR(40)) CHARACTER SET utf8mb4; \
+         LOAD DATA LOCAL INFILE '{}' INTO TABLE rows_in CHARACTER SET utf8mb4; \
+         SELECT COUNT(*), SUM(CRC32(v)) FROM rows_in",
+        file.display()
+    );
+    let through = String::from_utf8(cli(&["-e", &load], None)).unwrap();
+    let direct = pair
+        .blue
+        .sql("SELECT COUNT(*), SUM(CRC32(v)) FROM test.rows_in")
+        .unwrap();
+    assert!(through.starts_with(&format!("{ROWS}\t")), "{through}");
+    assert_eq!(through, direct, "the rows as blue has them");
+
+    let value = "0123456789abcdef".repeat(BIG / 16);
+    let insert = format!(
+        "CREATE TABLE big (id INT PRIMARY KEY, v LONGTEXT); \
+         INSERT INTO big VALUES (1, '{value}');\n"
+    );
+    cli(&[], Some(&insert));
+    let back = cli(&["-e", "SELECT v FROM big WHERE id = 1"], None);
+    assert_eq!(back.len(), BIG + 1, "the 20 MiB value and a newline");
+    assert!(
+        back[..BIG] == *value.as_bytes(),
+        "the value read back differs"
+    );
 }
 
 /// A wrong password: the proxy's 1045 is the one blue gives directly.

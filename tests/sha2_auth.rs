@@ -76,14 +76,27 @@ fn text(out: &Output) -> String {
 
 /// The MySQL 9.7 `mysql` client through the proxy; stdout when it succeeds.
 fn mysql_cli_ok(proxy: &Proxy, user: &str, password: &str, sql: &str) -> String {
+    let out = mysql_cli_through(proxy, user, password, &["-N", "-B", "-e", sql], None);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The MySQL 9.7 `mysql` client through the proxy with `args` (and `stdin`); its
+/// stdout, failing the test unless it succeeds.
+fn mysql_cli_through(
+    proxy: &Proxy,
+    user: &str,
+    password: &str,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Vec<u8> {
     let out = support::cli(
         Flavor::MySql,
         &proxy.addr,
         user,
         password,
         Some("test"),
-        &["-N", "-B", "-e", sql],
-        None,
+        args,
+        stdin,
     );
     assert!(
         out.status.success(),
@@ -91,7 +104,7 @@ fn mysql_cli_ok(proxy: &Proxy, user: &str, password: &str, sql: &str) -> String 
         text(&out),
         proxy.log()
     );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    out.stdout
 }
 
 fn mysql_9_client_logs_in_on_the_fast_path(flavor: Flavor) {
@@ -123,22 +136,7 @@ fn mysql_9_client_loads_data_local_and_a_20_mib_value(flavor: Flavor) {
     let cli = |args: &[&str], stdin: Option<&str>| {
         let mut all = vec!["-N", "-B", "--local-infile=1", "--max-allowed-packet=64M"];
         all.extend_from_slice(args);
-        let out = support::cli(
-            Flavor::MySql,
-            &proxy.addr,
-            APP_USER,
-            APP_PASSWORD,
-            Some("test"),
-            &all,
-            stdin,
-        );
-        assert!(
-            out.status.success(),
-            "mysql 9.7 through the proxy: {}\nproxy log:\n{}",
-            text(&out),
-            proxy.log()
-        );
-        out.stdout
+        mysql_cli_through(&proxy, APP_USER, APP_PASSWORD, &all, stdin)
     };
     let load = format!(
         "CREATE TABLE rows_in (id INT PRIMARY KEY, v VARCHAR(40)) CHARACTER SET utf8mb4; \

@@ -3,7 +3,8 @@
 //! Client leg (MariaDB and MySQL pairs): MySQL 9.7's own `mysql` client, which has no
 //! mysql_native_password, logs in on the fast path; mysql-connector-python asks for
 //! caching_sha2_password and changes user; a wrong password gets the server's 1045
-//! text; an account with only a native hash gets an error naming the fix.
+//! text; an account with only a native hash gets an error naming the fix (and, with a
+//! MySQL backend, the proxy names it at start).
 //! Backend leg (MySQL 9.7): the fast path once the server has cached the account, the
 //! full path (RSA-OAEP with the server's key, over plaintext) after `FLUSH PRIVILEGES`
 //! and after a restart; mysql_async and PyMySQL, greeted with caching_sha2_password as
@@ -21,6 +22,7 @@ use support::Proxy;
 
 for_each_flavor!(
     mysql_9_client_logs_in_on_the_fast_path,
+    mysql_9_client_loads_data_local_and_a_20_mib_value,
     connector_python_asks_for_caching_sha2_and_changes_user,
     a_hash_only_account_names_the_fix_to_a_mysql_9_client,
     an_account_without_password_logs_in,
@@ -74,14 +76,27 @@ fn text(out: &Output) -> String {
 
 /// The MySQL 9.7 `mysql` client through the proxy; stdout when it succeeds.
 fn mysql_cli_ok(proxy: &Proxy, user: &str, password: &str, sql: &str) -> String {
+    let out = mysql_cli_through(proxy, user, password, &["-N", "-B", "-e", sql], None);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The MySQL 9.7 `mysql` client through the proxy with `args` (and `stdin`); its
+/// stdout, failing the test unless it succeeds.
+fn mysql_cli_through(
+    proxy: &Proxy,
+    user: &str,
+    password: &str,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> Vec<u8> {
     let out = support::cli(
         Flavor::MySql,
         &proxy.addr,
         user,
         password,
         Some("test"),
-        &["-N", "-B", "-e", sql],
-        None,
+        args,
+        stdin,
     );
     assert!(
         out.status.success(),
@@ -89,7 +104,7 @@ fn mysql_cli_ok(proxy: &Proxy, user: &str, password: &str, sql: &str) -> String 
         text(&out),
         proxy.log()
     );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    out.stdout
 }
 
 fn mysql_9_client_logs_in_on_the_fast_path(flavor: Flavor) {
@@ -103,6 +118,52 @@ fn mysql_9_client_logs_in_on_the_fast_path(flavor: Flavor) {
     );
     assert_eq!(who, "app@%\t7\n");
     assert_eq!(pair.blue.sql("SELECT x FROM test.t").unwrap(), "7\n");
+}
+
+/// The MySQL 9.7 client through the proxy: `LOAD DATA LOCAL INFILE` (the proxy relays
+/// the file request and the file), then a 20 MiB value in one statement fed on stdin,
+/// read back whole.
+fn mysql_9_client_loads_data_local_and_a_20_mib_value(flavor: Flavor) {
+    const ROWS: usize = 10_000;
+    const BIG: usize = 20 << 20;
+    let pair = support::pair_of(flavor);
+    let proxy = Proxy::start(&pair, "");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rows.tsv");
+    let data: String = (0..ROWS).map(|i| format!("{i}\trow-{i}-ü\n")).collect();
+    std::fs::write(&file, &data).unwrap();
+
+    let cli = |args: &[&str], stdin: Option<&str>| {
+        let mut all = vec!["-N", "-B", "--local-infile=1", "--max-allowed-packet=64M"];
+        all.extend_from_slice(args);
+        mysql_cli_through(&proxy, APP_USER, APP_PASSWORD, &all, stdin)
+    };
+    let load = format!(
+        "CREATE TABLE rows_in (id INT PRIMARY KEY, v VARCHAR(40)) CHARACTER SET utf8mb4; \
+         LOAD DATA LOCAL INFILE '{}' INTO TABLE rows_in CHARACTER SET utf8mb4; \
+         SELECT COUNT(*), SUM(CRC32(v)) FROM rows_in",
+        file.display()
+    );
+    let through = String::from_utf8(cli(&["-e", &load], None)).unwrap();
+    let direct = pair
+        .blue
+        .sql("SELECT COUNT(*), SUM(CRC32(v)) FROM test.rows_in")
+        .unwrap();
+    assert!(through.starts_with(&format!("{ROWS}\t")), "{through}");
+    assert_eq!(through, direct, "the rows as blue has them");
+
+    let value = "0123456789abcdef".repeat(BIG / 16);
+    let insert = format!(
+        "CREATE TABLE big (id INT PRIMARY KEY, v LONGTEXT); \
+         INSERT INTO big VALUES (1, '{value}');\n"
+    );
+    cli(&[], Some(&insert));
+    let back = cli(&["-e", "SELECT v FROM big WHERE id = 1"], None);
+    assert_eq!(back.len(), BIG + 1, "the 20 MiB value and a newline");
+    assert!(
+        back[..BIG] == *value.as_bytes(),
+        "the value read back differs"
+    );
 }
 
 /// A wrong password: the proxy's 1045 is the one blue gives directly.
@@ -219,6 +280,24 @@ fn a_hash_only_account_names_the_fix_to_a_mysql_9_client(flavor: Flavor) {
         stderr.contains("ERROR 1251") && stderr.contains("password_file"),
         "{stderr}"
     );
+    // At start, a MySQL backend makes the proxy name the account and the fix once;
+    // MariaDB, which takes the hash, does not.
+    let log = proxy.log();
+    let named: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("ERROR") && l.contains("`other` has only a password_hash"))
+        .collect();
+    match flavor {
+        Flavor::MySql => {
+            assert_eq!(named.len(), 1, "one startup error naming `other`:\n{log}");
+            assert!(
+                named[0].contains("`password`, `password_file` or `password_env`"),
+                "{}",
+                named[0]
+            );
+        }
+        Flavor::MariaDb => assert!(named.is_empty(), "{log}"),
+    }
 }
 
 /// The full path when the server has not cached the account, the fast path once it

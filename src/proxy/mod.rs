@@ -33,6 +33,7 @@ pub mod user_variables;
 pub mod users;
 pub mod workers;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +41,8 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use tokio::sync::Semaphore;
 
+use crate::protocol::constants::CLIENT_MYSQL;
+use crate::protocol::credential::Credential;
 use crate::topology::Topology;
 use gate::Gate;
 use registry::{lock, Registry};
@@ -118,6 +121,11 @@ impl Proxy {
                     "backend {address} is {}",
                     String::from_utf8_lossy(&info.version)
                 );
+                if let Some(message) =
+                    hash_only_on_mysql(&info, &config.credentials().unwrap_or_default())
+                {
+                    tracing::error!("{message}");
+                }
                 self.server_info.store(Arc::new(info));
             }
             Err(e) => tracing::warn!("backend {address} not reachable yet: {e}"),
@@ -126,6 +134,44 @@ impl Proxy {
             self.users.refresh(&address).await;
         }
     }
+}
+
+/// The startup error for `[[users]]` accounts that hold only a `password_hash` when
+/// the backend greeting `info` is MySQL's: MySQL logs them in with
+/// caching_sha2_password, which needs the password itself, so their logins will be
+/// refused (ERR 1251). `None` on MariaDB or when every account has its password.
+fn hash_only_on_mysql(
+    info: &ServerInfo,
+    credentials: &HashMap<String, Credential>,
+) -> Option<String> {
+    if info.capabilities & CLIENT_MYSQL == 0 {
+        return None;
+    }
+    let mut names: Vec<&str> = credentials
+        .iter()
+        .filter(|(_, c)| matches!(c, Credential::NativeHash(_)))
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if names.is_empty() {
+        return None;
+    }
+    names.sort_unstable();
+    Some(format!(
+        "the backend is MySQL ({}), which logs accounts in with caching_sha2_password: \
+         [[users]] {} only a password_hash, so their logins will be refused; give each \
+         `password`, `password_file` or `password_env` instead",
+        String::from_utf8_lossy(&info.version),
+        match names.as_slice() {
+            [one] => format!("`{one}` has"),
+            many => format!(
+                "{} have",
+                many.iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    ))
 }
 
 /// What the switchover asks of the proxy, so that it never reaches into sessions.
@@ -187,5 +233,63 @@ impl Proxy {
         }
         missing &= !1;
         Ok((String::from_utf8_lossy(&info.version).into_owned(), missing))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn server(version: &'static [u8], mysql: bool) -> ServerInfo {
+        let mut info = ServerInfo::fallback();
+        info.version = Bytes::from_static(version);
+        info.capabilities = if mysql {
+            info.capabilities | CLIENT_MYSQL
+        } else {
+            info.capabilities & !CLIENT_MYSQL
+        };
+        info
+    }
+
+    fn accounts() -> HashMap<String, Credential> {
+        HashMap::from([
+            ("app".to_string(), Credential::from_password(b"pw")),
+            ("zed".to_string(), Credential::NativeHash([1; 20])),
+            ("old".to_string(), Credential::NativeHash([2; 20])),
+            ("nopw".to_string(), Credential::Empty),
+        ])
+    }
+
+    #[test]
+    fn hash_only_accounts_are_named_when_the_backend_is_mysql() {
+        let message = hash_only_on_mysql(&server(b"9.7.4", true), &accounts()).unwrap();
+        assert!(message.contains("MySQL (9.7.4)"), "{message}");
+        assert!(
+            message.contains("`old`, `zed` have only a password_hash"),
+            "{message}"
+        );
+        assert!(
+            !message.contains("`app`") && !message.contains("`nopw`"),
+            "{message}"
+        );
+        assert!(
+            message.contains("`password_file` or `password_env`"),
+            "{message}"
+        );
+        let one = HashMap::from([("zed".to_string(), Credential::NativeHash([1; 20]))]);
+        let message = hash_only_on_mysql(&server(b"9.7.4", true), &one).unwrap();
+        assert!(message.contains("`zed` has only"), "{message}");
+    }
+
+    #[test]
+    fn mariadb_or_passwords_only_say_nothing() {
+        let mariadb = server(b"5.5.5-10.11.6-MariaDB", false);
+        assert_eq!(hash_only_on_mysql(&mariadb, &accounts()), None);
+        let passwords = HashMap::from([("app".to_string(), Credential::from_password(b"pw"))]);
+        assert_eq!(
+            hash_only_on_mysql(&server(b"9.7.4", true), &passwords),
+            None
+        );
     }
 }

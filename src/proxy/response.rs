@@ -297,6 +297,13 @@ impl Response {
                 };
                 Ok(Event::Ok { status })
             }
+            // MySQL answers COM_SET_OPTION with an EOF, which under CLIENT_DEPRECATE_EOF
+            // is an OK packet with the 0xFE header, session-state changes and all.
+            (Expect::Single, 0xFE) if self.deprecate_eof => {
+                let status = ok_status(payload)?;
+                self.phase = Phase::Done;
+                Ok(Event::Ok { status })
+            }
             (_, 0xFE) if payload.len() < 9 => {
                 let status = eof_status(payload)?;
                 self.phase = Phase::Done;
@@ -506,6 +513,16 @@ mod tests {
         let mut r = Response::new(Expect::Single, 0, 0);
         feed(&mut r, &[eof(2)]);
         assert!(r.is_done());
+        // An OK with the EOF header carrying session-state changes (12 bytes).
+        let mut r = Response::new(Expect::Single, DEP, 0);
+        let mut tracked = ok(0xFE, SERVER_SESSION_STATE_CHANGED | 2);
+        tracked.extend_from_slice(&[0, 4, 0, 2, b'x', 0]);
+        let events = feed(&mut r, &[tracked]);
+        assert!(r.is_done());
+        assert!(
+            matches!(events[..], [Event::Ok { status }] if status & 2 != 0),
+            "{events:?}"
+        );
         let mut r = Response::new(Expect::Raw, 0, 0);
         feed(&mut r, &[b"Uptime: 5".to_vec()]);
         assert!(r.is_done());

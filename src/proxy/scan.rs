@@ -9,7 +9,10 @@ pub struct Effects {
     pub creates_temp_table: bool,
     /// `DROP [TEMPORARY] TABLE …`: may drop a temporary table.
     pub drops_table: bool,
+    /// `LOCK TABLES …`, or MySQL's `LOCK INSTANCE FOR BACKUP`: both hold a lock on the
+    /// server until the session gives it back, so both pin it the same way.
     pub locks_tables: bool,
+    /// `UNLOCK TABLES` or `UNLOCK INSTANCE`.
     pub unlocks_tables: bool,
     pub get_lock: bool,
     pub release_lock: bool,
@@ -145,7 +148,9 @@ fn leading_keywords(sql: &[u8], e: &mut Effects) {
         Some(b"INSERT" | b"REPLACE" | b"LOAD") => e.insert_id = true,
         Some(b"SET") => e.role |= matches!(second, Some(b"ROLE")),
         Some(b"HANDLER") => e.handler = true,
-        Some(b"LOCK") => e.locks_tables |= matches!(second, Some(b"TABLES" | b"TABLE")),
+        Some(b"LOCK") => {
+            e.locks_tables |= matches!(second, Some(b"TABLES" | b"TABLE" | b"INSTANCE"))
+        }
         Some(b"UNLOCK") => e.unlocks_tables = true,
         Some(b"XA") => match second {
             Some(b"START" | b"BEGIN") => e.xa_start = true,
@@ -609,6 +614,10 @@ mod tests {
         assert!(!scan(b"CREATE TABLE t (a int)").creates_temp_table);
         assert!(scan(b"LOCK TABLES t WRITE").locks_tables);
         assert!(scan(b"unlock tables").unlocks_tables);
+        assert!(scan(b"LOCK INSTANCE FOR BACKUP").locks_tables);
+        assert!(scan(b"/* x */ lock instance for backup").locks_tables);
+        assert!(scan(b"UNLOCK INSTANCE").unlocks_tables);
+        assert!(!scan(b"LOCKS INSTANCE").locks_tables);
         assert!(scan(b"XA START 'x'").xa_start);
         assert!(scan(b"xa commit 'x'").xa_end);
         assert!(scan(b"SELECT GET_LOCK('a', 1)").get_lock);

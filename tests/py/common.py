@@ -1,7 +1,8 @@
 """Shared by the PyMySQL scripts that tests/pymysql.rs runs.
 
 Every script is run as `python3 SCRIPT PROXY_PORT DIRECT_PORT`, with the app user's
-name and password in SWITCHYARD_USER / SWITCHYARD_PASSWORD. It exits 0 when all its
+name and password in SWITCHYARD_USER / SWITCHYARD_PASSWORD and the server's kind in
+SWITCHYARD_FLAVOR (`MariaDB` or `MySQL`; MariaDB when unset). It exits 0 when all its
 checks pass; on the first mismatch it prints what it expected and what it got, and
 exits 1 (an exception exits non-zero too, with its traceback).
 """
@@ -10,8 +11,10 @@ import os
 import sys
 
 import pymysql
+from pymysql.constants import SERVER_STATUS
 
 HOST = "127.0.0.1"
+MYSQL = os.environ.get("SWITCHYARD_FLAVOR", "MariaDB") == "MySQL"
 
 
 def ports():
@@ -37,6 +40,23 @@ def connect(port, **kwargs):
     )
     options.update(kwargs)
     return pymysql.connect(**options)
+
+
+def connector(port, **kwargs):
+    """A mysql-connector-python (pure Python, TLS off) connection to 127.0.0.1:port as
+    the app user, database `test`."""
+    import mysql.connector
+
+    return mysql.connector.connect(
+        host=HOST,
+        port=port,
+        user=os.environ["SWITCHYARD_USER"],
+        password=os.environ["SWITCHYARD_PASSWORD"],
+        database="test",
+        use_pure=True,
+        ssl_disabled=True,
+        **kwargs,
+    )
 
 
 def fail(message):
@@ -78,3 +98,36 @@ def error_of(conn, sql, args=None):
 
 def ok(name):
     print(f"ok: {name}")
+
+
+def sequence_tables(conn, sizes):
+    """MariaDB's sequence tables `seq_1_to_N` (column `seq`, BIGINT UNSIGNED) for each N
+    of `sizes`: built in on MariaDB; on MySQL made here, as views of one table of
+    numbers, so the same SQL runs on both."""
+    if not MYSQL:
+        return
+    top = max(sizes)
+    query(conn, f"set session cte_max_recursion_depth = {top}")
+    query(conn, f"drop table if exists seq_1_to_{top}")
+    query(conn, f"create table seq_1_to_{top} (seq bigint unsigned primary key)")
+    query(
+        conn,
+        f"insert into seq_1_to_{top} with recursive s (n) as "
+        f"(select 1 union all select n + 1 from s where n < {top}) select n from s",
+    )
+    for n in sizes:
+        if n != top:
+            query(
+                conn,
+                f"create or replace view seq_1_to_{n} as "
+                f"select seq from seq_1_to_{top} where seq <= {n}",
+            )
+
+
+def in_transaction(conn):
+    """1 when `conn` is inside a transaction, else 0. MySQL has no @@in_transaction:
+    there it is the SERVER_STATUS_IN_TRANS flag of the server's OK packet."""
+    if MYSQL:
+        query(conn, "do 0")
+        return int(bool(conn.server_status & SERVER_STATUS.SERVER_STATUS_IN_TRANS))
+    return query(conn, "select @@in_transaction")[1][0][0]

@@ -7,11 +7,12 @@ import decimal
 import pymysql
 from pymysql.constants import CLIENT
 
-from common import check, connect, equal, error_of, fail, ok, ports, query, same
+from common import check, connect, equal, error_of, fail, ok, ports, query, same, sequence_tables
 
 PROXY, DIRECT = ports()
 proxy = connect(PROXY, autocommit=True)
 direct = connect(DIRECT, autocommit=True)
+sequence_tables(direct, [5, 1000, 100000, 200000])
 
 
 def both(sql, args=None):

@@ -8,7 +8,7 @@ import zlib
 
 import pymysql
 
-from common import check, connect, equal, fail, ok, ports, query, same
+from common import check, connect, equal, fail, in_transaction, ok, ports, query, same
 
 PROXY, DIRECT = ports()
 proxy = connect(PROXY, autocommit=True)
@@ -40,7 +40,7 @@ with tx.cursor() as cur:
     tx.commit()
     equal("committed", query(direct, "select v from txn")[1], (("kept",),))
     cur.executemany("insert into txn values (%s, %s)", [(2, "gone"), (3, "gone")])
-    equal("in transaction", query(tx, "select @@in_transaction")[1], ((1,),))
+    equal("in transaction", in_transaction(tx), 1)
     tx.rollback()
     equal("rolled back", query(direct, "select id from txn order by id")[1], ((1,),))
     equal("own view after rollback", query(tx, "select id from txn order by id")[1], ((1,),))

@@ -1064,8 +1064,8 @@ async fn pinned_now(proxy: &support::Proxy) -> bool {
     out.contains("pinned now:")
 }
 
-/// `LOCK INSTANCE FOR BACKUP` holds a lock on the server until `UNLOCK INSTANCE`, as
-/// `LOCK TABLES` does: the session is pinned while it holds it.
+/// `LOCK INSTANCE FOR BACKUP` holds a lock on the server until `UNLOCK INSTANCE` (not
+/// `UNLOCK TABLES`): the session is pinned while it holds it.
 #[tokio::test(flavor = "multi_thread")]
 async fn lock_instance_for_backup_pins_the_session_until_unlock_instance() {
     let pair = support::pair_of(Flavor::MySql);
@@ -1079,18 +1079,26 @@ async fn lock_instance_for_backup_pins_the_session_until_unlock_instance() {
     conn.query_drop("LOCK INSTANCE FOR BACKUP").await.unwrap();
     // The server holds the backup lock for this session: other sessions may not
     // create tables.
-    let held: Option<i64> = pair
-        .blue
-        .sql(
-            "SELECT COUNT(*) FROM performance_schema.metadata_locks \
-             WHERE OBJECT_TYPE = 'BACKUP LOCK'",
-        )
-        .unwrap()
-        .trim()
-        .parse()
-        .ok();
-    assert_eq!(held, Some(1), "the server holds the backup lock");
+    let backup_locks = || -> Option<i64> {
+        pair.blue
+            .sql(
+                "SELECT COUNT(*) FROM performance_schema.metadata_locks \
+                 WHERE OBJECT_TYPE = 'BACKUP LOCK'",
+            )
+            .unwrap()
+            .trim()
+            .parse()
+            .ok()
+    };
+    assert_eq!(backup_locks(), Some(1), "the server holds the backup lock");
     assert!(pinned_now(&proxy).await, "LOCK INSTANCE FOR BACKUP pins");
+    conn.query_drop("UNLOCK TABLES").await.unwrap();
+    assert_eq!(
+        backup_locks(),
+        Some(1),
+        "UNLOCK TABLES leaves the backup lock held"
+    );
+    assert!(pinned_now(&proxy).await, "UNLOCK TABLES does not unpin it");
 
     conn.query_drop("UNLOCK INSTANCE").await.unwrap();
     assert!(!pinned_now(&proxy).await, "UNLOCK INSTANCE unpins");

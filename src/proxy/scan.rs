@@ -9,11 +9,15 @@ pub struct Effects {
     pub creates_temp_table: bool,
     /// `DROP [TEMPORARY] TABLE …`: may drop a temporary table.
     pub drops_table: bool,
-    /// `LOCK TABLES …`, or MySQL's `LOCK INSTANCE FOR BACKUP`: both hold a lock on the
-    /// server until the session gives it back, so both pin it the same way.
+    /// `LOCK TABLES …`: holds table locks until `UNLOCK TABLES`.
     pub locks_tables: bool,
-    /// `UNLOCK TABLES` or `UNLOCK INSTANCE`.
+    /// `UNLOCK TABLES`.
     pub unlocks_tables: bool,
+    /// MySQL's `LOCK INSTANCE FOR BACKUP`: holds the backup lock until
+    /// `UNLOCK INSTANCE` (not `UNLOCK TABLES`).
+    pub locks_instance: bool,
+    /// `UNLOCK INSTANCE`.
+    pub unlocks_instance: bool,
     pub get_lock: bool,
     pub release_lock: bool,
     pub release_all_locks: bool,
@@ -49,6 +53,7 @@ impl Effects {
             role: self.role,
             handler: self.handler,
             locks_tables: self.locks_tables,
+            locks_instance: self.locks_instance,
             get_lock: self.get_lock,
             xa_start: self.xa_start,
             user_variable: self.user_variable,
@@ -148,10 +153,15 @@ fn leading_keywords(sql: &[u8], e: &mut Effects) {
         Some(b"INSERT" | b"REPLACE" | b"LOAD") => e.insert_id = true,
         Some(b"SET") => e.role |= matches!(second, Some(b"ROLE")),
         Some(b"HANDLER") => e.handler = true,
-        Some(b"LOCK") => {
-            e.locks_tables |= matches!(second, Some(b"TABLES" | b"TABLE" | b"INSTANCE"))
-        }
-        Some(b"UNLOCK") => e.unlocks_tables = true,
+        Some(b"LOCK") => match second {
+            Some(b"TABLES" | b"TABLE") => e.locks_tables = true,
+            Some(b"INSTANCE") => e.locks_instance = true,
+            _ => {}
+        },
+        Some(b"UNLOCK") => match second {
+            Some(b"INSTANCE") => e.unlocks_instance = true,
+            _ => e.unlocks_tables = true,
+        },
         Some(b"XA") => match second {
             Some(b"START" | b"BEGIN") => e.xa_start = true,
             Some(b"COMMIT" | b"ROLLBACK") => e.xa_end = true,
@@ -614,10 +624,13 @@ mod tests {
         assert!(!scan(b"CREATE TABLE t (a int)").creates_temp_table);
         assert!(scan(b"LOCK TABLES t WRITE").locks_tables);
         assert!(scan(b"unlock tables").unlocks_tables);
-        assert!(scan(b"LOCK INSTANCE FOR BACKUP").locks_tables);
-        assert!(scan(b"/* x */ lock instance for backup").locks_tables);
-        assert!(scan(b"UNLOCK INSTANCE").unlocks_tables);
-        assert!(!scan(b"LOCKS INSTANCE").locks_tables);
+        assert!(scan(b"LOCK INSTANCE FOR BACKUP").locks_instance);
+        assert!(!scan(b"LOCK INSTANCE FOR BACKUP").locks_tables);
+        assert!(scan(b"/* x */ lock instance for backup").locks_instance);
+        assert!(scan(b"UNLOCK INSTANCE").unlocks_instance);
+        assert!(!scan(b"UNLOCK INSTANCE").unlocks_tables);
+        assert!(!scan(b"unlock tables").unlocks_instance);
+        assert!(!scan(b"LOCKS INSTANCE").locks_instance);
         assert!(scan(b"XA START 'x'").xa_start);
         assert!(scan(b"xa commit 'x'").xa_end);
         assert!(scan(b"SELECT GET_LOCK('a', 1)").get_lock);

@@ -62,6 +62,8 @@ pub struct Pins {
     /// the variable may have changed since, so they cannot be prepared again.
     pub prepared_from_variable: BTreeSet<String>,
     pub locked_tables: bool,
+    /// MySQL's backup lock (`LOCK INSTANCE FOR BACKUP`), held until `UNLOCK INSTANCE`.
+    pub backup_lock: bool,
     pub named_locks: u32,
     pub xa: bool,
     pub cursor: bool,
@@ -80,6 +82,8 @@ impl Pins {
             Some("XA transaction")
         } else if self.locked_tables {
             Some("LOCK TABLES")
+        } else if self.backup_lock {
+            Some("LOCK INSTANCE FOR BACKUP")
         } else if self.named_locks > 0 {
             Some("GET_LOCK")
         } else if !self.temp_tables.is_empty() {
@@ -241,6 +245,12 @@ impl SessionState {
         if e.unlocks_tables {
             p.locked_tables = false;
         }
+        if e.locks_instance {
+            p.backup_lock = true;
+        }
+        if e.unlocks_instance {
+            p.backup_lock = false;
+        }
         if e.xa_start {
             p.xa = true;
         }
@@ -388,6 +398,16 @@ mod tests {
         s.on_statement(&scan(b"LOCK TABLES t WRITE"), b"LOCK TABLES t WRITE");
         assert_eq!(s.pin_reason(), Some("LOCK TABLES"));
         s.on_statement(&scan(b"UNLOCK TABLES"), b"UNLOCK TABLES");
+        assert_eq!(s.pin_reason(), None);
+        s.on_statement(
+            &scan(b"LOCK INSTANCE FOR BACKUP"),
+            b"LOCK INSTANCE FOR BACKUP",
+        );
+        assert_eq!(s.pin_reason(), Some("LOCK INSTANCE FOR BACKUP"));
+        s.on_statement(&scan(b"UNLOCK TABLES"), b"UNLOCK TABLES");
+        assert_eq!(s.pin_reason(), Some("LOCK INSTANCE FOR BACKUP"));
+        s.on_statement(&scan(b"UNLOCK INSTANCE"), b"UNLOCK INSTANCE");
+        assert_eq!(s.pin_reason(), None);
         s.on_statement(
             &scan(b"CREATE TEMPORARY TABLE t (a int)"),
             b"CREATE TEMPORARY TABLE t (a int)",

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use support::load::sql;
 use support::Proxy;
-use switchyard::testbed::{Pair, APP_PASSWORD, APP_USER};
+use switchyard::testbed::{Flavor, Pair, APP_PASSWORD, APP_USER};
 
 const SWITCHOVERS: usize = 4;
 /// Traffic before each switchover and after the last.
@@ -141,15 +141,19 @@ fn libmariadb_binds_once_across_switchovers() {
     );
 }
 
-#[test]
-fn php_mysqli_binds_once_across_switchovers() {
+for_each_flavor!(
+    php_mysqli_binds_once_across_switchovers,
+    mysql_connector_c_extension_across_switchovers,
+);
+
+fn php_mysqli_binds_once_across_switchovers(flavor: Flavor) {
     let dir = tempfile::tempdir().expect("temp dir");
     let modules = tool("php", &["-m"]);
     assert!(
         modules.lines().any(|m| m.trim() == "mysqli"),
         "PHP has no mysqli (install php-mysql: scripts/install-deps.sh); modules:\n{modules}"
     );
-    let pair = support::pair();
+    let pair = support::pair_of(flavor);
     let proxy = Proxy::start(&pair, "");
     let mut php = Command::new("php");
     php.arg(source("tests/php/ps_loop.php"));
@@ -157,10 +161,9 @@ fn php_mysqli_binds_once_across_switchovers() {
     check(&pair, &output, "ps_php");
 }
 
-#[test]
-fn mysql_connector_c_extension_across_switchovers() {
+fn mysql_connector_c_extension_across_switchovers(flavor: Flavor) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let pair = support::pair();
+    let pair = support::pair_of(flavor);
     let proxy = Proxy::start(&pair, "");
     let mut python = Command::new(support::python());
     python.arg(source("tests/py/ps_loop_cext.py"));

@@ -10,6 +10,8 @@
 //!   replica of blue, server id 2), each on a free port of 127.0.0.1, in a temp dir,
 //!   from a data-dir template made once per build version and cached under
 //!   `target/testbed-cache/`.
+//! - [`Pair::start_tls`]: the same with TLS on both servers ([`ServerTls`]) and green
+//!   replicating over TLS.
 //! - [`Server`]: one process; `sql` as root, `stop`/`start`/`kill`.
 //!
 //! Every server has the accounts [`CONTROL_USER`] (all privileges, the proxy's
@@ -25,6 +27,7 @@ mod pair;
 mod process;
 mod server;
 mod template;
+mod tls;
 
 use std::net::TcpListener;
 
@@ -34,6 +37,7 @@ pub use error::TestbedError;
 pub use pair::{Pair, PairOptions};
 pub use server::{Server, START_TIMEOUT, STOP_TIMEOUT};
 pub use template::APP_DATABASES;
+pub use tls::ServerTls;
 
 /// The proxy's control-plane account (all privileges, with grant option).
 pub const CONTROL_USER: &str = "switchyard";

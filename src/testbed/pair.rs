@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::build::version_number;
 use super::template::{copy_into, template};
-use super::{Build, Flavor, Server, TestbedError, REPL_PASSWORD, REPL_USER};
+use super::{Build, Flavor, Server, ServerTls, TestbedError, REPL_PASSWORD, REPL_USER};
 
 /// How long green may take to connect to blue after `START SLAVE`.
 const REPLICATION_START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -58,6 +58,16 @@ impl Pair {
     /// 4. make green a read-only replica of blue and wait until both replication
     ///    threads run.
     pub fn start(opts: PairOptions) -> Result<Pair, TestbedError> {
+        Pair::start_with(opts, None)
+    }
+
+    /// [`Pair::start`] with TLS on both servers (one certificate for both) and green
+    /// replicating from blue over TLS, blue's certificate verified with `tls.ca`.
+    pub fn start_tls(opts: PairOptions, tls: ServerTls) -> Result<Pair, TestbedError> {
+        Pair::start_with(opts, Some(tls))
+    }
+
+    fn start_with(opts: PairOptions, tls: Option<ServerTls>) -> Result<Pair, TestbedError> {
         if opts.blue.flavor() != opts.green.flavor() {
             return Err(TestbedError::MixedFlavors {
                 blue: opts.blue.flavor().name(),
@@ -69,6 +79,8 @@ impl Pair {
         let green_template = template(&opts.green)?;
         let mut blue = prepare("blue", 1, opts.blue, dir.path(), &blue_template)?;
         let mut green = prepare("green", 2, opts.green, dir.path(), &green_template)?;
+        blue.set_tls(tls.clone());
+        green.set_tls(tls);
         blue.spawn()?;
         green.spawn()?;
         blue.wait_ready_retrying_port()?;
@@ -181,12 +193,17 @@ impl Pair {
     }
 
     fn replicate(&self) -> Result<(), TestbedError> {
+        let tls = self
+            .blue
+            .tls()
+            .map(|t| t.replication_options(self.flavor()));
         let statements = match self.flavor() {
             Flavor::MariaDb => {
-                // 11.4+ replicas default to MASTER_SSL=1; the testbed's servers have no TLS.
-                let ssl = match version_number(&self.green.build().version()?) {
-                    Some(v) if v >= (11, 4) => ", MASTER_SSL=0",
-                    _ => "",
+                // 11.4+ replicas default to MASTER_SSL=1, which a blue without TLS refuses.
+                let ssl = match (&tls, version_number(&self.green.build().version()?)) {
+                    (Some(tls), _) => format!(", {tls}"),
+                    (None, Some(v)) if v >= (11, 4) => ", MASTER_SSL=0".to_owned(),
+                    (None, _) => String::new(),
                 };
                 format!(
                     "SET GLOBAL read_only = ON;\n\
@@ -203,10 +220,11 @@ impl Pair {
                 "SET GLOBAL super_read_only = ON;\n\
                  CHANGE REPLICATION SOURCE TO SOURCE_HOST='127.0.0.1', SOURCE_PORT={port}, \
                  SOURCE_USER='{REPL_USER}', SOURCE_PASSWORD='{REPL_PASSWORD}', \
-                 SOURCE_AUTO_POSITION=1, SOURCE_SSL=0, GET_SOURCE_PUBLIC_KEY=1, \
+                 SOURCE_AUTO_POSITION=1, {ssl}, GET_SOURCE_PUBLIC_KEY=1, \
                  SOURCE_CONNECT_RETRY=1;\n\
                  START REPLICA;",
-                port = self.blue.port
+                port = self.blue.port,
+                ssl = tls.as_deref().unwrap_or("SOURCE_SSL=0"),
             ),
         };
         self.green.sql(&statements)?;

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::batch::{self, Row};
 use super::process::{log_tail, run_with_stdin};
-use super::{free_port, Build, Flavor, TestbedError};
+use super::{free_port, Build, Flavor, ServerTls, TestbedError};
 
 /// How long a server may take to accept connections after it is spawned.
 pub const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -39,6 +39,8 @@ pub struct Server {
     /// Holds the error log, pid file and captured stderr.
     dir: PathBuf,
     binlog: bool,
+    /// TLS options the server starts with, if any.
+    tls: Option<ServerTls>,
     child: Option<Child>,
 }
 
@@ -61,8 +63,19 @@ impl Server {
             build,
             dir: dir.to_path_buf(),
             binlog,
+            tls: None,
             child: None,
         }
+    }
+
+    /// Start (next time) with these TLS options.
+    pub(crate) fn set_tls(&mut self, tls: Option<ServerTls>) {
+        self.tls = tls;
+    }
+
+    /// The TLS options the server starts with, if any.
+    pub fn tls(&self) -> Option<&ServerTls> {
+        self.tls.as_ref()
     }
 
     /// `"127.0.0.1:PORT"`.
@@ -346,6 +359,7 @@ impl Server {
                 .map(str::to_owned),
         );
         args.extend(self.build.server_path_args());
+        args.extend(self.tls.iter().flat_map(ServerTls::server_args));
         args
     }
 

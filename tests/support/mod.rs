@@ -13,6 +13,7 @@
 
 pub mod load;
 pub mod raw;
+pub mod tls;
 
 use std::fs;
 use std::io::{Read, Write};
@@ -70,33 +71,39 @@ const PROXY_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// A running blue/green pair: blue = the system's MariaDB; green = the folder named by
 /// `SWITCHYARD_GREEN_BUILD` (see scripts/fetch-mariadb.sh) or the system's too.
 pub fn pair() -> Pair {
-    let blue = Build::system().unwrap_or_else(|e| panic!("MariaDB for blue: {e}"));
-    let green = match Build::from_env("SWITCHYARD_GREEN_BUILD") {
-        Ok(Some(build)) => build,
-        Ok(None) => blue.clone(),
-        Err(e) => panic!("MariaDB for green: {e}"),
-    };
-    Pair::start(PairOptions {
-        blue,
-        green,
-        dir: None,
-    })
-    .unwrap_or_else(|e| panic!("cannot start the MariaDB pair: {e}"))
+    pair_of(Flavor::MariaDb)
 }
 
 /// A running pair of `flavor`: MariaDB as [`pair`] starts it, MySQL both on
 /// [`mysql_build`].
 pub fn pair_of(flavor: Flavor) -> Pair {
+    Pair::start(pair_options(flavor))
+        .unwrap_or_else(|e| panic!("cannot start the {} pair: {e}", flavor.name()))
+}
+
+/// The builds [`pair_of`] starts for `flavor`, in a temp dir.
+pub fn pair_options(flavor: Flavor) -> PairOptions {
     match flavor {
-        Flavor::MariaDb => pair(),
+        Flavor::MariaDb => {
+            let blue = Build::system().unwrap_or_else(|e| panic!("MariaDB for blue: {e}"));
+            let green = match Build::from_env("SWITCHYARD_GREEN_BUILD") {
+                Ok(Some(build)) => build,
+                Ok(None) => blue.clone(),
+                Err(e) => panic!("MariaDB for green: {e}"),
+            };
+            PairOptions {
+                blue,
+                green,
+                dir: None,
+            }
+        }
         Flavor::MySql => {
             let build = mysql_build();
-            Pair::start(PairOptions {
+            PairOptions {
                 blue: build.clone(),
                 green: build,
                 dir: None,
-            })
-            .unwrap_or_else(|e| panic!("cannot start the MySQL pair: {e}"))
+            }
         }
     }
 }
@@ -195,6 +202,8 @@ pub struct ProxyBuilder<'a> {
     proxy_keys: Vec<(String, String)>,
     /// `[[users]]` tables in place of the standard `app` user.
     users: Option<String>,
+    /// Keys added to both `[blue]` and `[green]` (value in TOML).
+    backend_keys: Vec<(String, String)>,
     /// TOML appended after the standard tables.
     extra_toml: String,
     env: Vec<(String, String)>,
@@ -211,6 +220,12 @@ impl ProxyBuilder<'_> {
     /// `[[users]]` tables (TOML) in place of the standard `app` user; `""` for none.
     pub fn users(mut self, toml: &str) -> Self {
         self.users = Some(toml.to_owned());
+        self
+    }
+
+    /// `key = value` in both `[blue]` and `[green]`, `value` in TOML (`"true"`).
+    pub fn backend_key(mut self, key: &str, value: &str) -> Self {
+        self.backend_keys.push((key.to_owned(), value.to_owned()));
         self
     }
 
@@ -261,6 +276,11 @@ impl ProxyBuilder<'_> {
             .iter()
             .map(|(k, v)| format!("{k} = {v}\n"))
             .collect();
+        let backend_keys: String = self
+            .backend_keys
+            .iter()
+            .map(|(k, v)| format!("{k} = {v}\n"))
+            .collect();
         let users = self.users.unwrap_or_else(|| {
             format!("[[users]]\nname = \"{APP_USER}\"\npassword = \"{APP_PASSWORD}\"\n")
         });
@@ -270,9 +290,11 @@ impl ProxyBuilder<'_> {
              \n\
              [blue]\n\
              address = \"{blue}\"\n\
+             {backend_keys}\
              \n\
              [green]\n\
              address = \"{green}\"\n\
+             {backend_keys}\
              \n\
              [control]\n\
              user = \"{CONTROL_USER}\"\n\
@@ -317,6 +339,7 @@ impl Proxy {
             pair,
             proxy_keys: Vec::new(),
             users: None,
+            backend_keys: Vec::new(),
             extra_toml: String::new(),
             env: Vec::new(),
         }
@@ -530,25 +553,11 @@ pub fn cli(
     args: &[&str],
     stdin: Option<&str>,
 ) -> Output {
-    let (host, port) = addr.rsplit_once(':').expect("address is HOST:PORT");
-    let (mut cmd, no_tls): (Command, &[&str]) = match flavor {
-        Flavor::MariaDb => {
-            let mut cmd = Command::new(client_path());
-            cmd.arg("--no-defaults");
-            (cmd, &["--skip-ssl"])
-        }
-        Flavor::MySql => (
-            mysql_build().client(),
-            &["--ssl-mode=DISABLED", "--get-server-public-key"],
-        ),
+    let no_tls: &[&str] = match flavor {
+        Flavor::MariaDb => &["--skip-ssl"],
+        Flavor::MySql => &["--ssl-mode=DISABLED", "--get-server-public-key"],
     };
-    cmd.arg("--protocol=TCP")
-        .arg(format!("--host={host}"))
-        .arg(format!("--port={port}"))
-        .arg(format!("--user={user}"))
-        .arg(format!("--password={password}"))
-        .args(no_tls)
-        .arg("--connect-timeout=10");
+    let mut cmd = client_command(flavor, addr, user, password, no_tls);
     if let Some(db) = db {
         cmd.arg(format!("--database={db}"));
     }
@@ -572,6 +581,34 @@ pub fn cli(
         });
     }
     child.wait_with_output().expect("wait for the client")
+}
+
+/// The client of `flavor` (the system's `mariadb`, or [`mysql_build`]'s `mysql`)
+/// logging in to `addr` over TCP as `user` with the `tls` options, not yet run.
+pub fn client_command(
+    flavor: Flavor,
+    addr: &str,
+    user: &str,
+    password: &str,
+    tls: &[&str],
+) -> Command {
+    let (host, port) = addr.rsplit_once(':').expect("address is HOST:PORT");
+    let mut cmd = match flavor {
+        Flavor::MariaDb => {
+            let mut cmd = Command::new(client_path());
+            cmd.arg("--no-defaults");
+            cmd
+        }
+        Flavor::MySql => mysql_build().client(),
+    };
+    cmd.arg("--protocol=TCP")
+        .arg(format!("--host={host}"))
+        .arg(format!("--port={port}"))
+        .arg(format!("--user={user}"))
+        .arg(format!("--password={password}"))
+        .args(tls)
+        .arg("--connect-timeout=10");
+    cmd
 }
 
 /// `python3` from PATH (the tests run PyMySQL scripts with it).

@@ -143,12 +143,33 @@ impl Raw {
     /// (caching_sha2_password's fast path when the server names it), asking for exactly
     /// `caps` and `mariadb_caps`.
     pub fn connect(addr: &str, user: &str, password: &str, caps: u32, mariadb_caps: u32) -> Raw {
+        let mut raw = Raw::open(addr, caps, mariadb_caps);
+        raw.login(user, password);
+        raw
+    }
+
+    /// Like [`Raw::connect`], but returns the last answer to the login (OK, ERR or
+    /// whatever else ended it) and every byte received, instead of asserting success.
+    pub fn login_answer(
+        addr: &str,
+        user: &str,
+        password: &str,
+        caps: u32,
+        mariadb_caps: u32,
+    ) -> (Packet, Vec<u8>) {
+        let mut raw = Raw::open(addr, caps, mariadb_caps);
+        let mut wire = Vec::new();
+        let reply = raw.login_reply(user, password, &mut wire);
+        (reply, wire)
+    }
+
+    fn open(addr: &str, caps: u32, mariadb_caps: u32) -> Raw {
         let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
         stream
             .set_read_timeout(Some(READ_TIMEOUT))
             .expect("read timeout");
         stream.set_nodelay(true).ok();
-        let mut raw = Raw {
+        Raw {
             stream,
             addr: addr.to_owned(),
             caps,
@@ -156,9 +177,7 @@ impl Raw {
             log: Vec::new(),
             statements: Vec::new(),
             local_file: None,
-        };
-        raw.login(user, password);
-        raw
+        }
     }
 
     pub fn deprecate_eof(&self) -> bool {
@@ -166,10 +185,22 @@ impl Raw {
     }
 
     fn login(&mut self, user: &str, password: &str) {
-        let mut wire = Vec::new();
-        let greeting = self.read_packet(&mut wire, "the greeting");
+        let reply = self.login_reply(user, password, &mut Vec::new());
+        assert_eq!(
+            reply.payload.first(),
+            Some(&0x00),
+            "{}: login as {user} failed (caching_sha2_password's full path, 01 04, needs \
+             the account cached on the server: log in through the proxy first): {}",
+            self.addr,
+            String::from_utf8_lossy(&reply.payload)
+        );
+    }
+
+    /// Greeting, response, auth switch and fast-auth answer: the login's last packet.
+    fn login_reply(&mut self, user: &str, password: &str, wire: &mut Vec<u8>) -> Packet {
+        let greeting = self.read_packet(wire, "the greeting");
         let hs = ServerHandshake::parse(&greeting.payload)
-            .unwrap_or_else(|e| panic!("{}: bad greeting {e}: {}", self.addr, hex(&wire)));
+            .unwrap_or_else(|e| panic!("{}: bad greeting {e}: {}", self.addr, hex(wire)));
         // caching_sha2_password when the greeting names it (MySQL), else native.
         let plugin = if &hs.auth_plugin[..] == CACHING_SHA2.as_bytes() {
             CACHING_SHA2
@@ -190,26 +221,19 @@ impl Raw {
         let mut payload = BytesMut::new();
         response.encode(&mut payload);
         self.write(1, &payload);
-        let mut reply = self.read_packet(&mut wire, "the login answer");
+        let mut reply = self.read_packet(wire, "the login answer");
         if reply.payload.first() == Some(&0xFE) {
             let switch = AuthSwitchRequest::parse(&reply.payload)
                 .unwrap_or_else(|e| panic!("bad auth switch {e}: {}", hex(&reply.payload)));
             let plugin = std::str::from_utf8(&switch.plugin).unwrap_or("?");
             let token = auth_token(plugin, password, &switch.data);
             self.write(reply.seq.wrapping_add(1), &token);
-            reply = self.read_packet(&mut wire, "the login answer");
+            reply = self.read_packet(wire, "the login answer");
         }
         if reply.payload == caching_sha2::FAST_AUTH_OK_PAYLOAD {
-            reply = self.read_packet(&mut wire, "the login answer");
+            reply = self.read_packet(wire, "the login answer");
         }
-        assert_eq!(
-            reply.payload.first(),
-            Some(&0x00),
-            "{}: login as {user} failed (caching_sha2_password's full path, 01 04, needs \
-             the account cached on the server: log in through the proxy first): {}",
-            self.addr,
-            String::from_utf8_lossy(&reply.payload)
-        );
+        reply
     }
 
     fn write(&mut self, seq: u8, payload: &[u8]) {

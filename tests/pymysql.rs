@@ -7,10 +7,7 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::process::Command;
-
-use switchyard::testbed::{Flavor, Pair, APP_PASSWORD, APP_USER};
+use switchyard::testbed::{Flavor, Pair};
 
 use support::Proxy;
 
@@ -45,21 +42,9 @@ fn run_script(script: &str, flavor: Flavor) {
 /// [`run_script`] on a pair already started.
 fn run_script_on(pair: &Pair, script: &str, flavor: Flavor) {
     let proxy = Proxy::start(pair, "");
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/py")
-        .join(script);
-    let proxy_port = proxy.addr.rsplit_once(':').expect("HOST:PORT").1;
-    let out = Command::new(support::python())
-        .arg(&path)
-        .arg(proxy_port)
-        .arg(pair.blue.port.to_string())
-        .env("SWITCHYARD_USER", APP_USER)
-        .env("SWITCHYARD_PASSWORD", APP_PASSWORD)
-        .env("SWITCHYARD_FLAVOR", flavor.name())
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .env("PYTHONUNBUFFERED", "1")
+    let out = support::py_script(script, &proxy.addr, pair.blue.port, flavor)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", path.display()));
+        .unwrap_or_else(|e| panic!("cannot run {script}: {e}"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

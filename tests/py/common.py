@@ -2,12 +2,15 @@
 
 Every script is run as `python3 SCRIPT PROXY_PORT DIRECT_PORT`, with the app user's
 name and password in SWITCHYARD_USER / SWITCHYARD_PASSWORD and the server's kind in
-SWITCHYARD_FLAVOR (`MariaDB` or `MySQL`; MariaDB when unset). It exits 0 when all its
+SWITCHYARD_FLAVOR (`MariaDB` or `MySQL`; MariaDB when unset). With SWITCHYARD_TLS_CA
+set, every PyMySQL connection is TLS, verified with that CA file (chain and name),
+and checked to be TLS once open. It exits 0 when all its
 checks pass; on the first mismatch it prints what it expected and what it got, and
 exits 1 (an exception exits non-zero too, with its traceback).
 """
 
 import os
+import ssl
 import sys
 
 import pymysql
@@ -15,6 +18,15 @@ from pymysql.constants import SERVER_STATUS
 
 HOST = "127.0.0.1"
 MYSQL = os.environ.get("SWITCHYARD_FLAVOR", "MariaDB") == "MySQL"
+TLS_CA = os.environ.get("SWITCHYARD_TLS_CA")
+
+
+def tls_context(ca):
+    """Verify the server with `ca`: chain and name (127.0.0.1), TLS 1.2 or newer."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca)
+    context.check_hostname = True
+    context.verify_mode = ssl.CERT_REQUIRED
+    return context
 
 
 def ports():
@@ -38,8 +50,13 @@ def connect(port, **kwargs):
         read_timeout=60,
         write_timeout=60,
     )
+    if TLS_CA:
+        options["ssl"] = tls_context(TLS_CA)
     options.update(kwargs)
-    return pymysql.connect(**options)
+    conn = pymysql.connect(**options)
+    if TLS_CA:
+        check(isinstance(conn._sock, ssl.SSLSocket), f"port {port}: the connection is not TLS")
+    return conn
 
 
 def connector(port, **kwargs):

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, OptsBuilder, Statement};
+use mysql_async::{Conn, OptsBuilder, SslOpts, Statement};
 use serde_json::Value;
 use switchyard::testbed::{Flavor, Pair, Server, APP_PASSWORD, APP_USER};
 use tokio::task::JoinHandle;
@@ -37,6 +37,11 @@ const SLOW: Duration = Duration::from_millis(20);
 
 /// A connection to `addr` as the application user, default schema `test`.
 pub async fn app_conn(addr: &str) -> Conn {
+    app_conn_with(addr, None).await
+}
+
+/// [`app_conn`] over TLS with `ssl` (`None`: plaintext).
+pub async fn app_conn_with(addr: &str, ssl: Option<SslOpts>) -> Conn {
     let (host, port) = addr.rsplit_once(':').expect("address is HOST:PORT");
     let opts = OptsBuilder::default()
         .ip_or_hostname(host.to_owned())
@@ -44,7 +49,8 @@ pub async fn app_conn(addr: &str) -> Conn {
         .user(Some(APP_USER))
         .pass(Some(APP_PASSWORD))
         .db_name(Some("test"))
-        .prefer_socket(false);
+        .prefer_socket(false)
+        .ssl_opts(ssl);
     Conn::new(opts)
         .await
         .unwrap_or_else(|e| panic!("connect to {addr} as {APP_USER}: {e}"))
@@ -155,7 +161,12 @@ pub struct Running {
 impl Workload {
     /// Creates `test.load` through the proxy and opens every client's connection.
     pub async fn connect(addr: &str) -> Workload {
-        let mut setup = app_conn(addr).await;
+        Workload::connect_with(addr, None).await
+    }
+
+    /// [`Workload::connect`] with every connection over TLS with `ssl`.
+    pub async fn connect_with(addr: &str, ssl: Option<SslOpts>) -> Workload {
+        let mut setup = app_conn_with(addr, ssl.clone()).await;
         setup
             .query_drop(
                 "CREATE TABLE test.load (seq BIGINT AUTO_INCREMENT PRIMARY KEY, \
@@ -166,7 +177,7 @@ impl Workload {
         setup.disconnect().await.expect("disconnect");
         let mut writers = Vec::new();
         for w in 0..WRITERS {
-            let mut conn = app_conn(addr).await;
+            let mut conn = app_conn_with(addr, ssl.clone()).await;
             let insert = if w >= 2 {
                 Some(
                     conn.prep("INSERT INTO test.load (id, w) VALUES (?, ?)")
@@ -185,7 +196,7 @@ impl Workload {
         }
         let mut readers = Vec::new();
         for r in 0..READERS {
-            let mut conn = app_conn(addr).await;
+            let mut conn = app_conn_with(addr, ssl.clone()).await;
             let point = if r == 1 {
                 Some(
                     conn.prep("SELECT id, w FROM test.load WHERE id = ?")
@@ -223,6 +234,14 @@ impl Workload {
             readers,
             tally: self.tally,
         }
+    }
+
+    /// Each writer's and reader's connection id, as the proxy's greeting gave it.
+    pub fn connection_ids(&self) -> Vec<u32> {
+        let writers = self.writers.iter().map(|w| w.conn.id());
+        writers
+            .chain(self.readers.iter().map(|r| r.conn.id()))
+            .collect()
     }
 
     /// `@@server_id` as seen through each writer's and reader's own session.
@@ -572,9 +591,21 @@ pub async fn switchover_round(
 /// A fresh [`Workload`] through `proxy`, one [`switchover_round`] to green and one
 /// back to blue, each checked; the figures printed under `label`.
 pub async fn there_and_back(pair: &Pair, proxy: &Proxy, label: &str) {
-    let workload = Workload::connect(&proxy.addr).await;
+    there_and_back_with(pair, proxy, label, None).await;
+}
+
+/// [`there_and_back`] with every client over TLS with `ssl`; the same client
+/// connections (the proxy's connection ids) before the first round and after the last.
+pub async fn there_and_back_with(pair: &Pair, proxy: &Proxy, label: &str, ssl: Option<SslOpts>) {
+    let workload = Workload::connect_with(&proxy.addr, ssl).await;
+    let before = workload.connection_ids();
     let workload = switchover_round(proxy, direction(pair, true), workload, "blue → green").await;
     let workload = switchover_round(proxy, direction(pair, false), workload, "green → blue").await;
+    assert_eq!(
+        workload.connection_ids(),
+        before,
+        "{label}: the clients' connections to the proxy changed"
+    );
     eprintln!(
         "{label}: {} statements, {} acknowledged rows, 0 errors",
         workload.tally.statements,

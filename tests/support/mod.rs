@@ -611,6 +611,25 @@ pub fn client_command(
     cmd
 }
 
+/// `python3 tests/py/SCRIPT PROXY_PORT DIRECT_PORT` as the app user of `flavor`
+/// (tests/py/common.py reads the environment it is given here), not yet run.
+pub fn py_script(script: &str, proxy_addr: &str, direct_port: u16, flavor: Flavor) -> Command {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/py")
+        .join(script);
+    let proxy_port = proxy_addr.rsplit_once(':').expect("HOST:PORT").1;
+    let mut cmd = Command::new(python());
+    cmd.arg(&path)
+        .arg(proxy_port)
+        .arg(direct_port.to_string())
+        .env("SWITCHYARD_USER", APP_USER)
+        .env("SWITCHYARD_PASSWORD", APP_PASSWORD)
+        .env("SWITCHYARD_FLAVOR", flavor.name())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PYTHONUNBUFFERED", "1");
+    cmd
+}
+
 /// `python3` from PATH (the tests run PyMySQL scripts with it).
 pub fn python() -> PathBuf {
     find_on_path("python3")

@@ -5,16 +5,19 @@
 
 mod support;
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder, SslOpts};
+use switchyard::protocol::constants::{CLIENT_SSL, UTF8MB4_GENERAL_CI};
 use switchyard::testbed::{Flavor, Pair, APP_PASSWORD, APP_USER};
 
-use support::load::app_conn_with;
+use support::load::{app_conn_with, there_and_back_with};
 use support::raw::{hex, Raw, BASE_CAPS};
-use support::tls::{status_args, status_cipher, tls_cli, tls_pair_of, Issued, TestCa};
+use support::tls::{cli_with, status_args, status_cipher, tls_cli, tls_pair_of, Issued, TestCa};
 use support::Proxy;
 
 /// What a server says to a plaintext login when it requires TLS: the ERR packet's
@@ -270,14 +273,7 @@ async fn mysql_async_over_tls(flavor: Flavor) {
     conn.disconnect().await.expect("disconnect");
 
     let stranger = TestCa::new("another CA");
-    let (host, port) = proxy.addr.rsplit_once(':').expect("HOST:PORT");
-    let opts = OptsBuilder::default()
-        .ip_or_hostname(host.to_owned())
-        .tcp_port(port.parse().expect("port"))
-        .user(Some(APP_USER))
-        .pass(Some(APP_PASSWORD))
-        .prefer_socket(false)
-        .ssl_opts(ssl_opts(&stranger.ca));
+    let opts = OptsBuilder::from_opts(app_opts(&proxy.addr)).ssl_opts(ssl_opts(&stranger.ca));
     let refused = tokio::time::timeout(Duration::from_secs(10), Conn::new(opts))
         .await
         .expect("a client distrusting the proxy hangs");
@@ -288,3 +284,271 @@ async fn mysql_async_over_tls(flavor: Flavor) {
 }
 
 for_each_flavor_async!(mysql_async_over_tls);
+
+/// `[tls] require_secure_transport = true`: a plaintext login through the proxy gets
+/// exactly the ERR packet the server gives one (same sequence id and payload), the
+/// command-line client prints the same error as directly; TLS logins go on working.
+fn require_secure_transport(flavor: Flavor) {
+    let s = setup(flavor);
+    let proxy = s.proxy("require_secure_transport = true");
+    // Log in over TLS first, everywhere: MySQL's fast path then finds the account
+    // cached, on the server and through the proxy alike.
+    for addr in [proxy.addr.clone(), s.pair.blue.addr()] {
+        let run = tls_cli(
+            flavor,
+            &addr,
+            APP_USER,
+            APP_PASSWORD,
+            &s.ca.ca,
+            &["-e", "SELECT 1"],
+        );
+        assert!(
+            run.ok,
+            "TLS login to {addr}: {}\nproxy log:\n{}",
+            run.stderr,
+            proxy.log()
+        );
+    }
+    let direct = plaintext_refusal(&s.pair.blue.addr());
+    let through = plaintext_refusal(&proxy.addr);
+    assert!(
+        through == direct,
+        "plaintext login refused differently:\n through the proxy seq {} {}\n directly          \
+         seq {} {}",
+        through.0,
+        hex(&through.1),
+        direct.0,
+        hex(&direct.1)
+    );
+    let said = |addr: &str| {
+        let out = support::cli(
+            flavor,
+            addr,
+            APP_USER,
+            APP_PASSWORD,
+            None,
+            &["-e", "SELECT 1"],
+            None,
+        );
+        assert!(
+            !out.status.success(),
+            "a plaintext login to {addr} succeeded"
+        );
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .filter(|l| !l.contains("[Warning]"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(said(&proxy.addr), said(&s.pair.blue.addr()));
+}
+
+/// A client asking for TLS from a proxy without `[tls]`: a clean error at once, not
+/// a hang — the command-line client insisting on TLS (`--ssl --ssl-verify-server-cert`,
+/// `--ssl-mode=REQUIRED`) refuses itself, as with a server without TLS; MariaDB's
+/// `--ssl` alone falls back to plaintext on the proxy as on such a server; and a raw
+/// SSLRequest sent although the greeting did not offer TLS gets an ERR and a close.
+fn ssl_request_without_tls_is_refused(flavor: Flavor) {
+    let pair = support::pair_of(flavor);
+    let proxy = Proxy::start(&pair, "");
+    let insist: &[&str] = match flavor {
+        Flavor::MariaDb => &["--ssl", "--ssl-verify-server-cert"],
+        Flavor::MySql => &["--ssl-mode=REQUIRED"],
+    };
+    let start = Instant::now();
+    let run = cli_with(
+        flavor,
+        &proxy.addr,
+        APP_USER,
+        APP_PASSWORD,
+        insist,
+        &["-e", "SELECT 1"],
+    );
+    let took = start.elapsed();
+    assert!(
+        !run.ok,
+        "a TLS login without [tls] succeeded: {}",
+        run.stdout
+    );
+    assert!(took < Duration::from_secs(5), "the client waited {took:?}");
+    eprintln!(
+        "{} client insisting on TLS: {}",
+        flavor.name(),
+        run.stderr.trim()
+    );
+    if flavor == Flavor::MariaDb {
+        // blue has no TLS either (MariaDB 10.11 without certificates).
+        let outcome = |addr: &str| {
+            let run = cli_with(
+                flavor,
+                addr,
+                APP_USER,
+                APP_PASSWORD,
+                &["--ssl"],
+                &["-e", "SELECT 1"],
+            );
+            (run.ok, run.stdout)
+        };
+        assert_eq!(
+            outcome(&proxy.addr),
+            outcome(&pair.blue.addr()),
+            "mariadb --ssl"
+        );
+    }
+
+    let (seq, payload) = raw_ssl_request(&proxy.addr);
+    assert_eq!(seq, 2, "{}", hex(&payload));
+    assert_eq!(payload.first(), Some(&0xFF), "{}", hex(&payload));
+    let code = u16::from_le_bytes([payload[1], payload[2]]);
+    eprintln!(
+        "raw SSLRequest: ERR {code} {}",
+        String::from_utf8_lossy(&payload[3..])
+    );
+}
+
+for_each_flavor!(require_secure_transport, ssl_request_without_tls_is_refused);
+
+/// Read the greeting at `addr`, send an SSLRequest (whatever it offered) and return
+/// the answer packet's sequence id and payload; the connection must then close.
+fn raw_ssl_request(addr: &str) -> (u8, Vec<u8>) {
+    let mut stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("read timeout");
+    let read_packet = |stream: &mut TcpStream| -> (u8, Vec<u8>) {
+        let mut head = [0u8; 4];
+        stream.read_exact(&mut head).expect("a packet header");
+        let len = u32::from_le_bytes([head[0], head[1], head[2], 0]) as usize;
+        let mut payload = vec![0u8; len];
+        stream.read_exact(&mut payload).expect("a packet payload");
+        (head[3], payload)
+    };
+    read_packet(&mut stream);
+    let caps = BASE_CAPS | CLIENT_SSL;
+    let mut request = Vec::with_capacity(36);
+    request.extend_from_slice(&[32, 0, 0, 1]);
+    request.extend_from_slice(&caps.to_le_bytes());
+    request.extend_from_slice(&(1u32 << 24).to_le_bytes());
+    request.push(UTF8MB4_GENERAL_CI);
+    request.extend_from_slice(&[0u8; 23]);
+    stream.write_all(&request).expect("send the SSLRequest");
+    let answer = read_packet(&mut stream);
+    let mut rest = Vec::new();
+    let closed = stream.read_to_end(&mut rest);
+    assert!(
+        matches!(closed, Ok(0)),
+        "the connection stayed open after the refusal: {closed:?} {}",
+        hex(&rest)
+    );
+    answer
+}
+
+/// Replace the proxy's certificate and key files, `ctl reload`: new sessions get the
+/// new certificate, a session opened before keeps working on its connection.
+async fn certificate_rotation(flavor: Flavor) {
+    let s = setup(flavor);
+    let proxy = s.proxy("");
+    let mut open = app_conn_with(&proxy.addr, Some(s.ssl())).await;
+    let id = open.id();
+    let first = tokio::task::block_in_place(|| py_over_tls(&s, &proxy, "tls.py", flavor));
+    assert_eq!(
+        peer_fingerprint(&first, port_of(&proxy.addr)),
+        s.proxy_cert.fingerprint
+    );
+
+    let rotated = s.ca.reissue_server(&s.proxy_cert);
+    assert_ne!(rotated.fingerprint, s.proxy_cert.fingerprint);
+    let (ok, out) = proxy.ctl_async(&["reload"]).await;
+    assert!(ok, "ctl reload: {out}\nproxy log:\n{}", proxy.log());
+
+    let second = tokio::task::block_in_place(|| py_over_tls(&s, &proxy, "tls.py", flavor));
+    assert_eq!(
+        peer_fingerprint(&second, port_of(&proxy.addr)),
+        rotated.fingerprint,
+        "a new session after the reload got the old certificate"
+    );
+    let got: Option<u32> = open
+        .query_first("SELECT 7")
+        .await
+        .unwrap_or_else(|e| panic!("the session opened before the reload: {e}"));
+    assert_eq!(got, Some(7));
+    assert_eq!(open.id(), id);
+}
+
+/// Backend verification: a `tls_ca` that did not sign the servers' certificate, or a
+/// `tls_server_name` the certificate does not name, makes logins through the proxy
+/// fail with an error naming the server and the reason.
+async fn backend_verification_failures(flavor: Flavor) {
+    let s = setup(flavor);
+    let stranger = TestCa::new("a CA the servers never saw");
+    let cases = [
+        (
+            "a foreign tls_ca",
+            Proxy::builder(&s.pair)
+                .client_tls(&s.proxy_cert, "")
+                .backend_tls(&stranger.ca),
+        ),
+        (
+            "a tls_server_name the certificate lacks",
+            s.builder("")
+                .backend_key("tls_server_name", "\"db.example.com\""),
+        ),
+    ];
+    for (what, builder) in cases {
+        let proxy = builder.start();
+        let opts = OptsBuilder::from_opts(app_opts(&proxy.addr)).ssl_opts(s.ssl());
+        let attempt = tokio::time::timeout(Duration::from_secs(20), Conn::new(opts))
+            .await
+            .unwrap_or_else(|_| panic!("{what}: the login hangs"));
+        let err = match attempt {
+            Ok(_) => panic!("{what}: logged in through an unverifiable backend"),
+            Err(e) => e.to_string(),
+        };
+        let log = proxy.log();
+        eprintln!("{what}: the client saw: {err}");
+        let said = format!("{err}\n{log}");
+        assert!(
+            said.contains("blue"),
+            "{what}: neither the client's error nor the log names the server:\n{said}"
+        );
+        assert!(
+            ["certificate", "UnknownIssuer", "NotValidForName", "verif"]
+                .iter()
+                .any(|w| said.contains(w)),
+            "{what}: no reason given:\n{said}"
+        );
+    }
+}
+
+/// Switchovers there and back under the standard workload, every client on TLS to
+/// the proxy and the proxy on TLS to both servers (which refuse plaintext): no client
+/// error, and every client keeps its connection.
+async fn switchover_under_load_over_tls(flavor: Flavor) {
+    let s = setup(flavor);
+    let proxy = s.proxy("");
+    there_and_back_with(
+        &s.pair,
+        &proxy,
+        &format!("{} over TLS", flavor.name()),
+        Some(s.ssl()),
+    )
+    .await;
+}
+
+for_each_flavor_async!(
+    certificate_rotation,
+    backend_verification_failures,
+    switchover_under_load_over_tls
+);
+
+/// Options of the app user's connection to `addr` (plaintext).
+fn app_opts(addr: &str) -> mysql_async::Opts {
+    let (host, port) = addr.rsplit_once(':').expect("HOST:PORT");
+    OptsBuilder::default()
+        .ip_or_hostname(host.to_owned())
+        .tcp_port(port.parse().expect("port"))
+        .user(Some(APP_USER))
+        .pass(Some(APP_PASSWORD))
+        .prefer_socket(false)
+        .into()
+}

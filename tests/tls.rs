@@ -11,11 +11,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, OptsBuilder, SslOpts};
+use mysql_async::{Conn, SslOpts};
 use switchyard::protocol::constants::{CLIENT_SSL, UTF8MB4_GENERAL_CI};
 use switchyard::testbed::{Flavor, Pair, APP_PASSWORD, APP_USER};
 
-use support::load::{app_conn_with, there_and_back_with};
+use support::load::{app_conn_with, app_opts, there_and_back_with};
 use support::raw::{hex, Raw, BASE_CAPS};
 use support::tls::{cli_with, status_args, status_cipher, tls_cli, tls_pair_of, Issued, TestCa};
 use support::Proxy;
@@ -273,7 +273,7 @@ async fn mysql_async_over_tls(flavor: Flavor) {
     conn.disconnect().await.expect("disconnect");
 
     let stranger = TestCa::new("another CA");
-    let opts = OptsBuilder::from_opts(app_opts(&proxy.addr)).ssl_opts(ssl_opts(&stranger.ca));
+    let opts = app_opts(&proxy.addr).ssl_opts(ssl_opts(&stranger.ca));
     let refused = tokio::time::timeout(Duration::from_secs(10), Conn::new(opts))
         .await
         .expect("a client distrusting the proxy hangs");
@@ -496,7 +496,7 @@ async fn backend_verification_failures(flavor: Flavor) {
     ];
     for (what, builder) in cases {
         let proxy = builder.start();
-        let opts = OptsBuilder::from_opts(app_opts(&proxy.addr)).ssl_opts(s.ssl());
+        let opts = app_opts(&proxy.addr).ssl_opts(s.ssl());
         let attempt = tokio::time::timeout(Duration::from_secs(20), Conn::new(opts))
             .await
             .unwrap_or_else(|_| panic!("{what}: the login hangs"));
@@ -540,15 +540,3 @@ for_each_flavor_async!(
     backend_verification_failures,
     switchover_under_load_over_tls
 );
-
-/// Options of the app user's connection to `addr` (plaintext).
-fn app_opts(addr: &str) -> mysql_async::Opts {
-    let (host, port) = addr.rsplit_once(':').expect("HOST:PORT");
-    OptsBuilder::default()
-        .ip_or_hostname(host.to_owned())
-        .tcp_port(port.parse().expect("port"))
-        .user(Some(APP_USER))
-        .pass(Some(APP_PASSWORD))
-        .prefer_socket(false)
-        .into()
-}

@@ -42,18 +42,22 @@ pub async fn app_conn(addr: &str) -> Conn {
 
 /// [`app_conn`] over TLS with `ssl` (`None`: plaintext).
 pub async fn app_conn_with(addr: &str, ssl: Option<SslOpts>) -> Conn {
+    let opts = app_opts(addr).ssl_opts(ssl);
+    Conn::new(opts)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {addr} as {APP_USER}: {e}"))
+}
+
+/// The application user's options for `addr`, default schema `test`, over TCP.
+pub fn app_opts(addr: &str) -> OptsBuilder {
     let (host, port) = addr.rsplit_once(':').expect("address is HOST:PORT");
-    let opts = OptsBuilder::default()
+    OptsBuilder::default()
         .ip_or_hostname(host.to_owned())
         .tcp_port(port.parse().expect("numeric port"))
         .user(Some(APP_USER))
         .pass(Some(APP_PASSWORD))
         .db_name(Some("test"))
         .prefer_socket(false)
-        .ssl_opts(ssl);
-    Conn::new(opts)
-        .await
-        .unwrap_or_else(|e| panic!("connect to {addr} as {APP_USER}: {e}"))
 }
 
 /// `SELECT @@server_id` through `conn`.

@@ -9,6 +9,10 @@
 #   BASELINE_BIN=path/to/switchyard benches/e2e.sh …   (also runs that build of the proxy,
 #                                                        e.g. one from before a change,
 #                                                        as a fourth target: "baseline")
+#   TLS=1 benches/e2e.sh …                             (also a second proxy with [tls]
+#                                                        and require_secure_transport, as
+#                                                        target "switchyard-tls": sysbench
+#                                                        on TLS to it, plaintext to blue)
 #
 # It starts `switchyard demo` (a local blue/green pair with the proxy in front) and an
 # HAProxy in front of blue, prepares sysbench tables, then runs oltp_point_select for
@@ -41,32 +45,58 @@ CFG
 haproxy -f "$work/haproxy.cfg" -D -p "$work/haproxy.pid"
 
 targets=(direct:$blue_port switchyard:$proxy_port haproxy:$haproxy_port)
-if [[ -n ${BASELINE_BIN:-} ]]; then
-    # The demo's config with a port, admin socket and state file of its own, in front
-    # of the same blue.
+# Another proxy (program $2) named $1, on a free port, in front of the same blue: the
+# demo's config with a port, admin socket and state file of its own, plus the TOML in
+# $3. Its port is added to the targets.
+extra_proxy() {
+    local name=$1 program=$2 toml=$3 config port
     config=$(sed -n 's/^proxy *:.*config: *\(.*\)$/\1/p' "$work/demo.out")
-    baseline_port=$(free_port)
-    sed -e "s|^listen = .*|listen = \"127.0.0.1:$baseline_port\"|" \
-        -e "s|^admin_socket = .*|admin_socket = \"$work/baseline.sock\"|" \
-        -e "s|^state_file = .*|state_file = \"$work/baseline-state.json\"|" \
-        "$config" >"$work/baseline.toml"
-    "$BASELINE_BIN" proxy --config "$work/baseline.toml" 2>"$work/baseline.err" &
-    echo $! >"$work/baseline.pid"
+    port=$(free_port)
+    sed -e "s|^listen = .*|listen = \"127.0.0.1:$port\"|" \
+        -e "s|^admin_socket = .*|admin_socket = \"$work/$name.sock\"|" \
+        -e "s|^state_file = .*|state_file = \"$work/$name-state.json\"|" \
+        "$config" >"$work/$name.toml"
+    printf '\n%s\n' "$toml" >>"$work/$name.toml"
+    "$program" proxy --config "$work/$name.toml" 2>"$work/$name.err" &
+    echo $! >"$work/$name.pid"
     listening() {
         python3 -c 'import socket,sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' \
-            "$baseline_port" 2>/dev/null
+            "$port" 2>/dev/null
     }
     for _ in $(seq 60); do
         listening && break
         sleep 0.5
     done
-    listening || { cat "$work/baseline.err"; echo "baseline proxy did not start" >&2; exit 1; }
-    targets+=(baseline:$baseline_port)
+    listening || { cat "$work/$name.err"; echo "$name proxy did not start" >&2; exit 1; }
+    targets+=("$name:$port")
+}
+
+if [[ -n ${BASELINE_BIN:-} ]]; then
+    extra_proxy baseline "$BASELINE_BIN" ""
+fi
+if [[ -n ${TLS:-} ]]; then
+    # sysbench 1.0 takes no file names: --mysql-ssl=on reads cacert.pem,
+    # client-cert.pem and client-key.pem from its working directory.
+    tls=$work/tls
+    mkdir "$tls"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -subj /CN=e2e-ca -keyout "$tls/ca.key" -out "$tls/cacert.pem" 2>/dev/null
+    for leaf in proxy client; do
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$leaf" \
+            -keyout "$tls/$leaf-key.pem" -out "$tls/$leaf.csr" 2>/dev/null
+        openssl x509 -req -in "$tls/$leaf.csr" -CA "$tls/cacert.pem" -CAkey "$tls/ca.key" \
+            -days 2 -extfile <(printf 'subjectAltName=IP:127.0.0.1,DNS:localhost') \
+            -out "$tls/$leaf-cert.pem" 2>/dev/null
+    done
+    extra_proxy switchyard-tls "$bin" "[tls]
+cert = \"$tls/proxy-cert.pem\"
+key = \"$tls/proxy-key.pem\"
+require_secure_transport = true"
 fi
 
 sb=(--db-driver=mysql --mysql-host=127.0.0.1 --mysql-user=app --mysql-password=app-secret
-    --mysql-db=sbtest --mysql-ssl=off --tables=4 --table-size=10000)
-sysbench "$workload" "${sb[@]}" --mysql-port="$blue_port" --threads=4 prepare >"$work/prepare.log" 2>&1 ||
+    --mysql-db=sbtest --tables=4 --table-size=10000)
+sysbench "$workload" "${sb[@]}" --mysql-ssl=off --mysql-port="$blue_port" --threads=4 prepare >"$work/prepare.log" 2>&1 ||
     { cat "$work/prepare.log"; exit 1; }
 
 declare -A tps
@@ -75,21 +105,33 @@ for t in "${threads[@]}"; do
     for target in "${targets[@]}"; do
         name=${target%%:*}
         port=${target##*:}
-        out=$(sysbench "$workload" "${sb[@]}" --mysql-port="$port" --threads="$t" --time="$secs" run)
+        ssl=(--mysql-ssl=off)
+        dir=.
+        if [[ $name == *-tls ]]; then
+            # The proxy requires TLS: a run that fell back to plaintext would fail.
+            ssl=(--mysql-ssl=on)
+            dir=$tls
+        fi
+        out=$(cd "$dir" && sysbench "$workload" "${sb[@]}" "${ssl[@]}" --mysql-port="$port" \
+            --threads="$t" --time="$secs" run)
         tps[$name:$t]=$(sed -n 's/.*transactions: *[0-9]* *(\([0-9.]*\) per sec.*/\1/p' <<<"$out")
         lat=$(sed -n 's/.*95th percentile: *\([0-9.]*\)/\1/p' <<<"$out")
-        printf '%-11s threads=%-3s tps=%-10s p95_ms=%s\n' "$name" "$t" "${tps[$name:$t]}" "$lat"
+        printf '%-15s threads=%-3s tps=%-10s p95_ms=%s\n' "$name" "$t" "${tps[$name:$t]}" "$lat"
     done
 done
 echo
 for t in "${threads[@]}"; do
-    python3 - "$t" "${tps[direct:$t]}" "${tps[switchyard:$t]}" "${tps[haproxy:$t]}" "${tps[baseline:$t]:-}" <<'PY'
+    python3 - "$t" "${tps[direct:$t]}" "${tps[switchyard:$t]}" "${tps[haproxy:$t]}" "${tps[baseline:$t]:-}" \
+        "${tps[switchyard-tls:$t]:-}" <<'PY'
 import sys
 t, d, s, h = sys.argv[1], *map(float, sys.argv[2:5])
 line = f"threads={t}: switchyard/direct={s/d:.2f}  haproxy/direct={h/d:.2f}  switchyard/haproxy={s/h:.2f}"
 if sys.argv[5]:
     b = float(sys.argv[5])
     line += f"  baseline/haproxy={b/h:.2f}  switchyard/baseline={s/b:.2f}"
+if sys.argv[6]:
+    tls = float(sys.argv[6])
+    line += f"  switchyard-tls/switchyard={tls/s:.2f}  switchyard-tls/haproxy={tls/h:.2f}"
 print(line)
 PY
 done

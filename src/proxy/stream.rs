@@ -28,42 +28,12 @@ pub enum ServerStream {
 }
 
 impl ClientStream {
-    /// Resolves when a read would find bytes (or the end), reading nothing.
-    pub async fn readable(&self) -> io::Result<()> {
-        match self {
-            ClientStream::Tcp(s) => s.readable().await,
-            ClientStream::Tls(s) => {
-                let (tcp, tls) = s.get_ref();
-                if tls.wants_read() {
-                    tcp.readable().await
-                } else {
-                    Ok(())
-                }
-            }
-        }
-    }
-
     pub fn is_tls(&self) -> bool {
         matches!(self, ClientStream::Tls(_))
     }
 }
 
 impl ServerStream {
-    /// Resolves when a read would find bytes (or the end), reading nothing.
-    pub async fn readable(&self) -> io::Result<()> {
-        match self {
-            ServerStream::Tcp(s) => s.readable().await,
-            ServerStream::Tls(s) => {
-                let (tcp, tls) = s.get_ref();
-                if tls.wants_read() {
-                    tcp.readable().await
-                } else {
-                    Ok(())
-                }
-            }
-        }
-    }
-
     /// Reads what is there without waiting: `Ok(None)` when nothing was (TLS records
     /// that carry no data count as nothing), `Ok(Some(0))` at the end.
     pub fn try_read_buf(&mut self, buf: &mut BytesMut) -> io::Result<Option<usize>> {
@@ -82,9 +52,27 @@ impl ServerStream {
     }
 }
 
-/// Forwards the four stream methods to whichever variant is there.
+/// Forwards the stream methods to whichever variant is there, and adds `readable`.
 macro_rules! either_stream {
     ($ty:ident) => {
+        impl $ty {
+            /// Resolves when a read would find bytes (or the end), reading nothing:
+            /// data TLS already decrypted counts, records still on the socket do.
+            pub async fn readable(&self) -> io::Result<()> {
+                match self {
+                    $ty::Tcp(s) => s.readable().await,
+                    $ty::Tls(s) => {
+                        let (tcp, tls) = s.get_ref();
+                        if tls.wants_read() {
+                            tcp.readable().await
+                        } else {
+                            Ok(())
+                        }
+                    }
+                }
+            }
+        }
+
         impl AsyncRead for $ty {
             fn poll_read(
                 self: Pin<&mut Self>,

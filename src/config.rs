@@ -741,4 +741,33 @@ password = "secret"
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert!(parse_duration("10").is_err());
     }
+
+    #[test]
+    fn tls_keys_are_checked() {
+        let with = |extra: &str| Config::parse(&format!("{MINIMAL}{extra}"));
+        let tls = with("[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n").unwrap();
+        let tls = tls.tls.unwrap();
+        assert_eq!(tls.min_version, "1.2");
+        assert!(!tls.require_secure_transport);
+        let err = with("[tls]\ncert = \"c\"\nkey = \"k\"\nmin_version = \"1.1\"\n").unwrap_err();
+        assert!(err.to_string().contains("tls.min_version"), "{err}");
+        // A backend on TLS needs a CA unless verification is turned off.
+        let blue = MINIMAL.replace(
+            "address = \"127.0.0.1:3307\"",
+            "address = \"db1:3307\"\ntls = true",
+        );
+        let err = Config::parse(&blue).unwrap_err();
+        assert!(err.to_string().contains("blue.tls_ca"), "{err}");
+        let unverified = blue.replace("tls = true", "tls = true\ntls_verify_server_cert = false");
+        let config = Config::parse(&unverified).unwrap();
+        assert_eq!(config.blue.host(), "db1");
+        assert!(config.tls_to("db1:3307"));
+        assert!(!config.tls_to("db2:3307"));
+        let stray = MINIMAL.replace(
+            "address = \"127.0.0.1:3307\"",
+            "address = \"db1:3307\"\ntls_ca = \"ca.pem\"",
+        );
+        let err = Config::parse(&stray).unwrap_err();
+        assert!(err.to_string().contains("blue.tls"), "{err}");
+    }
 }

@@ -81,7 +81,14 @@ macro_rules! either_stream {
             ) -> Poll<io::Result<()>> {
                 match self.get_mut() {
                     $ty::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-                    $ty::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+                    // A peer that closes without TLS's close_notify has closed all the
+                    // same: the protocol's own framing tells a cut packet from a close.
+                    $ty::Tls(s) => match Pin::new(s.as_mut()).poll_read(cx, buf) {
+                        Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                            Poll::Ready(Ok(()))
+                        }
+                        other => other,
+                    },
                 }
             }
         }

@@ -47,6 +47,8 @@ impl ServerStream {
         match result {
             Ok(n) => Ok(Some(n)),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            // Closed without close_notify: closed (see `poll_read`).
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(Some(0)),
             Err(e) => Err(e),
         }
     }

@@ -41,11 +41,16 @@ impl Session {
             &request.auth_response,
             account.as_ref(),
             attrs.map(|a| &a[..]),
+            // Not offered here: a full authentication inside COM_CHANGE_USER is one
+            // more exchange the command's answer would have to follow.
+            false,
         );
         let mut token = request.auth_response.clone();
         let plugin = match route {
-            Route::NeedsPassword => {
-                self.client.reply(seq, &reply::needs_password(&user)).await;
+            Route::NeedsPassword | Route::FullAuth { .. } => {
+                self.client
+                    .reply(seq, &reply::needs_password(&user, false))
+                    .await;
                 return Err(SessionError::NeedsPassword(user));
             }
             Route::Check { plugin, switch } => {
@@ -79,8 +84,9 @@ impl Session {
         let database = (!request.database.is_empty()).then(|| request.database.clone());
         // Native first: the proxy does not keep the backend's default plugin, and a
         // server whose account needs caching_sha2_password switches to it.
-        let (mut auth, first_answer) =
+        let (auth, first_answer) =
             BackendAuth::start(&secret, Plugin::Native, self.server.scramble());
+        let mut auth = auth.over_tls(self.server.is_tls());
         let backend_request = ChangeUser {
             user: request.user.clone(),
             auth_response: first_answer,

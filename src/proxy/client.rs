@@ -9,6 +9,8 @@
 use std::net::SocketAddr;
 
 use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
 
 use crate::protocol::auth::new_scramble;
 use crate::protocol::caching_sha2::{self, FAST_AUTH_OK_PAYLOAD};
@@ -20,6 +22,7 @@ use crate::protocol::handshake::{
 use crate::protocol::ProtocolError;
 use crate::proxy::errors::{reply, SessionError};
 use crate::proxy::io::PacketStream;
+use crate::proxy::stream::ClientStream;
 use crate::proxy::upstream::{Login, ServerInfo, RELAYED_CAPS, RELAYED_MARIADB_CAPS};
 use crate::proxy::users::Credential;
 
@@ -53,16 +56,21 @@ pub fn greeting_plugin(server: &ServerInfo) -> Plugin {
 }
 
 /// Runs the connection phase up to (not including) the final OK, which is sent once
-/// the backend has accepted the login too.
+/// the backend has accepted the login too. Returns the client's stream, upgraded to
+/// TLS when the client asked for it.
 pub async fn handshake(
-    io: &mut PacketStream,
+    io: PacketStream<TcpStream>,
     id: u32,
     shared: &Proxy,
     peer: SocketAddr,
-) -> Result<Authenticated, SessionError> {
+) -> Result<(PacketStream<ClientStream>, Authenticated), SessionError> {
     let server = shared.server_info.load_full();
+    let tls = shared.tls.load_full();
     let scramble = new_scramble();
-    let caps = offered_caps(&server);
+    let mut caps = offered_caps(&server);
+    if tls.acceptor.is_some() {
+        caps |= CLIENT_SSL;
+    }
     let greeting = ServerHandshake {
         protocol_version: 10,
         server_version: server.version.clone(),
@@ -76,23 +84,43 @@ pub async fn handshake(
     };
     let mut payload = BytesMut::new();
     greeting.encode(&mut payload);
+    let mut io = io;
     io.write(&payload).await.map_err(SessionError::client_io)?;
 
     let packet = match io.read().await {
         Ok(p) => p,
-        Err(e) => return Err(fail(io, e).await),
+        Err(e) => return Err(fail(&mut io, e).await),
     };
-    if HandshakeResponse::is_ssl_request(&packet.payload) {
-        // What a MariaDB server without TLS (have_ssl=DISABLED) answers too: 1043.
-        io.write(&reply::handshake(
-            "TLS was not offered; connect without TLS (e.g. --skip-ssl, ssl-mode=DISABLED)",
-        ))
-        .await
-        .ok();
-        return Err(SessionError::Client(ProtocolError::Malformed {
-            what: "unexpected SSL request",
-        }));
-    }
+    let secure = HandshakeResponse::is_ssl_request(&packet.payload);
+    let mut conn = if secure {
+        let Some(acceptor) = &tls.acceptor else {
+            // What a MariaDB server without TLS (have_ssl=DISABLED) answers too: 1043.
+            io.write(&reply::handshake(
+                "TLS was not offered; connect without TLS (e.g. --skip-ssl, ssl-mode=DISABLED)",
+            ))
+            .await
+            .ok();
+            return Err(SessionError::Client(ProtocolError::Malformed {
+                what: "unexpected SSL request",
+            }));
+        };
+        start_tls(io, acceptor).await?
+    } else {
+        PacketStream {
+            stream: ClientStream::Tcp(io.stream),
+            buf: io.buf,
+            codec: io.codec,
+        }
+    };
+    let io = &mut conn;
+    let packet = if secure {
+        match io.read().await {
+            Ok(p) => p,
+            Err(e) => return Err(fail(io, e).await),
+        }
+    } else {
+        packet
+    };
     let response = match HandshakeResponse::parse(&packet.payload) {
         Ok(r) => r,
         Err(e) => return Err(fail(io, e).await),
@@ -106,7 +134,12 @@ pub async fn handshake(
             what: "a framing capability the proxy did not offer",
         }));
     }
-    let client_caps = response.capabilities & caps;
+    if tls.require_secure_transport && !secure {
+        tracing::info!(session = id, %peer, "plaintext login refused (require_secure_transport)");
+        io.write(&reply::insecure_transport()).await.ok();
+        return Err(SessionError::InsecureTransport);
+    }
+    let client_caps = response.capabilities & caps & !CLIENT_SSL;
     let user = String::from_utf8_lossy(&response.user).into_owned();
     let account = account(shared, &user).await;
     let route = route(
@@ -114,34 +147,46 @@ pub async fn handshake(
         &response.auth_response,
         account.as_ref(),
         response.connect_attrs.as_deref(),
+        secure,
     );
     let mut token = response.auth_response.clone();
+    let mut clear = false;
     let plugin = match route {
         Route::NeedsPassword => {
             tracing::info!(session = id, user, %peer, "account needs its password for caching_sha2_password");
-            io.write(&reply::needs_password(&user)).await.ok();
+            io.write(&reply::needs_password(&user, tls.acceptor.is_some()))
+                .await
+                .ok();
             return Err(SessionError::NeedsPassword(user));
+        }
+        Route::FullAuth { switch } => {
+            if switch {
+                ask_to_switch(io, Plugin::CachingSha2, &scramble).await?;
+            }
+            io.write(&[caching_sha2::MORE_DATA, caching_sha2::PERFORM_FULL_AUTH])
+                .await
+                .map_err(SessionError::client_io)?;
+            token = match io.read().await {
+                Ok(p) => p.payload,
+                Err(e) => return Err(fail(io, e).await),
+            };
+            clear = true;
+            Plugin::CachingSha2
         }
         Route::Check { plugin, switch } => {
             if switch {
-                // Asks for an answer to the same scramble with the plugin the proxy
-                // can check.
-                let switch = AuthSwitchRequest {
-                    plugin: Bytes::from_static(plugin.name().as_bytes()),
-                    data: Bytes::copy_from_slice(&scramble),
-                };
-                let mut payload = BytesMut::new();
-                switch.encode(&mut payload);
-                io.write(&payload).await.map_err(SessionError::client_io)?;
-                token = match io.read().await {
-                    Ok(p) => p.payload,
-                    Err(e) => return Err(fail(io, e).await),
-                };
+                token = ask_to_switch(io, plugin, &scramble).await?;
             }
             plugin
         }
     };
-    let secret = match verify(shared, &user, plugin, &token, &scramble).await {
+    let verified = if clear {
+        let pw = token.strip_suffix(&[0]).unwrap_or(&token);
+        looked_up(shared, &user, |c| c?.verify_clear(pw)).await
+    } else {
+        verify(shared, &user, plugin, &token, &scramble).await
+    };
+    let secret = match verified {
         Some(secret) => secret,
         None => {
             tracing::info!(session = id, user, %peer, "access denied");
@@ -155,13 +200,13 @@ pub async fn handshake(
             return Err(SessionError::AccessDenied);
         }
     };
-    if sends_fast_auth_ok(plugin, &secret) {
+    if !clear && sends_fast_auth_ok(plugin, &secret) {
         // The fast path's verdict; the OK follows once the backend accepted the login.
         io.write(&FAST_AUTH_OK_PAYLOAD)
             .await
             .map_err(SessionError::client_io)?;
     }
-    Ok(Authenticated {
+    let authenticated = Authenticated {
         login: Login {
             user: response.user,
             secret,
@@ -177,11 +222,74 @@ pub async fn handshake(
             attrs: response.connect_attrs,
         },
         scramble,
+    };
+    Ok((conn, authenticated))
+}
+
+/// Asks the client for an answer to the same scramble with `plugin`, one the proxy
+/// can check, and returns it.
+async fn ask_to_switch(
+    io: &mut PacketStream<ClientStream>,
+    plugin: Plugin,
+    scramble: &[u8],
+) -> Result<Bytes, SessionError> {
+    let switch = AuthSwitchRequest {
+        plugin: Bytes::from_static(plugin.name().as_bytes()),
+        data: Bytes::copy_from_slice(scramble),
+    };
+    let mut payload = BytesMut::new();
+    switch.encode(&mut payload);
+    io.write(&payload).await.map_err(SessionError::client_io)?;
+    match io.read().await {
+        Ok(p) => Ok(p.payload),
+        Err(e) => Err(fail(io, e).await),
+    }
+}
+
+/// Upgrades the connection to TLS after the client's SSLRequest. The client may have
+/// sent its ClientHello right behind the request, in the same read: those bytes go to
+/// TLS first. Sequence ids go on where the request left them.
+async fn start_tls(
+    io: PacketStream<TcpStream>,
+    acceptor: &tokio_rustls::TlsAcceptor,
+) -> Result<PacketStream<ClientStream>, SessionError> {
+    let PacketStream {
+        stream,
+        mut buf,
+        codec,
+    } = io;
+    let mut early: Option<std::io::Error> = None;
+    let accept = acceptor.accept_with(stream, |tls| {
+        let mut rest = &buf[..];
+        while !rest.is_empty() && early.is_none() {
+            match tls.read_tls(&mut rest) {
+                Ok(0) => break,
+                Ok(_) => {
+                    if let Err(e) = tls.process_new_packets() {
+                        early = Some(std::io::Error::new(std::io::ErrorKind::InvalidData, e));
+                    }
+                }
+                Err(e) => early = Some(e),
+            }
+        }
+    });
+    if let Some(e) = early {
+        return Err(SessionError::client_io(e));
+    }
+    let stream = accept.await.map_err(SessionError::client_io)?;
+    buf.clear();
+    Ok(PacketStream {
+        stream: ClientStream::Tls(Box::new(stream)),
+        buf,
+        codec,
     })
 }
 
 /// Sends the client the ERR that matches a protocol failure, and returns the error.
-async fn fail(io: &mut PacketStream, e: ProtocolError) -> SessionError {
+async fn fail<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut PacketStream<S>,
+    e: ProtocolError,
+) -> SessionError {
     let payload = match &e {
         ProtocolError::OutOfOrder { .. } => Some(reply::out_of_order()),
         ProtocolError::TooLarge { max, .. } => Some(reply::packet_too_large(*max)),
@@ -209,6 +317,10 @@ pub enum Route {
     /// The client cannot use mysql_native_password and the proxy knows only the
     /// account's native hash.
     NeedsPassword,
+    /// caching_sha2's full authentication: the client is asked for its password,
+    /// which it sends as it is — only ever inside TLS. First switched to
+    /// caching_sha2 when `switch` (its answer was not made for it).
+    FullAuth { switch: bool },
 }
 
 /// Chooses how to check a client that answered `answer` with `plugin` (as named in its
@@ -217,11 +329,15 @@ pub enum Route {
 /// caching_sha2_password clients take its fast path whenever the proxy can check it
 /// (an unknown user too, so a MySQL 9 client gets the 1045 it expects); with only a
 /// native hash they are switched to native, unless they cannot do it.
+///
+/// Over TLS (`secure`) a caching_sha2 client of a hash-only account is asked for its
+/// password instead (full authentication), as a server asks when its cache is cold.
 pub fn route(
     plugin: Option<&[u8]>,
     answer: &[u8],
     account: Option<&Credential>,
     attrs: Option<&[u8]>,
+    secure: bool,
 ) -> Route {
     let plugin = plugin.unwrap_or_default();
     if plugin.is_empty() || plugin == NATIVE_PASSWORD.as_bytes() {
@@ -237,6 +353,11 @@ pub fn route(
             // and waits to be asked again.
             return Route::Check {
                 plugin: Plugin::CachingSha2,
+                switch: answer.len() != 32,
+            };
+        }
+        if secure {
+            return Route::FullAuth {
                 switch: answer.len() != 32,
             };
         }
@@ -322,7 +443,7 @@ mod tests {
         let hash = Credential::NativeHash([1; 20]);
         for plugin in [None, Some(&b""[..]), Some(NATIVE_PASSWORD.as_bytes())] {
             assert_eq!(
-                route(plugin, &[0; 20], Some(&hash), None),
+                route(plugin, &[0; 20], Some(&hash), None, false),
                 Route::Check {
                     plugin: Plugin::Native,
                     switch: false
@@ -330,7 +451,7 @@ mod tests {
             );
         }
         assert_eq!(
-            route(Some(b"client_ed25519"), &[0; 64], Some(&hash), None),
+            route(Some(b"client_ed25519"), &[0; 64], Some(&hash), None, false),
             Route::Check {
                 plugin: Plugin::Native,
                 switch: true
@@ -349,10 +470,13 @@ mod tests {
             plugin: Plugin::CachingSha2,
             switch: true,
         };
-        assert_eq!(route(SHA2, &[0; 32], Some(&pw), None), fast);
-        assert_eq!(route(SHA2, &[], Some(&pw), None), ask);
-        assert_eq!(route(SHA2, &[0], Some(&Credential::Empty), None), ask);
-        assert_eq!(route(SHA2, &[0; 32], None, None), fast);
+        assert_eq!(route(SHA2, &[0; 32], Some(&pw), None, false), fast);
+        assert_eq!(route(SHA2, &[], Some(&pw), None, false), ask);
+        assert_eq!(
+            route(SHA2, &[0], Some(&Credential::Empty), None, false),
+            ask
+        );
+        assert_eq!(route(SHA2, &[0; 32], None, None, false), fast);
     }
 
     #[test]
@@ -362,15 +486,37 @@ mod tests {
             plugin: Plugin::Native,
             switch: true,
         };
-        assert_eq!(route(SHA2, &[0; 32], Some(&hash), None), native);
+        assert_eq!(route(SHA2, &[0; 32], Some(&hash), None, false), native);
         let mysql8 = attrs(b"libmysql", b"8.4.3");
-        assert_eq!(route(SHA2, &[0; 32], Some(&hash), Some(&mysql8)), native);
+        assert_eq!(
+            route(SHA2, &[0; 32], Some(&hash), Some(&mysql8), false),
+            native
+        );
         let mysql9 = attrs(b"libmysql", b"9.7.4");
         assert_eq!(
-            route(SHA2, &[0; 32], Some(&hash), Some(&mysql9)),
+            route(SHA2, &[0; 32], Some(&hash), Some(&mysql9), false),
             Route::NeedsPassword
         );
         let other = attrs(b"mysql-connector-python", b"9.1.0");
-        assert_eq!(route(SHA2, &[0; 32], Some(&hash), Some(&other)), native);
+        assert_eq!(
+            route(SHA2, &[0; 32], Some(&hash), Some(&other), false),
+            native
+        );
+        // Inside TLS every caching_sha2 client is asked for the password instead.
+        for attrs in [None, Some(&mysql9[..]), Some(&other[..])] {
+            assert_eq!(
+                route(SHA2, &[0; 32], Some(&hash), attrs, true),
+                Route::FullAuth { switch: false }
+            );
+        }
+        assert_eq!(
+            route(SHA2, &[0; 20], Some(&hash), None, true),
+            Route::FullAuth { switch: true }
+        );
+        let pw = Credential::from_password(b"pw");
+        assert!(matches!(
+            route(SHA2, &[0; 32], Some(&pw), None, true),
+            Route::Check { .. }
+        ));
     }
 }

@@ -30,6 +30,10 @@ pub enum SessionError {
     /// account's native hash (already answered with ERR 1251).
     #[error("client: account `{0}` needs its password in the config for caching_sha2_password")]
     NeedsPassword(String),
+    /// `[tls] require_secure_transport` and a client that did not ask for TLS
+    /// (already answered with ERR 3159).
+    #[error("client: login without TLS refused (require_secure_transport)")]
+    InsecureTransport,
     /// The proxy refuses clients until the active side is the one writable primary.
     #[error("refused: {0}")]
     Refused(String),
@@ -173,11 +177,24 @@ pub mod reply {
 
     /// A client that can only use caching_sha2_password, for an account whose
     /// password the proxy does not know.
-    pub fn needs_password(user: &str) -> Bytes {
+    /// `[tls] require_secure_transport` and a client that did not upgrade: what a
+    /// server started with `require_secure_transport=ON` answers.
+    pub fn insecure_transport() -> Bytes {
+        err_payload(
+            ER_SECURE_TRANSPORT_REQUIRED,
+            "08004",
+            "Connections using insecure transport are prohibited while --require_secure_transport=ON.",
+        )
+    }
+
+    /// `tls`: the proxy offers TLS, inside which the client would be asked for the
+    /// password itself.
+    pub fn needs_password(user: &str, tls: bool) -> Bytes {
         let msg = format!(
             "switchyard: this client needs caching_sha2_password, and switchyard knows only \
              the mysql_native_password hash of '{user}': give the account's password as \
-             `password`, `password_file` or `password_env` in its [[users]] entry"
+             `password`, `password_file` or `password_env` in its [[users]] entry{}",
+            if tls { ", or connect with TLS" } else { "" }
         );
         err_payload(ER_NOT_SUPPORTED_AUTH_MODE, "08004", &msg)
     }

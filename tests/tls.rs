@@ -161,7 +161,7 @@ fn cli_over_tls(flavor: Flavor) {
     let sql = "CREATE TABLE test.t (id INT PRIMARY KEY, v VARCHAR(20)); \
                INSERT INTO test.t VALUES (1, 'één'), (2, NULL); \
                SELECT id, v FROM test.t ORDER BY id; \
-               SELECT REPEAT(MD5('x'), 655360) AS twenty_mib; \
+               SELECT REPEAT('0123456789abcdef', 1310720) AS twenty_mib; \
                SELECT 'after' AS still_in_step";
     let through = via(&proxy.addr, &["-B", "--max-allowed-packet=64M", "-e", sql]);
     let direct = via(
@@ -506,16 +506,16 @@ async fn backend_verification_failures(flavor: Flavor) {
         };
         let log = proxy.log();
         eprintln!("{what}: the client saw: {err}");
-        let said = format!("{err}\n{log}");
+        let blue = s.pair.blue.addr();
         assert!(
-            said.contains("blue"),
-            "{what}: neither the client's error nor the log names the server:\n{said}"
+            err.contains(&blue),
+            "{what}: the client's error does not name the server ({blue}): {err}"
         );
         assert!(
-            ["certificate", "UnknownIssuer", "NotValidForName", "verif"]
+            ["certificate", "UnknownIssuer", "NotValidForName"]
                 .iter()
-                .any(|w| said.contains(w)),
-            "{what}: no reason given:\n{said}"
+                .any(|w| err.contains(w)),
+            "{what}: the client's error gives no reason: {err}\nproxy log:\n{log}"
         );
     }
 }

@@ -134,11 +134,6 @@ pub async fn handshake(
             what: "a framing capability the proxy did not offer",
         }));
     }
-    if tls.require_secure_transport && !secure {
-        tracing::info!(session = id, %peer, "plaintext login refused (require_secure_transport)");
-        io.write(&reply::insecure_transport()).await.ok();
-        return Err(SessionError::InsecureTransport);
-    }
     let client_caps = response.capabilities & caps & !CLIENT_SSL;
     let user = String::from_utf8_lossy(&response.user).into_owned();
     let account = account(shared, &user).await;
@@ -205,6 +200,23 @@ pub async fn handshake(
         io.write(&FAST_AUTH_OK_PAYLOAD)
             .await
             .map_err(SessionError::client_io)?;
+    }
+    if tls.require_secure_transport && !secure {
+        // Refused after the password check, as the servers do: MySQL with 3159 (after
+        // its fast-auth OK), MariaDB as a failed login (1045), so a client cannot tell
+        // the proxy from the server by the answer.
+        tracing::info!(session = id, user, %peer, "plaintext login refused (require_secure_transport)");
+        let refusal = if server.capabilities & CLIENT_MYSQL == 0 {
+            reply::access_denied(
+                &response.user,
+                &peer.ip().to_string(),
+                !caching_sha2::is_empty_answer(&token),
+            )
+        } else {
+            reply::insecure_transport()
+        };
+        io.write(&refusal).await.ok();
+        return Err(SessionError::InsecureTransport);
     }
     let authenticated = Authenticated {
         login: Login {

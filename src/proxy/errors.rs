@@ -31,7 +31,7 @@ pub enum SessionError {
     #[error("client: account `{0}` needs its password in the config for caching_sha2_password")]
     NeedsPassword(String),
     /// `[tls] require_secure_transport` and a client that did not ask for TLS
-    /// (already answered with ERR 3159).
+    /// (already answered as the server would: ERR 3159 from MySQL, 1045 from MariaDB).
     #[error("client: login without TLS refused (require_secure_transport)")]
     InsecureTransport,
     /// The proxy refuses clients until the active side is the one writable primary.
@@ -178,11 +178,12 @@ pub mod reply {
     /// A client that can only use caching_sha2_password, for an account whose
     /// password the proxy does not know.
     /// `[tls] require_secure_transport` and a client that did not upgrade: what a
-    /// server started with `require_secure_transport=ON` answers.
+    /// MySQL server started with `require_secure_transport=ON` answers once the
+    /// password has been checked (MariaDB answers [`access_denied`] instead).
     pub fn insecure_transport() -> Bytes {
         err_payload(
             ER_SECURE_TRANSPORT_REQUIRED,
-            "08004",
+            "HY000",
             "Connections using insecure transport are prohibited while --require_secure_transport=ON.",
         )
     }

@@ -522,7 +522,8 @@ async fn backend_verification_failures(flavor: Flavor) {
 
 /// Switchovers there and back under the standard workload, every client on TLS to
 /// the proxy and the proxy on TLS to both servers (which refuse plaintext): no client
-/// error, and every client keeps its connection.
+/// error, and every client keeps its connection. The replication the proxy set up
+/// for the way back (green following blue again at the end) runs over TLS.
 async fn switchover_under_load_over_tls(flavor: Flavor) {
     let s = setup(flavor);
     let proxy = s.proxy("");
@@ -533,6 +534,22 @@ async fn switchover_under_load_over_tls(flavor: Flavor) {
         Some(s.ssl()),
     )
     .await;
+    let status = s.pair.slave_status().expect("green's replica status");
+    let column = |name: &str| {
+        status
+            .get(&flavor.status_column(name))
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        (column("Master_SSL_Allowed"), column("Slave_IO_Running")),
+        ("Yes".to_owned(), "Yes".to_owned()),
+        "green's replication after the way back: {status:?}"
+    );
+    eprintln!(
+        "green follows blue over TLS; source certificate verified: {}",
+        column("Master_SSL_Verify_Server_Cert")
+    );
 }
 
 for_each_flavor_async!(

@@ -557,3 +557,53 @@ for_each_flavor_async!(
     backend_verification_failures,
     switchover_under_load_over_tls
 );
+
+/// `tls_cert`/`tls_key`: the proxy presents a client certificate from the test's CA
+/// to the servers, so an account created `REQUIRE X509` logs in through it; without
+/// them the server refuses that account and the client gets the server's error.
+async fn backend_client_certificate(flavor: Flavor) {
+    let s = setup(flavor);
+    let client = s.ca.client("proxy-client", "switchyard");
+    s.pair
+        .blue
+        .sql(
+            "CREATE USER 'x509'@'%' IDENTIFIED BY 'x509-secret' REQUIRE X509;\n\
+             GRANT ALL ON test.* TO 'x509'@'%';",
+        )
+        .expect("create the REQUIRE X509 account");
+    s.pair
+        .wait_green_caught_up(Duration::from_secs(30))
+        .expect("green has the account");
+    let users = format!(
+        "[[users]]\nname = \"{APP_USER}\"\npassword = \"{APP_PASSWORD}\"\n\n\
+         [[users]]\nname = \"x509\"\npassword = \"x509-secret\"\n"
+    );
+    let with_cert = s
+        .builder("")
+        .users(&users)
+        .backend_key("tls_cert", &format!("\"{}\"", client.cert.display()))
+        .backend_key("tls_key", &format!("\"{}\"", client.key.display()))
+        .start();
+    let without = s.builder("").users(&users).start();
+    let x509 = |addr: &str| {
+        app_opts(addr)
+            .user(Some("x509"))
+            .pass(Some("x509-secret"))
+            .ssl_opts(s.ssl())
+    };
+    let mut conn = Conn::new(x509(&with_cert.addr))
+        .await
+        .unwrap_or_else(|e| panic!("x509 through a proxy with a client certificate: {e}"));
+    let user: Option<String> = conn
+        .query_first("SELECT CURRENT_USER()")
+        .await
+        .expect("CURRENT_USER()");
+    assert_eq!(user.as_deref(), Some("x509@%"));
+    conn.disconnect().await.expect("disconnect");
+    match Conn::new(x509(&without.addr)).await {
+        Ok(_) => panic!("a REQUIRE X509 account logged in without a client certificate"),
+        Err(e) => eprintln!("without tls_cert: {e}"),
+    }
+}
+
+for_each_flavor_async!(backend_client_certificate);

@@ -473,6 +473,18 @@ async fn certificate_rotation(flavor: Flavor) {
         .unwrap_or_else(|e| panic!("the session opened before the reload: {e}"));
     assert_eq!(got, Some(7));
     assert_eq!(open.id(), id);
+
+    // A certificate file that cannot be used: the reload fails, the one in force stays.
+    std::fs::write(&rotated.cert, "not a certificate\n").expect("spoil the certificate");
+    let (ok, out) = proxy.ctl_async(&["reload"]).await;
+    assert!(!ok, "a reload with a broken certificate succeeded: {out}");
+    eprintln!("reload with a broken certificate: {}", out.trim());
+    let third = tokio::task::block_in_place(|| py_over_tls(&s, &proxy, "tls.py", flavor));
+    assert_eq!(
+        peer_fingerprint(&third, port_of(&proxy.addr)),
+        rotated.fingerprint,
+        "after a failed reload"
+    );
 }
 
 /// Backend verification: a `tls_ca` that did not sign the servers' certificate, or a

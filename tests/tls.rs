@@ -240,10 +240,30 @@ fn pymysql_20_mib_and_load_data_local_over_tls(flavor: Flavor) {
     py_over_tls(&s, &proxy, "writes.py", flavor);
 }
 
+/// `[tls] min_version`: a client capped at TLS 1.2 gets in by default, and is
+/// refused in the TLS handshake with `min_version = "1.3"` — told why by the
+/// protocol_version alert, also when its ClientHello came in one read with the
+/// SSLRequest.
+fn tls_min_version(flavor: Flavor) {
+    let s = setup(flavor);
+    let default = s.proxy("");
+    let out = py_over_tls(&s, &default, "tls_version.py", flavor);
+    assert_eq!(out.trim(), "version=TLSv1.2");
+    let strict = s.proxy("min_version = \"1.3\"");
+    for _ in 0..4 {
+        let out = py_over_tls(&s, &strict, "tls_version.py", flavor);
+        assert!(
+            out.starts_with("refused: ") && out.contains("ALERT_PROTOCOL_VERSION"),
+            "{out}"
+        );
+    }
+}
+
 for_each_flavor!(
     cli_over_tls,
     pymysql_over_tls,
-    pymysql_20_mib_and_load_data_local_over_tls
+    pymysql_20_mib_and_load_data_local_over_tls,
+    tls_min_version
 );
 
 /// mysql_async's options for TLS verified with `ca` only (no built-in roots).

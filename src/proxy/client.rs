@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::protocol::auth::new_scramble;
@@ -271,7 +271,10 @@ async fn start_tls(
         codec,
     } = io;
     let mut early: Option<std::io::Error> = None;
-    let accept = acceptor.accept_with(stream, |tls| {
+    // The alert rustls queues when those bytes are refused (a ClientHello below
+    // `min_version`, say): sent before hanging up, so the client learns why.
+    let mut alert = Vec::new();
+    let mut accept = acceptor.accept_with(stream, |tls| {
         let mut rest = &buf[..];
         while !rest.is_empty() && early.is_none() {
             match tls.read_tls(&mut rest) {
@@ -279,6 +282,7 @@ async fn start_tls(
                 Ok(_) => {
                     if let Err(e) = tls.process_new_packets() {
                         early = Some(std::io::Error::new(std::io::ErrorKind::InvalidData, e));
+                        while tls.wants_write() && tls.write_tls(&mut alert).is_ok_and(|n| n > 0) {}
                     }
                 }
                 Err(e) => early = Some(e),
@@ -286,6 +290,9 @@ async fn start_tls(
         }
     });
     if let Some(e) = early {
+        if let Some(stream) = accept.get_mut().filter(|_| !alert.is_empty()) {
+            stream.write_all(&alert).await.ok();
+        }
         return Err(SessionError::client_io(e));
     }
     let stream = accept.await.map_err(SessionError::client_io)?;

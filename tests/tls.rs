@@ -559,6 +559,13 @@ async fn backend_verification_failures(flavor: Flavor) {
 async fn switchover_under_load_over_tls(flavor: Flavor) {
     let s = setup(flavor);
     let proxy = s.proxy("");
+    // Sessions idle through both switchovers, beside the workload's.
+    let mut idle = Vec::new();
+    for _ in 0..2 {
+        idle.push(app_conn_with(&proxy.addr, Some(s.ssl())).await);
+    }
+    let before = tls_sessions(&proxy).await;
+    assert_eq!(before.len(), 2, "ctl sessions before: {before:?}");
     there_and_back_with(
         &s.pair,
         &proxy,
@@ -582,6 +589,28 @@ async fn switchover_under_load_over_tls(flavor: Flavor) {
         "green follows blue over TLS; source certificate verified: {}",
         column("Master_SSL_Verify_Server_Cert")
     );
+    let after = tls_sessions(&proxy).await;
+    for (conn, id) in idle.iter_mut().zip(&before) {
+        assert!(after.contains(id), "session {id} is gone: {after:?}");
+        let got: Option<u32> = conn
+            .query_first("SELECT @@server_id")
+            .await
+            .unwrap_or_else(|e| panic!("idle session {id} after the switchovers: {e}"));
+        assert_eq!(got, Some(s.pair.blue.server_id));
+    }
+}
+
+/// The ids of the sessions `ctl sessions` lists; each must be marked `tls`.
+async fn tls_sessions(proxy: &Proxy) -> Vec<String> {
+    let (ok, out) = proxy.ctl_async(&["sessions"]).await;
+    assert!(ok, "ctl sessions: {out}");
+    out.lines()
+        .filter(|l| l.contains(" user="))
+        .map(|l| {
+            assert!(l.contains(" tls "), "a session without TLS: {l}");
+            l.split_whitespace().next().unwrap_or_default().to_owned()
+        })
+        .collect()
 }
 
 for_each_flavor_async!(

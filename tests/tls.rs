@@ -259,10 +259,20 @@ fn tls_min_version(flavor: Flavor) {
     }
 }
 
+/// Types, errors and KILL over TLS (the proxy's KILL reaches the server on a
+/// connection of its own, TLS too), each answer compared with a direct TLS connection.
+fn pymysql_queries_and_kill_over_tls(flavor: Flavor) {
+    let s = setup(flavor);
+    let proxy = s.proxy("");
+    py_over_tls(&s, &proxy, "queries.py", flavor);
+    py_over_tls(&s, &proxy, "kill.py", flavor);
+}
+
 for_each_flavor!(
     cli_over_tls,
     pymysql_over_tls,
     pymysql_20_mib_and_load_data_local_over_tls,
+    pymysql_queries_and_kill_over_tls,
     tls_min_version
 );
 

@@ -155,7 +155,7 @@ async fn status(shared: &Switchover, out: &mpsc::Sender<Line>) -> Line {
 async fn standby_line(standby: Side, address: &str, control: &ControlConfig) -> Line {
     let name = standby.name();
     let timeout = Duration::from_secs(3);
-    let mut c = match Control::connect(address, &control.user, &control.password, timeout).await {
+    let mut c = match Control::connect(address, &control.user, control.password(), timeout).await {
         Ok(c) => c,
         Err(e) => return Line::progress(format!("standby {name} ({address}): unreachable: {e}")),
     };

@@ -105,7 +105,7 @@ impl Control {
         control: &ControlConfig,
         timeout: Duration,
     ) -> Result<Control, ControlError> {
-        Control::connect(address, &control.user, &control.password, timeout).await
+        Control::connect(address, &control.user, control.password(), timeout).await
     }
 
     /// The server's `host:port`.

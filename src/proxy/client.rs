@@ -175,6 +175,8 @@ pub async fn handshake(
             charset: response.charset,
             max_packet: response.max_packet,
             attrs: response.connect_attrs,
+            // Filled in by the session, which knows both ends of the socket.
+            client_addrs: None,
         },
         scramble,
     })

@@ -53,9 +53,12 @@ impl Session {
         address: &str,
         packet: &[u8],
     ) -> Result<bool, SessionError> {
-        let timeout = self.shared.topology.config.load().proxy.connect_timeout.0;
+        let config = self.shared.topology.config.load_full();
+        let timeout = config.proxy.connect_timeout.0;
+        // The KILL is the client's own: the server checks its account from its address.
+        let proxy_protocol = config.sends_proxy_header(address);
         let answer = async {
-            let conn = upstream::connect(address, &self.login, timeout).await?;
+            let conn = upstream::connect(address, &self.login, timeout, proxy_protocol).await?;
             let mut io = PacketStream::new(conn.stream, HANDSHAKE_MAX_PACKET);
             io.stream
                 .write_all(packet)

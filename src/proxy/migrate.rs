@@ -111,8 +111,11 @@ impl Session {
         let conn = match self.published.info().take_preopened(target.epoch) {
             Some(conn) => conn,
             None => {
-                let timeout = self.shared.topology.config.load().proxy.connect_timeout.0;
-                match upstream::connect(&target.address, &self.login, timeout).await {
+                let config = self.shared.topology.config.load();
+                let timeout = config.proxy.connect_timeout.0;
+                let proxy_protocol = config.sends_proxy_header(&target.address);
+                match upstream::connect(&target.address, &self.login, timeout, proxy_protocol).await
+                {
                     Ok(conn) => conn,
                     Err(e) if !pending => {
                         tracing::warn!(

@@ -14,6 +14,7 @@
 
 mod change_user;
 pub mod client;
+mod client_address;
 pub mod conn;
 pub mod errors;
 pub mod gate;
@@ -181,6 +182,7 @@ impl Proxy {
     /// inside the pause. Returns how many were opened.
     pub async fn pre_open(&self, address: &str, epoch: u64, timeout: Duration) -> usize {
         let limit = Arc::new(Semaphore::new(4));
+        let proxy_protocol = self.topology.config.load().sends_proxy_header(address);
         let mut tasks = Vec::new();
         for session in self.sessions.all() {
             let limit = limit.clone();
@@ -188,7 +190,7 @@ impl Proxy {
             tasks.push(tokio::spawn(async move {
                 let _permit = limit.acquire_owned().await.ok()?;
                 let login = lock(&session.login).clone();
-                match upstream::connect(&address, &login, timeout).await {
+                match upstream::connect(&address, &login, timeout, proxy_protocol).await {
                     Ok(conn) => {
                         *lock(&session.preopened) = Some((epoch, conn));
                         Some(())

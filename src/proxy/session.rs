@@ -23,6 +23,7 @@ use tokio_util::sync::ReusableBoxFuture;
 use crate::protocol::codec::chunk_header;
 use crate::protocol::constants::*;
 use crate::protocol::packets::{insert_types, max_head_len, ok_payload};
+use crate::protocol::proxy_header::ProxyAddrs;
 use crate::protocol::ProtocolError;
 use crate::proxy::client::{self, Authenticated};
 use crate::proxy::conn::{ClientConn, ServerConn};
@@ -112,20 +113,29 @@ async fn establish(
     id: u32,
 ) -> Result<Session, SessionError> {
     let config = shared.topology.config.load_full();
+    let local = stream.local_addr().ok();
     let mut io = PacketStream::new(stream, HANDSHAKE_MAX_PACKET);
     let timeout = config.proxy.handshake_timeout.0;
-    let Authenticated { login, scramble } =
-        match tokio::time::timeout(timeout, client::handshake(&mut io, id, &shared, peer)).await {
-            Ok(r) => r?,
-            Err(_) => return Err(SessionError::HandshakeTimeout),
-        };
+    let Authenticated {
+        mut login,
+        scramble,
+    } = match tokio::time::timeout(timeout, client::handshake(&mut io, id, &shared, peer)).await {
+        Ok(r) => r?,
+        Err(_) => return Err(SessionError::HandshakeTimeout),
+    };
+    login.client_addrs = local.map(|destination| ProxyAddrs {
+        source: peer,
+        destination,
+    });
     let target = shared.topology.target.load_full();
     let address = target.address.clone();
     if let Some(why) = shared.topology.refusal.load().as_ref() {
         io.write(&reply::refused(why)).await.ok();
         return Err(SessionError::Refused(why.clone()));
     }
-    let conn = match upstream::connect(&address, &login, config.proxy.connect_timeout.0).await {
+    let timeout = config.proxy.connect_timeout.0;
+    let proxy_protocol = config.sends_proxy_header(&address);
+    let conn = match upstream::connect(&address, &login, timeout, proxy_protocol).await {
         Ok(c) => c,
         Err(e) => {
             let payload = connect_error_reply(&address, &e);

@@ -18,6 +18,7 @@ use crate::protocol::constants::*;
 use crate::protocol::credential::{Plugin, Secret};
 use crate::protocol::handshake::{AuthSwitchRequest, HandshakeResponse, ServerHandshake};
 use crate::protocol::packets::ErrPacket;
+use crate::protocol::proxy_header::{self, ProxyAddrs};
 use crate::protocol::ProtocolError;
 use crate::proxy::io::{PacketStream, HANDSHAKE_MAX_PACKET};
 
@@ -77,6 +78,9 @@ pub enum ConnectError {
     UnsupportedAuth(String),
     #[error("{0}")]
     Protocol(#[from] ProtocolError),
+    /// `proxy_protocol = true` for a MySQL server, which has no PROXY protocol.
+    #[error("{address} is MySQL, which does not read PROXY protocol headers: set proxy_protocol = false for it")]
+    ProxyProtocolOnMysql { address: String },
 }
 
 /// What the proxy learns of a server from its greeting; the client-facing greeting
@@ -116,6 +120,8 @@ pub struct Login {
     pub charset: u8,
     pub max_packet: u32,
     pub attrs: Option<Bytes>,
+    /// The client's address and the one it connected to, for a PROXY protocol header.
+    pub client_addrs: Option<ProxyAddrs>,
 }
 
 /// A logged-in backend connection, ready for commands.
@@ -251,13 +257,15 @@ impl<'a> BackendAuth<'a> {
     }
 }
 
-/// Connects and logs in, bounded by `timeout` as a whole.
+/// Connects and logs in, bounded by `timeout` as a whole; first sends a PROXY protocol
+/// header naming the client when `proxy_protocol`.
 pub async fn connect(
     address: &str,
     login: &Login,
     timeout: Duration,
+    proxy_protocol: bool,
 ) -> Result<Upstream, ConnectError> {
-    match tokio::time::timeout(timeout, connect_inner(address, login)).await {
+    match tokio::time::timeout(timeout, connect_inner(address, login, proxy_protocol)).await {
         Ok(r) => r,
         Err(_) => Err(ConnectError::Timeout {
             address: address.to_string(),
@@ -265,20 +273,41 @@ pub async fn connect(
     }
 }
 
-async fn connect_inner(address: &str, login: &Login) -> Result<Upstream, ConnectError> {
-    let stream = TcpStream::connect(address)
-        .await
-        .map_err(|source| ConnectError::Unreachable {
-            address: address.to_string(),
-            source,
-        })?;
+async fn connect_inner(
+    address: &str,
+    login: &Login,
+    proxy_protocol: bool,
+) -> Result<Upstream, ConnectError> {
+    let mut stream =
+        TcpStream::connect(address)
+            .await
+            .map_err(|source| ConnectError::Unreachable {
+                address: address.to_string(),
+                source,
+            })?;
     stream.set_nodelay(true).ok();
+    if proxy_protocol {
+        // The header goes first, in one write, before the server's greeting is read.
+        let header = match &login.client_addrs {
+            Some(addrs) => proxy_header::encode(addrs),
+            None => proxy_header::encode_local(),
+        };
+        tokio::io::AsyncWriteExt::write_all(&mut stream, &header)
+            .await
+            .map_err(ProtocolError::Io)?;
+    }
     let mut io = PacketStream::new(stream, HANDSHAKE_MAX_PACKET);
     let greeting = io.read().await?;
     if greeting.payload.first() == Some(&0xFF) {
         return Err(ConnectError::Refused(ErrPacket::parse(&greeting.payload)?));
     }
     let hs = ServerHandshake::parse(&greeting.payload)?;
+    if proxy_protocol && hs.capabilities & CLIENT_MYSQL != 0 {
+        // MySQL would take the header for a malformed login and wait for the rest.
+        return Err(ConnectError::ProxyProtocolOnMysql {
+            address: address.to_string(),
+        });
+    }
     let server = ServerInfo {
         version: hs.server_version.clone(),
         capabilities: hs.capabilities,

@@ -369,7 +369,7 @@ async fn switch(
     let mut old = Control::connect(
         &from.address,
         &control.user,
-        &control.password,
+        control.password(),
         connect_timeout,
     )
     .await
@@ -377,7 +377,7 @@ async fn switch(
     let mut new = Control::connect(
         to_address,
         &control.user,
-        &control.password,
+        control.password(),
         connect_timeout,
     )
     .await
@@ -471,7 +471,7 @@ async fn switch(
             .clone()
             .unwrap_or_else(|| control.clone());
         match old
-            .replicate_from(to_address, &repl.user, &repl.password)
+            .replicate_from(to_address, &repl.user, repl.password())
             .await
         {
             Ok(()) => (run.progress)(

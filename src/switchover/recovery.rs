@@ -134,7 +134,7 @@ async fn roll_forward(shared: &Switchover, j: &Journal) {
             c.set_read_only(true, CHECK_TIMEOUT).await?;
             match c.replica_status().await? {
                 Some(r) if r.replicates_from(&new) && r.is_running() => Ok(()),
-                _ => c.replicate_from(&new, &repl.user, &repl.password).await,
+                _ => c.replicate_from(&new, &repl.user, repl.password()).await,
             }
         };
         if let Err(e) = follow.await {
@@ -157,9 +157,10 @@ async fn decide(shared: &Switchover) {
         let address = shared.topology.address_of(side);
         async move {
             let address = address?;
-            let mut c = Control::connect(&address, &control.user, &control.password, CHECK_TIMEOUT)
-                .await
-                .ok()?;
+            let mut c =
+                Control::connect(&address, &control.user, control.password(), CHECK_TIMEOUT)
+                    .await
+                    .ok()?;
             c.read_only().await.ok().map(|ro| !ro)
         }
     };

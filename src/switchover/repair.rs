@@ -78,7 +78,7 @@ impl Repair {
                 Some(_) => new.start_replication().await,
                 None => {
                     let repl = config.replication.clone().unwrap_or(control.clone());
-                    new.replicate_from(&self.old, &repl.user, &repl.password)
+                    new.replicate_from(&self.old, &repl.user, repl.password())
                         .await
                 }
             };

@@ -197,6 +197,8 @@ pub struct ProxyBuilder<'a> {
     users: Option<String>,
     /// TOML appended after the standard tables.
     extra_toml: String,
+    /// Lines added to both `[blue]` and `[green]`.
+    backend_toml: String,
     env: Vec<(String, String)>,
 }
 
@@ -211,6 +213,12 @@ impl ProxyBuilder<'_> {
     /// `[[users]]` tables (TOML) in place of the standard `app` user; `""` for none.
     pub fn users(mut self, toml: &str) -> Self {
         self.users = Some(toml.to_owned());
+        self
+    }
+
+    /// `key = value` in both `[blue]` and `[green]`, `value` in TOML.
+    pub fn backend_key(mut self, key: &str, value: &str) -> Self {
+        self.backend_toml.push_str(&format!("{key} = {value}\n"));
         self
     }
 
@@ -270,9 +278,11 @@ impl ProxyBuilder<'_> {
              \n\
              [blue]\n\
              address = \"{blue}\"\n\
+             {backend}\
              \n\
              [green]\n\
              address = \"{green}\"\n\
+             {backend}\
              \n\
              [control]\n\
              user = \"{CONTROL_USER}\"\n\
@@ -287,6 +297,7 @@ impl ProxyBuilder<'_> {
             blue = self.pair.blue.addr(),
             green = self.pair.green.addr(),
             extra_toml = self.extra_toml,
+            backend = self.backend_toml,
         );
         fs::write(&config_path, config).expect("write the proxy config");
         let log_path = dir.path().join("proxy.log");
@@ -318,6 +329,7 @@ impl Proxy {
             proxy_keys: Vec::new(),
             users: None,
             extra_toml: String::new(),
+            backend_toml: String::new(),
             env: Vec::new(),
         }
     }

@@ -9,8 +9,7 @@
 mod support;
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -28,17 +27,8 @@ struct Client {
 
 impl Client {
     fn start(proxy: &Proxy, bind: &str) -> Client {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/py/client_address.py");
-        let port = proxy.addr.rsplit_once(':').expect("HOST:PORT").1;
-        let mut child = Command::new(support::python())
-            .arg(script)
-            .arg(port)
-            .arg(bind)
-            .env("SWITCHYARD_USER", USER)
-            .env("SWITCHYARD_PASSWORD", PROXY_PASSWORD)
-            .env("PYTHONDONTWRITEBYTECODE", "1")
+        let mut child = support::client_address_script(proxy, bind, USER, PROXY_PASSWORD)
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
             .spawn()
             .expect("run python3 (scripts/install-deps.sh installs it with PyMySQL)");
         let stdin = child.stdin.take().expect("piped stdin");
@@ -107,6 +97,8 @@ fn the_backend_sees_the_client_address_before_and_after_a_switchover() {
         .start();
 
     let mut client = Client::start(&proxy, "127.0.0.2");
+    let login = client.line(&proxy);
+    assert_eq!(login["connected"], true, "{login}");
     let on_blue = client.check(&proxy);
     assert_eq!(on_blue["user"], "pp@127.0.0.2", "{on_blue}");
     let host = on_blue["host"].as_str().unwrap_or_default();

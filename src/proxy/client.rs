@@ -60,6 +60,13 @@ pub async fn handshake(
     shared: &Proxy,
     peer: SocketAddr,
 ) -> Result<Authenticated, SessionError> {
+    if let Some(left) = shared.throttle.refuse(peer.ip()) {
+        // In place of the greeting, as a server refuses a blocked host.
+        io.write(&reply::host_blocked(&peer.ip().to_string(), left))
+            .await
+            .ok();
+        return Err(SessionError::HostBlocked);
+    }
     let server = shared.server_info.load_full();
     let scramble = new_scramble();
     let caps = offered_caps(&server);
@@ -145,6 +152,8 @@ pub async fn handshake(
         Some(secret) => secret,
         None => {
             tracing::info!(session = id, user, %peer, "access denied");
+            let config = shared.topology.config.load_full();
+            shared.throttle.failed(peer.ip(), &config.proxy).await;
             io.write(&reply::access_denied(
                 &response.user,
                 &peer.ip().to_string(),
@@ -155,6 +164,7 @@ pub async fn handshake(
             return Err(SessionError::AccessDenied);
         }
     };
+    shared.throttle.succeeded(peer.ip());
     if sends_fast_auth_ok(plugin, &secret) {
         // The fast path's verdict; the OK follows once the backend accepted the login.
         io.write(&FAST_AUTH_OK_PAYLOAD)

@@ -29,6 +29,7 @@ pub mod scan;
 pub mod session;
 pub mod state;
 pub mod statement_ids;
+pub mod throttle;
 pub mod upstream;
 pub mod user_variables;
 pub mod users;
@@ -77,6 +78,8 @@ pub struct Proxy {
     /// Idle sessions moving after a retarget, a few at a time, so that their logins
     /// and replays do not crowd out sessions that are running statements.
     pub idle_moves: tokio::sync::Semaphore,
+    /// Failed logins per client address: delays, blocks, counts.
+    pub throttle: throttle::Throttle,
     next_id: AtomicU32,
 }
 
@@ -89,6 +92,7 @@ impl Proxy {
             server_info: ArcSwap::from_pointee(ServerInfo::fallback()),
             sessions: Registry::default(),
             idle_moves: tokio::sync::Semaphore::new(IDLE_MOVES),
+            throttle: throttle::Throttle::default(),
             next_id: AtomicU32::new(PROXY_ID_BASE),
         }
     }

@@ -100,7 +100,7 @@ pub async fn run(shared: Arc<Proxy>, stream: TcpStream, peer: SocketAddr, id: u3
     };
     match result {
         Ok(()) => tracing::debug!(session = id, %peer, "session closed"),
-        Err(SessionError::AccessDenied) => {}
+        Err(SessionError::AccessDenied | SessionError::HostBlocked) => {}
         Err(e) => tracing::info!(session = id, %peer, "session ended: {e}"),
     }
 }

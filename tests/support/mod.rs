@@ -631,3 +631,35 @@ pub fn switchovers(proxy: &Proxy, count: usize, gap: Duration) -> Vec<String> {
     thread::sleep(gap);
     lines
 }
+
+/// `tests/py/client_address.py`: a PyMySQL session to `proxy` from the local address
+/// `bind` as `user`, driven through its stdin and stdout.
+pub fn client_address_script(proxy: &Proxy, bind: &str, user: &str, password: &str) -> Command {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/py/client_address.py");
+    let port = proxy.addr.rsplit_once(':').expect("HOST:PORT").1;
+    let mut cmd = Command::new(python());
+    cmd.arg(script)
+        .arg(port)
+        .arg(bind)
+        .env("SWITCHYARD_USER", user)
+        .env("SWITCHYARD_PASSWORD", password)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .stdout(Stdio::piped());
+    cmd
+}
+
+/// Logs in once from `bind` (see [`client_address_script`]) and returns what the
+/// script printed: `{"connected": true}` or `{"error": CODE, "message": …}`.
+pub fn login_from(proxy: &Proxy, bind: &str, user: &str, password: &str) -> serde_json::Value {
+    let out = client_address_script(proxy, bind, user, password)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run python3 (scripts/install-deps.sh installs it with PyMySQL)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.lines().next().unwrap_or_default()).unwrap_or_else(|_| {
+        panic!(
+            "client_address.py printed {text:?}, stderr {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}

@@ -4,7 +4,8 @@
 //! the grants, `'pp'@'127.0.0.1'` with another password and none — and a PyMySQL
 //! client connects to the proxy from 127.0.0.2 (`bind_address`). The backend must
 //! log it in as `'pp'@'127.0.0.2'`, list it under that host, and do the same on green
-//! after a switchover moved the session.
+//! after a switchover moved the session. In front of MySQL, which has no PROXY
+//! protocol, the proxy refuses to start.
 
 mod support;
 
@@ -122,4 +123,51 @@ fn the_backend_sees_the_client_address_before_and_after_a_switchover() {
     // The control connections (no header) still work: status reads green's state.
     let (ok, out) = proxy.ctl(&["status"]);
     assert!(ok, "status:\n{out}");
+}
+
+/// MySQL has no PROXY protocol: `proxy_protocol = true` in front of it stops the
+/// proxy at start with an error that says so.
+#[test]
+fn mysql_with_proxy_protocol_is_refused_at_start() {
+    let pair = support::pair_of(switchyard::testbed::Flavor::MySql);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("switchyard.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[proxy]\nlisten = \"127.0.0.1:0\"\n\n[blue]\naddress = \"{}\"\nproxy_protocol = true\n",
+            pair.blue.addr()
+        ),
+    )
+    .expect("write the config");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .arg("proxy")
+        .arg("--config")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the proxy");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the proxy") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the proxy kept running in front of MySQL with proxy_protocol = true");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("read stderr");
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{} is MySQL, which does not read PROXY protocol headers",
+            pair.blue.addr()
+        )),
+        "{stderr}"
+    );
 }

@@ -55,6 +55,7 @@ async fn failures_are_delayed_then_the_address_is_blocked_and_others_still_log_i
     for (n, steps) in [(3, 1), (4, 2), (5, 3)] {
         let (answer, took) = login(&proxy, "127.0.0.1", "wrong");
         assert_eq!(answer["error"], 1045, "failure {n}: {answer}");
+        eprintln!("failure {n}: ERR 1045 after {took:?}");
         assert!(
             took >= DELAY * steps,
             "failure {n} answered after {took:?}, expected at least {:?}",

@@ -21,7 +21,6 @@ use crate::proxy::errors::{reply, SessionError};
 use crate::proxy::io::{PacketStream, HANDSHAKE_MAX_PACKET};
 use crate::proxy::response::Expect;
 use crate::proxy::session::{connect_error_reply, Session};
-use crate::proxy::upstream;
 use crate::proxy::user_variables::{self, quote_ident};
 
 /// The first column of the first row (`None` for none, or NULL).
@@ -111,10 +110,11 @@ impl Session {
         let conn = match self.published.info().take_preopened(target.epoch) {
             Some(conn) => conn,
             None => {
-                let config = self.shared.topology.config.load();
-                let timeout = config.proxy.connect_timeout.0;
-                let proxy_protocol = config.sends_proxy_header(&target.address);
-                match upstream::connect(&target.address, &self.login, timeout, proxy_protocol).await
+                let timeout = self.shared.topology.config.load().proxy.connect_timeout.0;
+                match self
+                    .shared
+                    .connect_upstream(&target.address, &self.login, timeout)
+                    .await
                 {
                     Ok(conn) => conn,
                     Err(e) if !pending => {

@@ -29,7 +29,9 @@ pub mod scan;
 pub mod session;
 pub mod state;
 pub mod statement_ids;
+pub mod stream;
 pub mod throttle;
+pub mod tls;
 pub mod upstream;
 pub mod user_variables;
 pub mod users;
@@ -48,6 +50,7 @@ use crate::protocol::credential::Credential;
 use crate::topology::Topology;
 use gate::Gate;
 use registry::{lock, Registry};
+use tls::{TlsError, TlsSetup};
 use upstream::ServerInfo;
 use users::UserStore;
 
@@ -80,12 +83,17 @@ pub struct Proxy {
     pub idle_moves: tokio::sync::Semaphore,
     /// Failed logins per client address: delays, blocks, counts.
     pub throttle: throttle::Throttle,
+    /// TLS on both legs, as the config in force says.
+    pub tls: ArcSwap<TlsSetup>,
     next_id: AtomicU32,
 }
 
 impl Proxy {
-    pub fn new(topology: Arc<Topology>) -> Self {
-        Proxy {
+    /// Fails when a certificate or key the config names cannot be used.
+    pub fn new(topology: Arc<Topology>) -> Result<Self, TlsError> {
+        let tls = TlsSetup::load(&topology.config.load())?;
+        Ok(Proxy {
+            tls: ArcSwap::from_pointee(tls),
             gate: Gate::new(),
             users: UserStore::new(&topology.config.load()),
             topology,
@@ -94,7 +102,7 @@ impl Proxy {
             idle_moves: tokio::sync::Semaphore::new(IDLE_MOVES),
             throttle: throttle::Throttle::default(),
             next_id: AtomicU32::new(PROXY_ID_BASE),
-        }
+        })
     }
 
     /// A fresh proxy connection id (never 0).
@@ -179,6 +187,21 @@ fn hash_only_on_mysql(
     ))
 }
 
+impl Proxy {
+    /// Opens and logs in a session's connection to `address`, over TLS and behind a
+    /// PROXY protocol header when the config says so for that server.
+    pub async fn connect_upstream(
+        &self,
+        address: &str,
+        login: &upstream::Login,
+        timeout: Duration,
+    ) -> Result<upstream::Upstream, upstream::ConnectError> {
+        let tls = self.tls.load().backend(address);
+        let proxy_protocol = self.topology.config.load().sends_proxy_header(address);
+        upstream::connect(address, tls.as_deref(), login, timeout, proxy_protocol).await
+    }
+}
+
 /// What the switchover asks of the proxy, so that it never reaches into sessions.
 impl Proxy {
     /// Opens a connection to `address` for every session, four at a time, as each
@@ -186,15 +209,19 @@ impl Proxy {
     /// inside the pause. Returns how many were opened.
     pub async fn pre_open(&self, address: &str, epoch: u64, timeout: Duration) -> usize {
         let limit = Arc::new(Semaphore::new(4));
+        let tls = self.tls.load().backend(address);
         let proxy_protocol = self.topology.config.load().sends_proxy_header(address);
         let mut tasks = Vec::new();
         for session in self.sessions.all() {
             let limit = limit.clone();
             let address = address.to_string();
+            let tls = tls.clone();
             tasks.push(tokio::spawn(async move {
                 let _permit = limit.acquire_owned().await.ok()?;
                 let login = lock(&session.login).clone();
-                match upstream::connect(&address, &login, timeout, proxy_protocol).await {
+                match upstream::connect(&address, tls.as_deref(), &login, timeout, proxy_protocol)
+                    .await
+                {
                     Ok(conn) => {
                         *lock(&session.preopened) = Some((epoch, conn));
                         Some(())

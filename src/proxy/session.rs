@@ -35,6 +35,7 @@ use crate::proxy::response::Expect;
 use crate::proxy::scan::{may_kill, scan, Effects};
 use crate::proxy::state::{Prepared, SessionState};
 use crate::proxy::statement_ids::StatementIds;
+use crate::proxy::stream::{ClientStream, ServerStream};
 use crate::proxy::upstream::{self, ConnectError, Login};
 use crate::proxy::Proxy;
 
@@ -54,8 +55,8 @@ async fn next_retarget(mut retargets: watch::Receiver<u64>) -> (bool, watch::Rec
 pub struct Session {
     pub(super) id: u32,
     pub(super) shared: Arc<Proxy>,
-    pub(super) client: ClientConn<TcpStream>,
-    pub(super) server: ServerConn<TcpStream>,
+    pub(super) client: ClientConn<ClientStream>,
+    pub(super) server: ServerConn<ServerStream>,
     pub(super) state: SessionState,
     pub(super) ids: StatementIds,
     /// What the admin and the switchover see of the session.
@@ -114,12 +115,15 @@ async fn establish(
 ) -> Result<Session, SessionError> {
     let config = shared.topology.config.load_full();
     let local = stream.local_addr().ok();
-    let mut io = PacketStream::new(stream, HANDSHAKE_MAX_PACKET);
+    let io = PacketStream::new(stream, HANDSHAKE_MAX_PACKET);
     let timeout = config.proxy.handshake_timeout.0;
-    let Authenticated {
-        mut login,
-        scramble,
-    } = match tokio::time::timeout(timeout, client::handshake(&mut io, id, &shared, peer)).await {
+    let (
+        mut io,
+        Authenticated {
+            mut login,
+            scramble,
+        },
+    ) = match tokio::time::timeout(timeout, client::handshake(io, id, &shared, peer)).await {
         Ok(r) => r?,
         Err(_) => return Err(SessionError::HandshakeTimeout),
     };
@@ -133,9 +137,10 @@ async fn establish(
         io.write(&reply::refused(why)).await.ok();
         return Err(SessionError::Refused(why.clone()));
     }
-    let timeout = config.proxy.connect_timeout.0;
-    let proxy_protocol = config.sends_proxy_header(&address);
-    let conn = match upstream::connect(&address, &login, timeout, proxy_protocol).await {
+    let conn = match shared
+        .connect_upstream(&address, &login, config.proxy.connect_timeout.0)
+        .await
+    {
         Ok(c) => c,
         Err(e) => {
             let payload = connect_error_reply(&address, &e);
@@ -198,7 +203,7 @@ pub(crate) fn connect_error_reply(address: &str, e: &ConnectError) -> Bytes {
 
 impl Session {
     /// The parts of the session one command's traffic touches.
-    fn relay(&mut self) -> Relay<'_, TcpStream, TcpStream> {
+    fn relay(&mut self) -> Relay<'_, ClientStream, ServerStream> {
         Relay {
             client: &mut self.client,
             server: &mut self.server,

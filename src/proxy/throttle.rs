@@ -120,8 +120,12 @@ impl Table {
         entry.failures = entry.failures.saturating_add(1);
         entry.last = now;
         let count = entry.failures;
-        let blocked = limits.max_failures > 0 && count >= limits.max_failures;
-        if blocked && entry.blocked_until.is_none() {
+        // Only the failure that crosses the limit blocks (and is logged); a limit
+        // lowered by a reload blocks at the next failure.
+        let blocked = limits.max_failures > 0
+            && count >= limits.max_failures
+            && entry.blocked_until.is_none();
+        if blocked {
             entry.blocked_until = Some(now + limits.block_time);
         }
         let steps = count.saturating_sub(limits.delay_after);
@@ -229,7 +233,7 @@ impl Throttle {
         let limits = Limits::of(proxy);
         let failure = self.table().failed(ip, Instant::now(), &limits);
         self.failures.fetch_add(1, Ordering::Relaxed);
-        if failure.blocked && failure.count == limits.max_failures {
+        if failure.blocked {
             self.blocks.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
                 client = %ip,
@@ -309,6 +313,8 @@ mod tests {
         let eighth = t.failed(a, start, &limits());
         assert!(eighth.blocked);
         assert_eq!(eighth.count, 8);
+        // Already blocked: a later failure (COM_CHANGE_USER) does not block again.
+        assert!(!t.failed(a, start, &limits()).blocked);
         assert_eq!(t.blocked(a, start + SEC), Some(SEC * 299));
         assert_eq!(t.blocked_count(start + SEC), 1);
         assert_eq!(t.blocked(ip("10.0.0.2"), start), None);

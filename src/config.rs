@@ -275,17 +275,8 @@ impl BackendConfig {
     }
 
     fn check_tls(&self, side: &str) -> Result<(), ConfigError> {
+        // The other tls_* keys may be written down before TLS is turned on.
         if !self.tls {
-            let given = self.tls_ca.is_some()
-                || self.tls_server_name.is_some()
-                || self.tls_cert.is_some()
-                || self.tls_key.is_some();
-            if given {
-                return Err(invalid(
-                    format!("{side}.tls"),
-                    "tls_* keys are given but tls is not true",
-                ));
-            }
             return Ok(());
         }
         if self.tls_verify_server_cert && self.tls_ca.is_none() {
@@ -814,5 +805,33 @@ password = "secret"
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert!(parse_duration("10").is_err());
+    }
+
+    #[test]
+    fn tls_keys_are_checked() {
+        let with = |extra: &str| Config::parse(&format!("{MINIMAL}{extra}"));
+        let tls = with("[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n").unwrap();
+        let tls = tls.tls.unwrap();
+        assert_eq!(tls.min_version, "1.2");
+        assert!(!tls.require_secure_transport);
+        let err = with("[tls]\ncert = \"c\"\nkey = \"k\"\nmin_version = \"1.1\"\n").unwrap_err();
+        assert!(err.to_string().contains("tls.min_version"), "{err}");
+        // A backend on TLS needs a CA unless verification is turned off.
+        let blue = MINIMAL.replace(
+            "address = \"127.0.0.1:3307\"",
+            "address = \"db1:3307\"\ntls = true",
+        );
+        let err = Config::parse(&blue).unwrap_err();
+        assert!(err.to_string().contains("blue.tls_ca"), "{err}");
+        let unverified = blue.replace("tls = true", "tls = true\ntls_verify_server_cert = false");
+        let config = Config::parse(&unverified).unwrap();
+        assert_eq!(config.blue.host(), "db1");
+        assert!(config.tls_to("db1:3307"));
+        assert!(!config.tls_to("db2:3307"));
+        let staged = MINIMAL.replace(
+            "address = \"127.0.0.1:3307\"",
+            "address = \"db1:3307\"\ntls_ca = \"ca.pem\"",
+        );
+        assert!(!Config::parse(&staged).unwrap().tls_to("db1:3307"));
     }
 }

@@ -229,17 +229,19 @@ async fn sessions(shared: &Switchover, out: &mpsc::Sender<Line>) -> Line {
         };
         let age = s.started.elapsed().as_secs();
         let line = Line::progress(format!(
-            "{} user={} client={} schema={} state={} pin={} age={}s",
+            "{} user={} client={}{} schema={} state={} pin={} age={}s",
             s.id,
             s.user(),
             s.peer,
+            if s.tls { " tls" } else { "" },
             sum.schema.as_deref().unwrap_or("-"),
             state,
             sum.pin.unwrap_or("-"),
             age
         ))
         .with_data(json!({
-            "id": s.id, "user": s.user(), "client": s.peer.to_string(), "schema": sum.schema,
+            "id": s.id, "user": s.user(), "client": s.peer.to_string(), "tls": s.tls,
+            "schema": sum.schema,
             "state": state, "pin": sum.pin, "age_s": age,
         }));
         let _ = out.send(line).await;

@@ -47,11 +47,16 @@ impl Session {
             &request.auth_response,
             account.as_ref(),
             attrs.map(|a| &a[..]),
+            // Not offered here: a full authentication inside COM_CHANGE_USER is one
+            // more exchange the command's answer would have to follow.
+            false,
         );
         let mut token = request.auth_response.clone();
         let plugin = match route {
-            Route::NeedsPassword => {
-                self.client.reply(seq, &reply::needs_password(&user)).await;
+            Route::NeedsPassword | Route::FullAuth { .. } => {
+                self.client
+                    .reply(seq, &reply::needs_password(&user, false))
+                    .await;
                 return Err(SessionError::NeedsPassword(user));
             }
             Route::Check { plugin, switch } => {

@@ -201,11 +201,14 @@ pub mod reply {
         )
     }
 
-    pub fn needs_password(user: &str) -> Bytes {
+    /// `tls`: the proxy offers TLS, inside which the client would be asked for the
+    /// password itself.
+    pub fn needs_password(user: &str, tls: bool) -> Bytes {
         let msg = format!(
             "switchyard: this client needs caching_sha2_password, and switchyard knows only \
              the mysql_native_password hash of '{user}': give the account's password as \
-             `password`, `password_file` or `password_env` in its [[users]] entry"
+             `password`, `password_file` or `password_env` in its [[users]] entry{}",
+            if tls { ", or connect with TLS" } else { "" }
         );
         err_payload(ER_NOT_SUPPORTED_AUTH_MODE, "08004", &msg)
     }

@@ -154,6 +154,7 @@ async fn establish(
         .await
         .map_err(SessionError::client_io)?;
     let (client, cbuf) = io.into_parts();
+    let tls = client.is_tls();
     let client = ClientConn::new(
         client,
         cbuf,
@@ -164,7 +165,7 @@ async fn establish(
     let thread_id = server.thread_id();
     let info = shared
         .sessions
-        .insert(id, login.clone(), peer, thread_id, address.clone());
+        .insert(id, login.clone(), peer, tls, thread_id, address.clone());
     let schema = login
         .database
         .as_ref()

@@ -28,42 +28,12 @@ pub enum ServerStream {
 }
 
 impl ClientStream {
-    /// Resolves when a read would find bytes (or the end), reading nothing.
-    pub async fn readable(&self) -> io::Result<()> {
-        match self {
-            ClientStream::Tcp(s) => s.readable().await,
-            ClientStream::Tls(s) => {
-                let (tcp, tls) = s.get_ref();
-                if tls.wants_read() {
-                    tcp.readable().await
-                } else {
-                    Ok(())
-                }
-            }
-        }
-    }
-
     pub fn is_tls(&self) -> bool {
         matches!(self, ClientStream::Tls(_))
     }
 }
 
 impl ServerStream {
-    /// Resolves when a read would find bytes (or the end), reading nothing.
-    pub async fn readable(&self) -> io::Result<()> {
-        match self {
-            ServerStream::Tcp(s) => s.readable().await,
-            ServerStream::Tls(s) => {
-                let (tcp, tls) = s.get_ref();
-                if tls.wants_read() {
-                    tcp.readable().await
-                } else {
-                    Ok(())
-                }
-            }
-        }
-    }
-
     /// Reads what is there without waiting: `Ok(None)` when nothing was (TLS records
     /// that carry no data count as nothing), `Ok(Some(0))` at the end.
     pub fn try_read_buf(&mut self, buf: &mut BytesMut) -> io::Result<Option<usize>> {
@@ -77,14 +47,34 @@ impl ServerStream {
         match result {
             Ok(n) => Ok(Some(n)),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            // Closed without close_notify: closed (see `poll_read`).
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(Some(0)),
             Err(e) => Err(e),
         }
     }
 }
 
-/// Forwards the four stream methods to whichever variant is there.
+/// Forwards the stream methods to whichever variant is there, and adds `readable`.
 macro_rules! either_stream {
     ($ty:ident) => {
+        impl $ty {
+            /// Resolves when a read would find bytes (or the end), reading nothing:
+            /// data TLS already decrypted counts, records still on the socket do.
+            pub async fn readable(&self) -> io::Result<()> {
+                match self {
+                    $ty::Tcp(s) => s.readable().await,
+                    $ty::Tls(s) => {
+                        let (tcp, tls) = s.get_ref();
+                        if tls.wants_read() {
+                            tcp.readable().await
+                        } else {
+                            Ok(())
+                        }
+                    }
+                }
+            }
+        }
+
         impl AsyncRead for $ty {
             fn poll_read(
                 self: Pin<&mut Self>,
@@ -93,7 +83,14 @@ macro_rules! either_stream {
             ) -> Poll<io::Result<()>> {
                 match self.get_mut() {
                     $ty::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-                    $ty::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+                    // A peer that closes without TLS's close_notify has closed all the
+                    // same: the protocol's own framing tells a cut packet from a close.
+                    $ty::Tls(s) => match Pin::new(s.as_mut()).poll_read(cx, buf) {
+                        Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                            Poll::Ready(Ok(()))
+                        }
+                        other => other,
+                    },
                 }
             }
         }

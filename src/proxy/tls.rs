@@ -240,3 +240,35 @@ impl TlsSetup {
             .map(|(_, tls)| tls.clone())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[cfg(unix)]
+    fn a_key_others_can_read_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key.pem");
+        std::fs::write(&key, "not read").unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = read_key(&key).unwrap_err().to_string();
+        assert!(err.contains("readable by others"), "{err}");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let err = read_key(&key).unwrap_err().to_string();
+        assert!(!err.contains("readable by others"), "{err}");
+    }
+
+    #[test]
+    fn a_file_without_certificates_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = dir.path().join("cert.pem");
+        std::fs::write(&cert, "no PEM here\n").unwrap();
+        let err = read_certs(&cert).unwrap_err().to_string();
+        assert!(
+            err.contains("cert.pem") && err.contains("no PEM certificate"),
+            "{err}"
+        );
+    }
+}

@@ -64,6 +64,14 @@ pub async fn handshake(
     shared: &Proxy,
     peer: SocketAddr,
 ) -> Result<(PacketStream<ClientStream>, Authenticated), SessionError> {
+    let mut io = io;
+    if let Some(left) = shared.throttle.refuse(peer.ip()) {
+        // In place of the greeting, as a server refuses a blocked host.
+        io.write(&reply::host_blocked(&peer.ip().to_string(), left))
+            .await
+            .ok();
+        return Err(SessionError::HostBlocked);
+    }
     let server = shared.server_info.load_full();
     let tls = shared.tls.load_full();
     let scramble = new_scramble();
@@ -84,7 +92,6 @@ pub async fn handshake(
     };
     let mut payload = BytesMut::new();
     greeting.encode(&mut payload);
-    let mut io = io;
     io.write(&payload).await.map_err(SessionError::client_io)?;
 
     let packet = match io.read().await {
@@ -185,6 +192,8 @@ pub async fn handshake(
         Some(secret) => secret,
         None => {
             tracing::info!(session = id, user, %peer, "access denied");
+            let config = shared.topology.config.load_full();
+            shared.throttle.failed(peer.ip(), &config.proxy).await;
             io.write(&reply::access_denied(
                 &response.user,
                 &peer.ip().to_string(),
@@ -195,6 +204,7 @@ pub async fn handshake(
             return Err(SessionError::AccessDenied);
         }
     };
+    shared.throttle.succeeded(peer.ip());
     if !clear && sends_fast_auth_ok(plugin, &secret) {
         // The fast path's verdict; the OK follows once the backend accepted the login.
         io.write(&FAST_AUTH_OK_PAYLOAD)
@@ -232,6 +242,8 @@ pub async fn handshake(
             charset: response.charset,
             max_packet: response.max_packet,
             attrs: response.connect_attrs,
+            // Filled in by the session, which knows both ends of the socket.
+            client_addrs: None,
         },
         scramble,
     };

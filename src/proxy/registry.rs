@@ -233,6 +233,7 @@ mod tests {
             charset: 45,
             max_packet: 0,
             attrs: None,
+            client_addrs: None,
         };
         let peer = "127.0.0.1:5000".parse().unwrap();
         registry.insert(

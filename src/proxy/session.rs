@@ -23,6 +23,7 @@ use tokio_util::sync::ReusableBoxFuture;
 use crate::protocol::codec::chunk_header;
 use crate::protocol::constants::*;
 use crate::protocol::packets::{insert_types, max_head_len, ok_payload};
+use crate::protocol::proxy_header::ProxyAddrs;
 use crate::protocol::ProtocolError;
 use crate::proxy::client::{self, Authenticated};
 use crate::proxy::conn::{ClientConn, ServerConn};
@@ -100,7 +101,7 @@ pub async fn run(shared: Arc<Proxy>, stream: TcpStream, peer: SocketAddr, id: u3
     };
     match result {
         Ok(()) => tracing::debug!(session = id, %peer, "session closed"),
-        Err(SessionError::AccessDenied) => {}
+        Err(SessionError::AccessDenied | SessionError::HostBlocked) => {}
         Err(e) => tracing::info!(session = id, %peer, "session ended: {e}"),
     }
 }
@@ -113,13 +114,23 @@ async fn establish(
     id: u32,
 ) -> Result<Session, SessionError> {
     let config = shared.topology.config.load_full();
+    let local = stream.local_addr().ok();
     let io = PacketStream::new(stream, HANDSHAKE_MAX_PACKET);
     let timeout = config.proxy.handshake_timeout.0;
-    let (mut io, Authenticated { login, scramble }) =
-        match tokio::time::timeout(timeout, client::handshake(io, id, &shared, peer)).await {
-            Ok(r) => r?,
-            Err(_) => return Err(SessionError::HandshakeTimeout),
-        };
+    let (
+        mut io,
+        Authenticated {
+            mut login,
+            scramble,
+        },
+    ) = match tokio::time::timeout(timeout, client::handshake(io, id, &shared, peer)).await {
+        Ok(r) => r?,
+        Err(_) => return Err(SessionError::HandshakeTimeout),
+    };
+    login.client_addrs = local.map(|destination| ProxyAddrs {
+        source: peer,
+        destination,
+    });
     let target = shared.topology.target.load_full();
     let address = target.address.clone();
     if let Some(why) = shared.topology.refusal.load().as_ref() {

@@ -454,14 +454,9 @@ fn raw_ssl_request(addr: &str) -> (u8, Vec<u8>) {
         (head[3], payload)
     };
     read_packet(&mut stream);
-    let caps = BASE_CAPS | CLIENT_SSL;
-    let mut request = Vec::with_capacity(36);
-    request.extend_from_slice(&[32, 0, 0, 1]);
-    request.extend_from_slice(&caps.to_le_bytes());
-    request.extend_from_slice(&(1u32 << 24).to_le_bytes());
-    request.push(UTF8MB4_GENERAL_CI);
-    request.extend_from_slice(&[0u8; 23]);
-    stream.write_all(&request).expect("send the SSLRequest");
+    stream
+        .write_all(&ssl_request())
+        .expect("send the SSLRequest");
     let answer = read_packet(&mut stream);
     let mut rest = Vec::new();
     let closed = stream.read_to_end(&mut rest);
@@ -472,6 +467,56 @@ fn raw_ssl_request(addr: &str) -> (u8, Vec<u8>) {
     );
     answer
 }
+
+/// An SSLRequest packet (sequence id 1): the first 32 bytes of a HandshakeResponse41.
+fn ssl_request() -> Vec<u8> {
+    let caps = BASE_CAPS | CLIENT_SSL;
+    let mut request = Vec::with_capacity(36);
+    request.extend_from_slice(&[32, 0, 0, 1]);
+    request.extend_from_slice(&caps.to_le_bytes());
+    request.extend_from_slice(&(1u32 << 24).to_le_bytes());
+    request.push(UTF8MB4_GENERAL_CI);
+    request.extend_from_slice(&[0u8; 23]);
+    request
+}
+
+/// A client that goes quiet after its SSLRequest, or halfway through its
+/// ClientHello, is hung up on at `handshake_timeout`, not held forever.
+fn stalled_tls_handshake_ends_at_handshake_timeout(flavor: Flavor) {
+    let s = setup(flavor);
+    let proxy = s
+        .builder("")
+        .proxy_key("handshake_timeout", "\"1s\"")
+        .start();
+    let half_hello: &[u8] = &[0x16, 0x03, 0x01, 0x02, 0x00, 0x01];
+    for (what, after) in [
+        ("the SSLRequest", &[][..]),
+        ("half a ClientHello", half_hello),
+    ] {
+        let mut stream = TcpStream::connect(&proxy.addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("read timeout");
+        let mut greeting = [0u8; 1024];
+        let n = stream.read(&mut greeting).expect("the greeting");
+        assert!(n > 4, "no greeting");
+        stream
+            .write_all(&ssl_request())
+            .expect("send the SSLRequest");
+        stream.write_all(after).expect("send the rest");
+        let start = Instant::now();
+        let mut rest = Vec::new();
+        let end = stream.read_to_end(&mut rest);
+        let took = start.elapsed();
+        assert!(
+            end.is_ok() && took > Duration::from_millis(500) && took < Duration::from_secs(5),
+            "silent after {what}: {end:?} after {took:?}"
+        );
+        eprintln!("silent after {what}: closed after {took:?}");
+    }
+}
+
+for_each_flavor!(stalled_tls_handshake_ends_at_handshake_timeout);
 
 /// Replace the proxy's certificate and key files, `ctl reload`: new sessions get the
 /// new certificate, a session opened before keeps working on its connection.

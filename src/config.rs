@@ -309,9 +309,25 @@ pub struct ControlConfig {
     pub password_file: Option<String>,
     /// An environment variable of the proxy holding its password.
     pub password_env: Option<String>,
+    /// `[replication]` only: the CA bundle a replica checks its source's certificate
+    /// against when the source is reached over TLS — a path on the database servers.
+    pub tls_ca: Option<String>,
+    /// `[replication]` only: a client certificate and key for the replica (paths on
+    /// the database servers).
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
     /// The password from whichever key gave it, filled in when the config is loaded.
     #[serde(skip)]
     resolved: String,
+}
+
+/// How a replica reaches a source that is on TLS (paths on the replica's host).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceTls {
+    /// Verify the source's certificate against this CA.
+    pub ca: Option<String>,
+    pub cert: Option<String>,
+    pub key: Option<String>,
 }
 
 impl ControlConfig {
@@ -322,6 +338,9 @@ impl ControlConfig {
             password: Some(password.to_owned()),
             password_file: None,
             password_env: None,
+            tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
             resolved: password.to_owned(),
         }
     }
@@ -546,6 +565,22 @@ impl Config {
             ));
         }
         self.credentials()?;
+        if let Some(control) = &self.control {
+            if control.tls_ca.is_some() || control.tls_cert.is_some() || control.tls_key.is_some() {
+                return Err(invalid(
+                    "control.tls_ca",
+                    "tls_ca, tls_cert and tls_key belong in [replication] (the proxy's own TLS to a server is in [blue]/[green])",
+                ));
+            }
+        }
+        if let Some(repl) = &self.replication {
+            if repl.tls_cert.is_some() != repl.tls_key.is_some() {
+                return Err(invalid(
+                    "replication.tls_cert",
+                    "tls_cert and tls_key go together",
+                ));
+            }
+        }
         let sw = &self.switchover;
         for (key, d) in [
             ("proxy.handshake_timeout", self.proxy.handshake_timeout),
@@ -572,10 +607,23 @@ impl Config {
             .find(|b| b.address == address)
     }
 
-    /// Whether the server at `address` is reached over TLS (so replicas of it are
-    /// pointed at it with TLS too).
+    /// Whether the server at `address` is reached over TLS.
     pub fn tls_to(&self, address: &str) -> bool {
         self.backend(address).is_some_and(|b| b.tls)
+    }
+
+    /// How a replica of the server at `address` reaches it: over TLS (checked
+    /// against `[replication] tls_ca` when given) when the proxy reaches it so.
+    pub fn source_tls(&self, address: &str) -> Option<SourceTls> {
+        if !self.tls_to(address) {
+            return None;
+        }
+        let repl = self.replication.as_ref();
+        Some(SourceTls {
+            ca: repl.and_then(|r| r.tls_ca.clone()),
+            cert: repl.and_then(|r| r.tls_cert.clone()),
+            key: repl.and_then(|r| r.tls_key.clone()),
+        })
     }
 
     /// The `[[users]]` table: user name → what is known of its password.

@@ -610,10 +610,12 @@ async fn backend_verification_failures(flavor: Flavor) {
 /// Switchovers there and back under the standard workload, every client on TLS to
 /// the proxy and the proxy on TLS to both servers (which refuse plaintext): no client
 /// error, and every client keeps its connection. The replication the proxy set up
-/// for the way back (green following blue again at the end) runs over TLS.
+/// for the way back (green following blue again at the end) runs over TLS, checking
+/// the source's certificate against `[replication] tls_ca`.
 async fn switchover_under_load_over_tls(flavor: Flavor) {
     let s = setup(flavor);
-    let proxy = s.proxy("");
+    let ca = format!("\"{}\"", s.ca.ca.display());
+    let proxy = s.builder("").replication_key("tls_ca", &ca).start();
     // Sessions idle through both switchovers, beside the workload's.
     let mut idle = Vec::new();
     for _ in 0..2 {
@@ -640,9 +642,10 @@ async fn switchover_under_load_over_tls(flavor: Flavor) {
         ("Yes".to_owned(), "Yes".to_owned()),
         "green's replication after the way back: {status:?}"
     );
-    eprintln!(
-        "green follows blue over TLS; source certificate verified: {}",
-        column("Master_SSL_Verify_Server_Cert")
+    assert_eq!(
+        column("Master_SSL_Verify_Server_Cert"),
+        "Yes",
+        "green checks blue's certificate after the way back: {status:?}"
     );
     let after = tls_sessions(&proxy).await;
     for (conn, id) in idle.iter_mut().zip(&before) {

@@ -14,6 +14,7 @@ use super::flavor::{Flavor, Statement};
 use super::gtid::GtidSet;
 use super::sql;
 use super::{Control, ControlError};
+use crate::config::SourceTls;
 
 /// How often [`Control::wait_replicating`] looks at the replica status.
 const POLL: Duration = Duration::from_millis(50);
@@ -157,20 +158,39 @@ fn change_source_sql(
     port: u16,
     user: &str,
     password: &str,
-    tls: bool,
+    tls: Option<&SourceTls>,
 ) -> String {
     let (host, user, password) = (sql::quote(host), sql::quote(user), sql::quote(password));
-    let ssl = u8::from(tls);
+    let prefix = match flavor {
+        Flavor::MariaDb => "MASTER",
+        Flavor::MySql => "SOURCE",
+    };
+    // Said either way: 11.4+ MariaDB replicas default to TLS and to verifying.
+    let ssl = match tls {
+        None => format!("{prefix}_SSL=0"),
+        Some(tls) => {
+            let mut s = format!(
+                "{prefix}_SSL=1, {prefix}_SSL_VERIFY_SERVER_CERT={}",
+                u8::from(tls.ca.is_some())
+            );
+            for (key, path) in [("CA", &tls.ca), ("CERT", &tls.cert), ("KEY", &tls.key)] {
+                if let Some(path) = path {
+                    s.push_str(&format!(", {prefix}_SSL_{key}={}", sql::quote(path)));
+                }
+            }
+            s
+        }
+    };
     match flavor {
         Flavor::MariaDb => format!(
             "CHANGE MASTER TO MASTER_HOST={host}, MASTER_PORT={port}, MASTER_USER={user}, \
-             MASTER_PASSWORD={password}, MASTER_USE_GTID=slave_pos, MASTER_SSL={ssl}, \
+             MASTER_PASSWORD={password}, MASTER_USE_GTID=slave_pos, {ssl}, \
              MASTER_CONNECT_RETRY=1"
         ),
         Flavor::MySql => format!(
             "CHANGE REPLICATION SOURCE TO SOURCE_HOST={host}, SOURCE_PORT={port}, \
              SOURCE_USER={user}, SOURCE_PASSWORD={password}, SOURCE_AUTO_POSITION=1, \
-             SOURCE_SSL={ssl}, SOURCE_CONNECT_RETRY=1, GET_SOURCE_PUBLIC_KEY=1"
+             {ssl}, SOURCE_CONNECT_RETRY=1, GET_SOURCE_PUBLIC_KEY=1"
         ),
     }
 }
@@ -408,7 +428,7 @@ impl Control {
         primary: &str,
         user: &str,
         password: &str,
-        tls: bool,
+        tls: Option<&SourceTls>,
     ) -> Result<(), ControlError> {
         let (host, port) = sql::split_address(primary).ok_or_else(|| {
             self.unexpected(format!("primary address {primary:?} is not host:port"))
@@ -609,14 +629,21 @@ mod tests {
     #[test]
     fn change_source_statements() {
         assert_eq!(
-            change_source_sql(Flavor::MariaDb, "10.0.0.2", 3307, "repl", "it's", false),
+            change_source_sql(Flavor::MariaDb, "10.0.0.2", 3307, "repl", "it's", None),
             "CHANGE MASTER TO MASTER_HOST='10.0.0.2', MASTER_PORT=3307, MASTER_USER='repl', \
              MASTER_PASSWORD='it''s', MASTER_USE_GTID=slave_pos, MASTER_SSL=0, \
              MASTER_CONNECT_RETRY=1"
         );
         assert_eq!(
-            change_source_sql(Flavor::MySql, "db-green", 3306, "repl", r"a\b", true),
-            r"CHANGE REPLICATION SOURCE TO SOURCE_HOST='db-green', SOURCE_PORT=3306, SOURCE_USER='repl', SOURCE_PASSWORD='a\\b', SOURCE_AUTO_POSITION=1, SOURCE_SSL=1, SOURCE_CONNECT_RETRY=1, GET_SOURCE_PUBLIC_KEY=1"
+            change_source_sql(
+                Flavor::MySql,
+                "db-green",
+                3306,
+                "repl",
+                r"a\b",
+                Some(&SourceTls::default())
+            ),
+            r"CHANGE REPLICATION SOURCE TO SOURCE_HOST='db-green', SOURCE_PORT=3306, SOURCE_USER='repl', SOURCE_PASSWORD='a\\b', SOURCE_AUTO_POSITION=1, SOURCE_SSL=1, SOURCE_SSL_VERIFY_SERVER_CERT=0, SOURCE_CONNECT_RETRY=1, GET_SOURCE_PUBLIC_KEY=1"
         );
     }
 }

@@ -465,7 +465,7 @@ async fn switch(
                 to_address,
                 &repl.user,
                 repl.password(),
-                run.config.tls_to(to_address),
+                run.config.source_tls(to_address).as_ref(),
             )
             .await
         {

@@ -135,8 +135,13 @@ async fn roll_forward(shared: &Switchover, j: &Journal) {
             match c.replica_status().await? {
                 Some(r) if r.replicates_from(&new) && r.is_running() => Ok(()),
                 _ => {
-                    c.replicate_from(&new, &repl.user, repl.password(), config.tls_to(&new))
-                        .await
+                    c.replicate_from(
+                        &new,
+                        &repl.user,
+                        repl.password(),
+                        config.source_tls(&new).as_ref(),
+                    )
+                    .await
                 }
             }
         };

@@ -78,8 +78,8 @@ impl Repair {
                 Some(_) => new.start_replication().await,
                 None => {
                     let repl = config.replication.clone().unwrap_or(control.clone());
-                    let tls = config.tls_to(&self.old);
-                    new.replicate_from(&self.old, &repl.user, repl.password(), tls)
+                    let tls = config.source_tls(&self.old);
+                    new.replicate_from(&self.old, &repl.user, repl.password(), tls.as_ref())
                         .await
                 }
             };

@@ -206,6 +206,7 @@ pub struct ProxyBuilder<'a> {
     extra_toml: String,
     /// Lines added to both `[blue]` and `[green]`.
     backend_toml: String,
+    replication_toml: String,
     env: Vec<(String, String)>,
 }
 
@@ -226,6 +227,13 @@ impl ProxyBuilder<'_> {
     /// `key = value` in both `[blue]` and `[green]`, `value` in TOML.
     pub fn backend_key(mut self, key: &str, value: &str) -> Self {
         self.backend_toml.push_str(&format!("{key} = {value}\n"));
+        self
+    }
+
+    /// `key = value` (TOML) in the `[replication]` table.
+    pub fn replication_key(mut self, key: &str, value: &str) -> Self {
+        self.replication_toml
+            .push_str(&format!("{key} = {value}\n"));
         self
     }
 
@@ -298,6 +306,7 @@ impl ProxyBuilder<'_> {
              [replication]\n\
              user = \"{REPL_USER}\"\n\
              password = \"{REPL_PASSWORD}\"\n\
+             {replication}\
              \n\
              {users}\n\
              {extra_toml}",
@@ -305,6 +314,7 @@ impl ProxyBuilder<'_> {
             green = self.pair.green.addr(),
             extra_toml = self.extra_toml,
             backend = self.backend_toml,
+            replication = self.replication_toml,
         );
         fs::write(&config_path, config).expect("write the proxy config");
         let log_path = dir.path().join("proxy.log");
@@ -337,6 +347,7 @@ impl Proxy {
             users: None,
             extra_toml: String::new(),
             backend_toml: String::new(),
+            replication_toml: String::new(),
             env: Vec::new(),
         }
     }

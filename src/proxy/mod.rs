@@ -14,6 +14,7 @@
 
 mod change_user;
 pub mod client;
+pub mod compressed;
 pub mod conn;
 pub mod errors;
 pub mod gate;

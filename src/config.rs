@@ -61,6 +61,25 @@ pub struct Config {
     /// The account the old primary replicates with after a switchover (the way back);
     /// falls back to `[control]`.
     pub replication: Option<ControlConfig>,
+    /// TLS on the client leg: the proxy's certificate and what it requires.
+    pub tls: Option<TlsConfig>,
+}
+
+/// `[tls]`: the proxy as a TLS server to its clients.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The proxy's certificate chain (PEM), leaf first.
+    pub cert: std::path::PathBuf,
+    /// Its private key (PEM); refused when others can read it.
+    pub key: std::path::PathBuf,
+    /// The oldest TLS version accepted: `"1.2"` or `"1.3"`.
+    #[serde(default = "default_tls_min_version")]
+    pub min_version: String,
+    /// Refuse logins that did not upgrade to TLS, as a server started with
+    /// `require_secure_transport=ON` does.
+    #[serde(default)]
+    pub require_secure_transport: bool,
 }
 
 /// `[switchover]`: bounds and policies of a switchover.
@@ -206,6 +225,60 @@ pub struct ProxyConfig {
 pub struct BackendConfig {
     /// `host:port` of the server.
     pub address: String,
+    /// TLS to this server, for session and control connections.
+    #[serde(default)]
+    pub tls: bool,
+    /// The CA bundle (PEM) the server's certificate must chain to.
+    pub tls_ca: Option<std::path::PathBuf>,
+    /// The name the server's certificate must carry; the host of `address` when absent.
+    pub tls_server_name: Option<String>,
+    /// Check the server's certificate and name (on unless turned off).
+    #[serde(default = "default_true")]
+    pub tls_verify_server_cert: bool,
+    /// A client certificate chain (PEM) to present, with `tls_key`.
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The client certificate's private key (PEM).
+    pub tls_key: Option<std::path::PathBuf>,
+}
+
+impl BackendConfig {
+    /// The host part of `address`, without IPv6 brackets.
+    pub fn host(&self) -> &str {
+        let host = self
+            .address
+            .rsplit_once(':')
+            .map_or(&*self.address, |(h, _)| h);
+        host.trim_start_matches('[').trim_end_matches(']')
+    }
+
+    fn check_tls(&self, side: &str) -> Result<(), ConfigError> {
+        if !self.tls {
+            let given = self.tls_ca.is_some()
+                || self.tls_server_name.is_some()
+                || self.tls_cert.is_some()
+                || self.tls_key.is_some();
+            if given {
+                return Err(invalid(
+                    format!("{side}.tls"),
+                    "tls_* keys are given but tls is not true",
+                ));
+            }
+            return Ok(());
+        }
+        if self.tls_verify_server_cert && self.tls_ca.is_none() {
+            return Err(invalid(
+                format!("{side}.tls_ca"),
+                "needed to verify the server's certificate (or set tls_verify_server_cert = false)",
+            ));
+        }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(invalid(
+                format!("{side}.tls_cert"),
+                "tls_cert and tls_key go together",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// `[control]`: the control-plane account.
@@ -349,6 +422,9 @@ fn default_connect_timeout() -> HumanDuration {
 fn default_shutdown_timeout() -> HumanDuration {
     HumanDuration(Duration::from_secs(10))
 }
+fn default_tls_min_version() -> String {
+    "1.2".to_owned()
+}
 fn default_refresh_interval() -> HumanDuration {
     HumanDuration(Duration::from_secs(5))
 }
@@ -389,8 +465,15 @@ impl Config {
             ));
         }
         check_address("blue.address", &self.blue.address)?;
+        self.blue.check_tls("blue")?;
         if let Some(green) = &self.green {
             check_address("green.address", &green.address)?;
+            green.check_tls("green")?;
+        }
+        if let Some(tls) = &self.tls {
+            if !matches!(tls.min_version.as_str(), "1.2" | "1.3") {
+                return Err(invalid("tls.min_version", "must be \"1.2\" or \"1.3\""));
+            }
         }
         if self.auth.load_from_backend && self.control.is_none() {
             return Err(invalid(
@@ -415,6 +498,19 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// The `[blue]` or `[green]` entry of the server at `address`, if either is.
+    pub fn backend(&self, address: &str) -> Option<&BackendConfig> {
+        std::iter::once(&self.blue)
+            .chain(self.green.as_ref())
+            .find(|b| b.address == address)
+    }
+
+    /// Whether the server at `address` is reached over TLS (so replicas of it are
+    /// pointed at it with TLS too).
+    pub fn tls_to(&self, address: &str) -> bool {
+        self.backend(address).is_some_and(|b| b.tls)
     }
 
     /// The `[[users]]` table: user name → what is known of its password.
@@ -644,5 +740,34 @@ password = "secret"
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert!(parse_duration("10").is_err());
+    }
+
+    #[test]
+    fn tls_keys_are_checked() {
+        let with = |extra: &str| Config::parse(&format!("{MINIMAL}{extra}"));
+        let tls = with("[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n").unwrap();
+        let tls = tls.tls.unwrap();
+        assert_eq!(tls.min_version, "1.2");
+        assert!(!tls.require_secure_transport);
+        let err = with("[tls]\ncert = \"c\"\nkey = \"k\"\nmin_version = \"1.1\"\n").unwrap_err();
+        assert!(err.to_string().contains("tls.min_version"), "{err}");
+        // A backend on TLS needs a CA unless verification is turned off.
+        let blue = MINIMAL.replace(
+            "address = \"127.0.0.1:3307\"",
+            "address = \"db1:3307\"\ntls = true",
+        );
+        let err = Config::parse(&blue).unwrap_err();
+        assert!(err.to_string().contains("blue.tls_ca"), "{err}");
+        let unverified = blue.replace("tls = true", "tls = true\ntls_verify_server_cert = false");
+        let config = Config::parse(&unverified).unwrap();
+        assert_eq!(config.blue.host(), "db1");
+        assert!(config.tls_to("db1:3307"));
+        assert!(!config.tls_to("db2:3307"));
+        let stray = MINIMAL.replace(
+            "address = \"127.0.0.1:3307\"",
+            "address = \"db1:3307\"\ntls_ca = \"ca.pem\"",
+        );
+        let err = Config::parse(&stray).unwrap_err();
+        assert!(err.to_string().contains("blue.tls"), "{err}");
     }
 }

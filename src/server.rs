@@ -75,7 +75,7 @@ pub async fn run(
         None => None,
     };
     let topology = Arc::new(Topology::new(config, config_path));
-    let proxy = Arc::new(Proxy::new(topology));
+    let proxy = Arc::new(Proxy::new(topology).map_err(std::io::Error::other)?);
     let shared = Arc::new(Switchover::new(proxy.clone()));
     recovery::recover(&shared).await;
     proxy.warm_up().await;

@@ -191,7 +191,7 @@ async fn switch(old: &mut Control, new: &mut Control) -> String {
     new.stop_replication().await.unwrap();
     new.set_read_only(false, T).await.unwrap();
     // The way back.
-    old.replicate_from(new.address(), REPL_USER, REPL_PASSWORD)
+    old.replicate_from(new.address(), REPL_USER, REPL_PASSWORD, false)
         .await
         .unwrap();
     old.wait_replicating(T).await.unwrap();

@@ -38,7 +38,7 @@ const GUARD: Duration = Duration::from_secs(60);
 async fn start_proxy(toml: &str, listen: &str) -> Arc<Switchover> {
     let config = Config::parse(toml).unwrap_or_else(|e| panic!("the test config: {e}\n{toml}"));
     let topology = Arc::new(Topology::new(config, None));
-    let proxy = Arc::new(Proxy::new(topology));
+    let proxy = Arc::new(Proxy::new(topology).expect("the test's TLS files"));
     let shared = Arc::new(Switchover::new(proxy.clone()));
     recovery::recover(&shared).await;
     proxy.warm_up().await;

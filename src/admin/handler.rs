@@ -16,6 +16,7 @@ use crate::admin::server::Handler;
 use crate::config::{Config, ControlConfig};
 use crate::control::{Control, Flavor, ReplicaStatus};
 use crate::proxy::registry::lock;
+use crate::proxy::tls::TlsSetup;
 use crate::switchover::guardrails;
 use crate::switchover::orchestrator::{self, Options, SwitchoverError};
 use crate::switchover::Switchover;
@@ -117,7 +118,7 @@ async fn status(shared: &Switchover, out: &mpsc::Sender<Line>) -> Line {
     if let (Some(address), Some(control)) =
         (shared.topology.address_of(standby), config.control.clone())
     {
-        let line = standby_line(standby, &address, &control).await;
+        let line = standby_line(&config, standby, &address, &control).await;
         let _ = out.send(line).await;
     }
     if let Some(what) = shared.switch.repair_pending() {
@@ -152,10 +153,15 @@ async fn status(shared: &Switchover, out: &mpsc::Sender<Line>) -> Line {
 }
 
 /// The standby's replication and GTIDs, for `status`.
-async fn standby_line(standby: Side, address: &str, control: &ControlConfig) -> Line {
+async fn standby_line(
+    config: &Config,
+    standby: Side,
+    address: &str,
+    control: &ControlConfig,
+) -> Line {
     let name = standby.name();
     let timeout = Duration::from_secs(3);
-    let mut c = match Control::connect(address, &control.user, &control.password, timeout).await {
+    let mut c = match Control::connect_with(config, control, address, timeout).await {
         Ok(c) => c,
         Err(e) => return Line::progress(format!("standby {name} ({address}): unreachable: {e}")),
     };
@@ -371,7 +377,10 @@ pub fn reload_config(shared: &Switchover) -> Result<String, String> {
             "`{key}` changed: that needs a restart; the old config stays in force"
         ));
     }
+    // Certificates are read before anything changes: a bad one keeps the old config.
+    let tls = TlsSetup::load(&new).map_err(|e| format!("{e}; the old config stays in force"))?;
     shared.proxy.users.apply(&new);
+    shared.proxy.tls.store(Arc::new(tls));
     shared.topology.config.store(Arc::new(new));
     Ok(format!("reloaded {}", path.display()))
 }

@@ -33,7 +33,7 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, Row};
 
-use crate::config::ControlConfig;
+use crate::config::{BackendConfig, Config, ControlConfig};
 
 pub use error::ControlError;
 pub use flavor::{Dialect, Flavor};
@@ -87,9 +87,24 @@ impl Control {
         password: &str,
         timeout: Duration,
     ) -> Result<Control, ControlError> {
+        Control::connect_over(address, None, user, password, timeout).await
+    }
+
+    /// [`Control::connect`], over TLS as `tls` (the server's `[blue]`/`[green]` entry)
+    /// says when given.
+    async fn connect_over(
+        address: &str,
+        tls: Option<&BackendConfig>,
+        user: &str,
+        password: &str,
+        timeout: Duration,
+    ) -> Result<Control, ControlError> {
+        let opts = OptsBuilder::from_opts(opts(address, user, password)?)
+            .ssl_opts(tls.and_then(ssl_opts))
+            .into();
         let mut control = Control {
             address: address.to_owned(),
-            opts: opts(address, user, password)?,
+            opts,
             conn: None,
             conn_id: 0,
             flavor: Flavor::MariaDb,
@@ -99,13 +114,16 @@ impl Control {
         Ok(control)
     }
 
-    /// [`Control::connect`] with the `[control]` account from the configuration.
+    /// [`Control::connect`] as `control`, over TLS when `config` says so for the
+    /// server at `address`.
     pub async fn connect_with(
-        address: &str,
+        config: &Config,
         control: &ControlConfig,
+        address: &str,
         timeout: Duration,
     ) -> Result<Control, ControlError> {
-        Control::connect(address, &control.user, &control.password, timeout).await
+        let tls = config.backend(address);
+        Control::connect_over(address, tls, &control.user, &control.password, timeout).await
     }
 
     /// The server's `host:port`.
@@ -274,6 +292,29 @@ fn opts(address: &str, user: &str, password: &str) -> Result<Opts, ControlError>
         .prefer_socket(false)
         .stmt_cache_size(0)
         .into())
+}
+
+/// The TLS options of a server's entry, or `None` when it is reached in the clear.
+fn ssl_opts(backend: &BackendConfig) -> Option<mysql_async::SslOpts> {
+    if !backend.tls {
+        return None;
+    }
+    let path = |p: &std::path::Path| p.to_path_buf().into();
+    let mut ssl = mysql_async::SslOpts::default()
+        .with_disable_built_in_roots(true)
+        .with_danger_accept_invalid_certs(!backend.tls_verify_server_cert)
+        .with_danger_skip_domain_validation(!backend.tls_verify_server_cert)
+        .with_danger_tls_hostname_override(backend.tls_server_name.clone());
+    if let Some(ca) = &backend.tls_ca {
+        ssl = ssl.with_root_certs(vec![path(ca)]);
+    }
+    if let (Some(cert), Some(key)) = (&backend.tls_cert, &backend.tls_key) {
+        ssl = ssl.with_client_identity(Some(mysql_async::ClientIdentity::new(
+            path(cert),
+            path(key),
+        )));
+    }
+    Some(ssl)
 }
 
 /// A new connection, its `CONNECTION_ID()` and its server's flavor (from

@@ -143,25 +143,34 @@ fn channel_name(row: &Row) -> Option<String> {
 }
 
 /// The statement that points a server at `host:port` as its source, with GTIDs,
-/// without TLS (11.4+ MariaDB replicas default to it), retrying the connection every
-/// second.
+/// with TLS only when `tls` (the source is reached over TLS by the proxy too; 11.4+
+/// MariaDB replicas default to TLS, so it is always said), retrying the connection
+/// every second.
 ///
 /// MariaDB: `MASTER_USE_GTID=slave_pos` (the caller sets `gtid_slave_pos` first).
 /// MySQL: `SOURCE_AUTO_POSITION=1`, which
 /// starts from the replica's own `gtid_executed`; `GET_SOURCE_PUBLIC_KEY=1` lets a
 /// `caching_sha2_password` replication account log in without TLS.
-fn change_source_sql(flavor: Flavor, host: &str, port: u16, user: &str, password: &str) -> String {
+fn change_source_sql(
+    flavor: Flavor,
+    host: &str,
+    port: u16,
+    user: &str,
+    password: &str,
+    tls: bool,
+) -> String {
     let (host, user, password) = (sql::quote(host), sql::quote(user), sql::quote(password));
+    let ssl = u8::from(tls);
     match flavor {
         Flavor::MariaDb => format!(
             "CHANGE MASTER TO MASTER_HOST={host}, MASTER_PORT={port}, MASTER_USER={user}, \
-             MASTER_PASSWORD={password}, MASTER_USE_GTID=slave_pos, MASTER_SSL=0, \
+             MASTER_PASSWORD={password}, MASTER_USE_GTID=slave_pos, MASTER_SSL={ssl}, \
              MASTER_CONNECT_RETRY=1"
         ),
         Flavor::MySql => format!(
             "CHANGE REPLICATION SOURCE TO SOURCE_HOST={host}, SOURCE_PORT={port}, \
              SOURCE_USER={user}, SOURCE_PASSWORD={password}, SOURCE_AUTO_POSITION=1, \
-             SOURCE_SSL=0, SOURCE_CONNECT_RETRY=1, GET_SOURCE_PUBLIC_KEY=1"
+             SOURCE_SSL={ssl}, SOURCE_CONNECT_RETRY=1, GET_SOURCE_PUBLIC_KEY=1"
         ),
     }
 }
@@ -399,6 +408,7 @@ impl Control {
         primary: &str,
         user: &str,
         password: &str,
+        tls: bool,
     ) -> Result<(), ControlError> {
         let (host, port) = sql::split_address(primary).ok_or_else(|| {
             self.unexpected(format!("primary address {primary:?} is not host:port"))
@@ -409,7 +419,7 @@ impl Control {
             Flavor::MySql => "gtid_executed (auto-position)".to_owned(),
         };
         let timeout = self.timeout;
-        let change = change_source_sql(self.flavor(), &host, port, user, password);
+        let change = change_source_sql(self.flavor(), &host, port, user, password, tls);
         self.run(self.dialect().change_source, &change, timeout)
             .await?;
         tracing::info!(server = %self.address, %primary, from = %start, "replicating from the new primary");
@@ -599,14 +609,14 @@ mod tests {
     #[test]
     fn change_source_statements() {
         assert_eq!(
-            change_source_sql(Flavor::MariaDb, "10.0.0.2", 3307, "repl", "it's"),
+            change_source_sql(Flavor::MariaDb, "10.0.0.2", 3307, "repl", "it's", false),
             "CHANGE MASTER TO MASTER_HOST='10.0.0.2', MASTER_PORT=3307, MASTER_USER='repl', \
              MASTER_PASSWORD='it''s', MASTER_USE_GTID=slave_pos, MASTER_SSL=0, \
              MASTER_CONNECT_RETRY=1"
         );
         assert_eq!(
-            change_source_sql(Flavor::MySql, "db-green", 3306, "repl", r"a\b"),
-            r"CHANGE REPLICATION SOURCE TO SOURCE_HOST='db-green', SOURCE_PORT=3306, SOURCE_USER='repl', SOURCE_PASSWORD='a\\b', SOURCE_AUTO_POSITION=1, SOURCE_SSL=0, SOURCE_CONNECT_RETRY=1, GET_SOURCE_PUBLIC_KEY=1"
+            change_source_sql(Flavor::MySql, "db-green", 3306, "repl", r"a\b", true),
+            r"CHANGE REPLICATION SOURCE TO SOURCE_HOST='db-green', SOURCE_PORT=3306, SOURCE_USER='repl', SOURCE_PASSWORD='a\\b', SOURCE_AUTO_POSITION=1, SOURCE_SSL=1, SOURCE_CONNECT_RETRY=1, GET_SOURCE_PUBLIC_KEY=1"
         );
     }
 }

@@ -149,3 +149,6 @@ pub const NATIVE_PASSWORD: &str = "mysql_native_password";
 pub const CACHING_SHA2: &str = "caching_sha2_password";
 /// Collation id of `utf8mb4_general_ci`.
 pub const UTF8MB4_GENERAL_CI: u8 = 45;
+
+/// `require_secure_transport=ON` and a login without TLS.
+pub const ER_SECURE_TRANSPORT_REQUIRED: u16 = 3159;

@@ -79,8 +79,9 @@ impl Session {
         let database = (!request.database.is_empty()).then(|| request.database.clone());
         // Native first: the proxy does not keep the backend's default plugin, and a
         // server whose account needs caching_sha2_password switches to it.
-        let (mut auth, first_answer) =
+        let (auth, first_answer) =
             BackendAuth::start(&secret, Plugin::Native, self.server.scramble());
+        let mut auth = auth.over_tls(self.server.is_tls());
         let backend_request = ChangeUser {
             user: request.user.clone(),
             auth_response: first_answer,

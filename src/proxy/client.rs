@@ -9,6 +9,8 @@
 use std::net::SocketAddr;
 
 use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
 
 use crate::protocol::auth::new_scramble;
 use crate::protocol::caching_sha2::{self, FAST_AUTH_OK_PAYLOAD};
@@ -20,6 +22,7 @@ use crate::protocol::handshake::{
 use crate::protocol::ProtocolError;
 use crate::proxy::errors::{reply, SessionError};
 use crate::proxy::io::PacketStream;
+use crate::proxy::stream::ClientStream;
 use crate::proxy::upstream::{Login, ServerInfo, RELAYED_CAPS, RELAYED_MARIADB_CAPS};
 use crate::proxy::users::Credential;
 
@@ -53,16 +56,21 @@ pub fn greeting_plugin(server: &ServerInfo) -> Plugin {
 }
 
 /// Runs the connection phase up to (not including) the final OK, which is sent once
-/// the backend has accepted the login too.
+/// the backend has accepted the login too. Returns the client's stream, upgraded to
+/// TLS when the client asked for it.
 pub async fn handshake(
-    io: &mut PacketStream,
+    io: PacketStream<TcpStream>,
     id: u32,
     shared: &Proxy,
     peer: SocketAddr,
-) -> Result<Authenticated, SessionError> {
+) -> Result<(PacketStream<ClientStream>, Authenticated), SessionError> {
     let server = shared.server_info.load_full();
+    let tls = shared.tls.load_full();
     let scramble = new_scramble();
-    let caps = offered_caps(&server);
+    let mut caps = offered_caps(&server);
+    if tls.acceptor.is_some() {
+        caps |= CLIENT_SSL;
+    }
     let greeting = ServerHandshake {
         protocol_version: 10,
         server_version: server.version.clone(),
@@ -76,23 +84,43 @@ pub async fn handshake(
     };
     let mut payload = BytesMut::new();
     greeting.encode(&mut payload);
+    let mut io = io;
     io.write(&payload).await.map_err(SessionError::client_io)?;
 
     let packet = match io.read().await {
         Ok(p) => p,
-        Err(e) => return Err(fail(io, e).await),
+        Err(e) => return Err(fail(&mut io, e).await),
     };
-    if HandshakeResponse::is_ssl_request(&packet.payload) {
-        // What a MariaDB server without TLS (have_ssl=DISABLED) answers too: 1043.
-        io.write(&reply::handshake(
-            "TLS was not offered; connect without TLS (e.g. --skip-ssl, ssl-mode=DISABLED)",
-        ))
-        .await
-        .ok();
-        return Err(SessionError::Client(ProtocolError::Malformed {
-            what: "unexpected SSL request",
-        }));
-    }
+    let secure = HandshakeResponse::is_ssl_request(&packet.payload);
+    let mut conn = if secure {
+        let Some(acceptor) = &tls.acceptor else {
+            // What a MariaDB server without TLS (have_ssl=DISABLED) answers too: 1043.
+            io.write(&reply::handshake(
+                "TLS was not offered; connect without TLS (e.g. --skip-ssl, ssl-mode=DISABLED)",
+            ))
+            .await
+            .ok();
+            return Err(SessionError::Client(ProtocolError::Malformed {
+                what: "unexpected SSL request",
+            }));
+        };
+        start_tls(io, acceptor).await?
+    } else {
+        PacketStream {
+            stream: ClientStream::Tcp(io.stream),
+            buf: io.buf,
+            codec: io.codec,
+        }
+    };
+    let io = &mut conn;
+    let packet = if secure {
+        match io.read().await {
+            Ok(p) => p,
+            Err(e) => return Err(fail(io, e).await),
+        }
+    } else {
+        packet
+    };
     let response = match HandshakeResponse::parse(&packet.payload) {
         Ok(r) => r,
         Err(e) => return Err(fail(io, e).await),
@@ -106,7 +134,12 @@ pub async fn handshake(
             what: "a framing capability the proxy did not offer",
         }));
     }
-    let client_caps = response.capabilities & caps;
+    if tls.require_secure_transport && !secure {
+        tracing::info!(session = id, %peer, "plaintext login refused (require_secure_transport)");
+        io.write(&reply::insecure_transport()).await.ok();
+        return Err(SessionError::InsecureTransport);
+    }
+    let client_caps = response.capabilities & caps & !CLIENT_SSL;
     let user = String::from_utf8_lossy(&response.user).into_owned();
     let account = account(shared, &user).await;
     let route = route(
@@ -161,7 +194,7 @@ pub async fn handshake(
             .await
             .map_err(SessionError::client_io)?;
     }
-    Ok(Authenticated {
+    let authenticated = Authenticated {
         login: Login {
             user: response.user,
             secret,
@@ -177,11 +210,54 @@ pub async fn handshake(
             attrs: response.connect_attrs,
         },
         scramble,
+    };
+    Ok((conn, authenticated))
+}
+
+/// Upgrades the connection to TLS after the client's SSLRequest. The client may have
+/// sent its ClientHello right behind the request, in the same read: those bytes go to
+/// TLS first. Sequence ids go on where the request left them.
+async fn start_tls(
+    io: PacketStream<TcpStream>,
+    acceptor: &tokio_rustls::TlsAcceptor,
+) -> Result<PacketStream<ClientStream>, SessionError> {
+    let PacketStream {
+        stream,
+        mut buf,
+        codec,
+    } = io;
+    let mut early: Option<std::io::Error> = None;
+    let accept = acceptor.accept_with(stream, |tls| {
+        let mut rest = &buf[..];
+        while !rest.is_empty() && early.is_none() {
+            match tls.read_tls(&mut rest) {
+                Ok(0) => break,
+                Ok(_) => {
+                    if let Err(e) = tls.process_new_packets() {
+                        early = Some(std::io::Error::new(std::io::ErrorKind::InvalidData, e));
+                    }
+                }
+                Err(e) => early = Some(e),
+            }
+        }
+    });
+    if let Some(e) = early {
+        return Err(SessionError::client_io(e));
+    }
+    let stream = accept.await.map_err(SessionError::client_io)?;
+    buf.clear();
+    Ok(PacketStream {
+        stream: ClientStream::Tls(Box::new(stream)),
+        buf,
+        codec,
     })
 }
 
 /// Sends the client the ERR that matches a protocol failure, and returns the error.
-async fn fail(io: &mut PacketStream, e: ProtocolError) -> SessionError {
+async fn fail<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut PacketStream<S>,
+    e: ProtocolError,
+) -> SessionError {
     let payload = match &e {
         ProtocolError::OutOfOrder { .. } => Some(reply::out_of_order()),
         ProtocolError::TooLarge { max, .. } => Some(reply::packet_too_large(*max)),

@@ -7,11 +7,11 @@
 
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::protocol::codec::write_packet;
 use crate::proxy::errors::SessionError;
+use crate::proxy::stream::{ClientStream, ServerStream};
 use crate::proxy::upstream::Upstream;
 
 /// Room made for one read from the client.
@@ -130,7 +130,8 @@ impl<C: AsyncRead + AsyncWrite + Unpin> ClientConn<C> {
         self.stream
             .write_all(bytes)
             .await
-            .map_err(SessionError::client_io)
+            .map_err(SessionError::client_io)?;
+        self.stream.flush().await.map_err(SessionError::client_io)
     }
 
     /// Sends the client one packet of the proxy's own (an ERR, an OK). A client that
@@ -138,7 +139,9 @@ impl<C: AsyncRead + AsyncWrite + Unpin> ClientConn<C> {
     pub async fn reply(&mut self, seq: u8, payload: &[u8]) {
         self.out.clear();
         write_packet(&mut self.out, seq, payload);
-        let _ = self.stream.write_all(&self.out).await;
+        if self.stream.write_all(&self.out).await.is_ok() {
+            let _ = self.stream.flush().await;
+        }
         self.out.clear();
     }
 
@@ -149,7 +152,10 @@ impl<C: AsyncRead + AsyncWrite + Unpin> ClientConn<C> {
 
     /// Writes the scratch buffer to the client and empties it.
     pub async fn flush_scratch(&mut self) -> Result<(), SessionError> {
-        let result = self.stream.write_all(&self.out).await;
+        let mut result = self.stream.write_all(&self.out).await;
+        if result.is_ok() {
+            result = self.stream.flush().await;
+        }
         self.out.clear();
         result.map_err(SessionError::client_io)
     }
@@ -177,7 +183,7 @@ impl<C: AsyncRead + AsyncWrite + Unpin> ClientConn<C> {
     }
 }
 
-impl ClientConn<TcpStream> {
+impl ClientConn<ClientStream> {
     /// Waits for the client to send something and reads it; `Ok(false)` when it
     /// closed. Room is made only once bytes are ready, so a waiting session holds no
     /// buffer. Cancel-safe: nothing is read unless the future completes.
@@ -212,7 +218,7 @@ pub struct ServerConn<S> {
     epoch: u64,
 }
 
-impl ServerConn<TcpStream> {
+impl ServerConn<ServerStream> {
     /// The logged-in connection `conn`, for the target of `epoch`.
     pub fn from_upstream(conn: Upstream, epoch: u64) -> Self {
         let Upstream {
@@ -232,15 +238,16 @@ impl ServerConn<TcpStream> {
         self.stream.readable().await
     }
 
+    /// Whether the connection is encrypted.
+    pub fn is_tls(&self) -> bool {
+        matches!(self.stream, ServerStream::Tls(_))
+    }
+
     /// Reads what the server sent without waiting: `Ok(None)` when nothing was there,
     /// `Ok(Some(0))` when it closed.
     pub fn try_read(&mut self) -> std::io::Result<Option<usize>> {
         self.buf.reserve(4096);
-        match self.stream.try_read_buf(&mut self.buf) {
-            Ok(n) => Ok(Some(n)),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
-            Err(e) => Err(e),
-        }
+        self.stream.try_read_buf(&mut self.buf)
     }
 }
 
@@ -293,7 +300,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ServerConn<S> {
 
     /// Writes bytes (a command) to the server.
     pub async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        self.stream.write_all(bytes).await
+        self.stream.write_all(bytes).await?;
+        self.stream.flush().await
     }
 
     /// Reads more of the server's answer; the server closing is an error.

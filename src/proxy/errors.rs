@@ -30,6 +30,10 @@ pub enum SessionError {
     /// account's native hash (already answered with ERR 1251).
     #[error("client: account `{0}` needs its password in the config for caching_sha2_password")]
     NeedsPassword(String),
+    /// `[tls] require_secure_transport` and a client that did not ask for TLS
+    /// (already answered with ERR 3159).
+    #[error("client: login without TLS refused (require_secure_transport)")]
+    InsecureTransport,
     /// The proxy refuses clients until the active side is the one writable primary.
     #[error("refused: {0}")]
     Refused(String),
@@ -173,6 +177,16 @@ pub mod reply {
 
     /// A client that can only use caching_sha2_password, for an account whose
     /// password the proxy does not know.
+    /// `[tls] require_secure_transport` and a client that did not upgrade: what a
+    /// server started with `require_secure_transport=ON` answers.
+    pub fn insecure_transport() -> Bytes {
+        err_payload(
+            ER_SECURE_TRANSPORT_REQUIRED,
+            "08004",
+            "Connections using insecure transport are prohibited while --require_secure_transport=ON.",
+        )
+    }
+
     pub fn needs_password(user: &str) -> Bytes {
         let msg = format!(
             "switchyard: this client needs caching_sha2_password, and switchyard knows only \

@@ -4,7 +4,6 @@
 
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio_util::codec::Decoder;
 
 use crate::protocol::codec::{write_packet, Packet, PacketCodec};
@@ -13,8 +12,8 @@ use crate::protocol::ProtocolError;
 /// Largest packet accepted during the connection phase.
 pub const HANDSHAKE_MAX_PACKET: usize = 64 * 1024;
 
-/// A TCP stream with a read buffer and a packet codec that tracks sequence ids.
-pub struct PacketStream<S = TcpStream> {
+/// A stream with a read buffer and a packet codec that tracks sequence ids.
+pub struct PacketStream<S> {
     pub stream: S,
     pub buf: BytesMut,
     pub codec: PacketCodec,
@@ -46,7 +45,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
         let mut out = BytesMut::with_capacity(payload.len() + 8);
         let next = write_packet(&mut out, self.codec.seq(), payload);
         self.codec.set_seq(next);
-        self.stream.write_all(&out).await
+        self.stream.write_all(&out).await?;
+        self.stream.flush().await
     }
 
     /// Starts a new command: sequence ids restart at 0.

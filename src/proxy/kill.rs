@@ -14,7 +14,7 @@ use crate::proxy::io::{PacketStream, HANDSHAKE_MAX_PACKET};
 use crate::proxy::registry::lock;
 use crate::proxy::scan::kill_target;
 use crate::proxy::session::{connect_error_reply, statement_id, Session};
-use crate::proxy::upstream::{self, ConnectError};
+use crate::proxy::upstream::ConnectError;
 
 impl Session {
     /// `KILL n` by protocol command: `n` is a proxy session id; the server knows the
@@ -55,12 +55,16 @@ impl Session {
     ) -> Result<bool, SessionError> {
         let timeout = self.shared.topology.config.load().proxy.connect_timeout.0;
         let answer = async {
-            let conn = upstream::connect(address, &self.login, timeout).await?;
+            let conn = self
+                .shared
+                .connect_upstream(address, &self.login, timeout)
+                .await?;
             let mut io = PacketStream::new(conn.stream, HANDSHAKE_MAX_PACKET);
             io.stream
                 .write_all(packet)
                 .await
                 .map_err(ProtocolError::Io)?;
+            io.stream.flush().await.map_err(ProtocolError::Io)?;
             io.codec.set_seq(1);
             let reply = io.read().await?;
             Ok::<_, ConnectError>(reply.payload)

@@ -21,7 +21,6 @@ use crate::proxy::errors::{reply, SessionError};
 use crate::proxy::io::{PacketStream, HANDSHAKE_MAX_PACKET};
 use crate::proxy::response::Expect;
 use crate::proxy::session::{connect_error_reply, Session};
-use crate::proxy::upstream;
 use crate::proxy::user_variables::{self, quote_ident};
 
 /// The first column of the first row (`None` for none, or NULL).
@@ -112,7 +111,11 @@ impl Session {
             Some(conn) => conn,
             None => {
                 let timeout = self.shared.topology.config.load().proxy.connect_timeout.0;
-                match upstream::connect(&target.address, &self.login, timeout).await {
+                match self
+                    .shared
+                    .connect_upstream(&target.address, &self.login, timeout)
+                    .await
+                {
                     Ok(conn) => conn,
                     Err(e) if !pending => {
                         tracing::warn!(

@@ -29,6 +29,8 @@ pub mod scan;
 pub mod session;
 pub mod state;
 pub mod statement_ids;
+pub mod stream;
+pub mod tls;
 pub mod upstream;
 pub mod user_variables;
 pub mod users;
@@ -47,6 +49,7 @@ use crate::protocol::credential::Credential;
 use crate::topology::Topology;
 use gate::Gate;
 use registry::{lock, Registry};
+use tls::{TlsError, TlsSetup};
 use upstream::ServerInfo;
 use users::UserStore;
 
@@ -77,12 +80,17 @@ pub struct Proxy {
     /// Idle sessions moving after a retarget, a few at a time, so that their logins
     /// and replays do not crowd out sessions that are running statements.
     pub idle_moves: tokio::sync::Semaphore,
+    /// TLS on both legs, as the config in force says.
+    pub tls: ArcSwap<TlsSetup>,
     next_id: AtomicU32,
 }
 
 impl Proxy {
-    pub fn new(topology: Arc<Topology>) -> Self {
-        Proxy {
+    /// Fails when a certificate or key the config names cannot be used.
+    pub fn new(topology: Arc<Topology>) -> Result<Self, TlsError> {
+        let tls = TlsSetup::load(&topology.config.load())?;
+        Ok(Proxy {
+            tls: ArcSwap::from_pointee(tls),
             gate: Gate::new(),
             users: UserStore::new(&topology.config.load()),
             topology,
@@ -90,7 +98,7 @@ impl Proxy {
             sessions: Registry::default(),
             idle_moves: tokio::sync::Semaphore::new(IDLE_MOVES),
             next_id: AtomicU32::new(PROXY_ID_BASE),
-        }
+        })
     }
 
     /// A fresh proxy connection id (never 0).
@@ -175,6 +183,20 @@ fn hash_only_on_mysql(
     ))
 }
 
+impl Proxy {
+    /// Opens and logs in a session's connection to `address`, over TLS when the
+    /// config says so for that server.
+    pub async fn connect_upstream(
+        &self,
+        address: &str,
+        login: &upstream::Login,
+        timeout: Duration,
+    ) -> Result<upstream::Upstream, upstream::ConnectError> {
+        let tls = self.tls.load().backend(address);
+        upstream::connect(address, tls.as_deref(), login, timeout).await
+    }
+}
+
 /// What the switchover asks of the proxy, so that it never reaches into sessions.
 impl Proxy {
     /// Opens a connection to `address` for every session, four at a time, as each
@@ -182,14 +204,16 @@ impl Proxy {
     /// inside the pause. Returns how many were opened.
     pub async fn pre_open(&self, address: &str, epoch: u64, timeout: Duration) -> usize {
         let limit = Arc::new(Semaphore::new(4));
+        let tls = self.tls.load().backend(address);
         let mut tasks = Vec::new();
         for session in self.sessions.all() {
             let limit = limit.clone();
             let address = address.to_string();
+            let tls = tls.clone();
             tasks.push(tokio::spawn(async move {
                 let _permit = limit.acquire_owned().await.ok()?;
                 let login = lock(&session.login).clone();
-                match upstream::connect(&address, &login, timeout).await {
+                match upstream::connect(&address, tls.as_deref(), &login, timeout).await {
                     Ok(conn) => {
                         *lock(&session.preopened) = Some((epoch, conn));
                         Some(())

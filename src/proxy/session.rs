@@ -34,6 +34,7 @@ use crate::proxy::response::Expect;
 use crate::proxy::scan::{may_kill, scan, Effects};
 use crate::proxy::state::{Prepared, SessionState};
 use crate::proxy::statement_ids::StatementIds;
+use crate::proxy::stream::{ClientStream, ServerStream};
 use crate::proxy::upstream::{self, ConnectError, Login};
 use crate::proxy::Proxy;
 
@@ -53,8 +54,8 @@ async fn next_retarget(mut retargets: watch::Receiver<u64>) -> (bool, watch::Rec
 pub struct Session {
     pub(super) id: u32,
     pub(super) shared: Arc<Proxy>,
-    pub(super) client: ClientConn<TcpStream>,
-    pub(super) server: ServerConn<TcpStream>,
+    pub(super) client: ClientConn<ClientStream>,
+    pub(super) server: ServerConn<ServerStream>,
     pub(super) state: SessionState,
     pub(super) ids: StatementIds,
     /// What the admin and the switchover see of the session.
@@ -112,10 +113,10 @@ async fn establish(
     id: u32,
 ) -> Result<Session, SessionError> {
     let config = shared.topology.config.load_full();
-    let mut io = PacketStream::new(stream, HANDSHAKE_MAX_PACKET);
+    let io = PacketStream::new(stream, HANDSHAKE_MAX_PACKET);
     let timeout = config.proxy.handshake_timeout.0;
-    let Authenticated { login, scramble } =
-        match tokio::time::timeout(timeout, client::handshake(&mut io, id, &shared, peer)).await {
+    let (mut io, Authenticated { login, scramble }) =
+        match tokio::time::timeout(timeout, client::handshake(io, id, &shared, peer)).await {
             Ok(r) => r?,
             Err(_) => return Err(SessionError::HandshakeTimeout),
         };
@@ -125,7 +126,10 @@ async fn establish(
         io.write(&reply::refused(why)).await.ok();
         return Err(SessionError::Refused(why.clone()));
     }
-    let conn = match upstream::connect(&address, &login, config.proxy.connect_timeout.0).await {
+    let conn = match shared
+        .connect_upstream(&address, &login, config.proxy.connect_timeout.0)
+        .await
+    {
         Ok(c) => c,
         Err(e) => {
             let payload = connect_error_reply(&address, &e);
@@ -188,7 +192,7 @@ pub(crate) fn connect_error_reply(address: &str, e: &ConnectError) -> Bytes {
 
 impl Session {
     /// The parts of the session one command's traffic touches.
-    fn relay(&mut self) -> Relay<'_, TcpStream, TcpStream> {
+    fn relay(&mut self) -> Relay<'_, ClientStream, ServerStream> {
         Relay {
             client: &mut self.client,
             server: &mut self.server,

@@ -20,6 +20,8 @@ use crate::protocol::handshake::{AuthSwitchRequest, HandshakeResponse, ServerHan
 use crate::protocol::packets::ErrPacket;
 use crate::protocol::ProtocolError;
 use crate::proxy::io::{PacketStream, HANDSHAKE_MAX_PACKET};
+use crate::proxy::stream::ServerStream;
+use crate::proxy::tls::BackendTls;
 
 /// Capabilities the proxy can relay. Left out: SSL and compression (the proxy speaks
 /// plaintext to the backend for now), query attributes (they change COM_QUERY's
@@ -75,6 +77,10 @@ pub enum ConnectError {
     /// proxy does not know.
     #[error("server asked for authentication plugin {0}")]
     UnsupportedAuth(String),
+    /// TLS to the server could not be set up: it offers none, or the handshake or
+    /// the certificate check failed.
+    #[error("TLS to {address}: {reason}")]
+    Tls { address: String, reason: String },
     #[error("{0}")]
     Protocol(#[from] ProtocolError),
 }
@@ -120,7 +126,7 @@ pub struct Login {
 
 /// A logged-in backend connection, ready for commands.
 pub struct Upstream {
-    pub stream: TcpStream,
+    pub stream: ServerStream,
     /// Bytes read past the login (normally empty).
     pub buf: BytesMut,
     pub thread_id: u32,
@@ -158,6 +164,8 @@ pub struct BackendAuth<'a> {
     switched: bool,
     /// `0x02` sent: the next AuthMoreData is the server's public key.
     awaiting_key: bool,
+    /// The connection is encrypted: a full authentication sends the password as it is.
+    secure: bool,
 }
 
 /// What to do with the server's packet.
@@ -180,9 +188,16 @@ impl<'a> BackendAuth<'a> {
             scramble: scramble.to_vec(),
             switched: false,
             awaiting_key: false,
+            secure: false,
         };
         let answer = auth.answer();
         (auth, answer)
+    }
+
+    /// Marks the connection as TLS-protected (or not).
+    pub fn over_tls(mut self, secure: bool) -> Self {
+        self.secure = secure;
+        self
     }
 
     fn answer(&self) -> Bytes {
@@ -232,6 +247,13 @@ impl<'a> BackendAuth<'a> {
         let pw = self.secret.password().unwrap_or_default();
         match MoreData::parse(payload) {
             Some(MoreData::FastAuthOk) if !self.awaiting_key => Ok(AuthStep::Read),
+            // Over TLS the password goes as it is, NUL-terminated, as clients send it.
+            Some(MoreData::PerformFullAuth) if self.secure => {
+                let mut clear = BytesMut::with_capacity(pw.len() + 1);
+                clear.extend_from_slice(pw);
+                clear.extend_from_slice(&[0]);
+                Ok(AuthStep::Send(clear.freeze()))
+            }
             // Plaintext to the backend: the password goes only RSA-encrypted.
             Some(MoreData::PerformFullAuth) if !self.awaiting_key => {
                 // Once per account after each server start: worth seeing in the log.
@@ -251,13 +273,15 @@ impl<'a> BackendAuth<'a> {
     }
 }
 
-/// Connects and logs in, bounded by `timeout` as a whole.
+/// Connects and logs in, over TLS when `tls` is given, bounded by `timeout` as a
+/// whole.
 pub async fn connect(
     address: &str,
+    tls: Option<&BackendTls>,
     login: &Login,
     timeout: Duration,
 ) -> Result<Upstream, ConnectError> {
-    match tokio::time::timeout(timeout, connect_inner(address, login)).await {
+    match tokio::time::timeout(timeout, connect_inner(address, tls, login)).await {
         Ok(r) => r,
         Err(_) => Err(ConnectError::Timeout {
             address: address.to_string(),
@@ -265,7 +289,11 @@ pub async fn connect(
     }
 }
 
-async fn connect_inner(address: &str, login: &Login) -> Result<Upstream, ConnectError> {
+async fn connect_inner(
+    address: &str,
+    tls: Option<&BackendTls>,
+    login: &Login,
+) -> Result<Upstream, ConnectError> {
     let stream = TcpStream::connect(address)
         .await
         .map_err(|source| ConnectError::Unreachable {
@@ -303,8 +331,9 @@ async fn connect_inner(address: &str, login: &Login) -> Result<Upstream, Connect
         0
     };
     let plugin = plugin_for_server(&hs.auth_plugin, &login.secret);
-    let (mut auth, first_answer) = BackendAuth::start(&login.secret, plugin, &hs.scramble);
-    let response = HandshakeResponse {
+    let (auth, first_answer) = BackendAuth::start(&login.secret, plugin, &hs.scramble);
+    let mut auth = auth.over_tls(tls.is_some());
+    let mut response = HandshakeResponse {
         capabilities: caps,
         max_packet: login.max_packet,
         charset: login.charset,
@@ -317,6 +346,17 @@ async fn connect_inner(address: &str, login: &Login) -> Result<Upstream, Connect
             login.attrs.clone()
         } else {
             None
+        },
+    };
+    let mut io = match tls {
+        Some(tls) => {
+            response.capabilities |= CLIENT_SSL;
+            start_tls(io, address, tls, &response, hs.capabilities).await?
+        }
+        None => PacketStream {
+            stream: ServerStream::Tcp(io.stream),
+            buf: io.buf,
+            codec: io.codec,
         },
     };
     let mut payload = BytesMut::new();
@@ -347,6 +387,45 @@ async fn connect_inner(address: &str, login: &Login) -> Result<Upstream, Connect
         mariadb_caps,
         scramble: hs.scramble,
         server,
+    })
+}
+
+/// Sends the SSLRequest (the fixed part of `response`, which has `CLIENT_SSL`) and
+/// runs the TLS handshake; the login goes on inside TLS with the next sequence id.
+async fn start_tls(
+    mut io: PacketStream<TcpStream>,
+    address: &str,
+    tls: &BackendTls,
+    response: &HandshakeResponse,
+    server_caps: u32,
+) -> Result<PacketStream<ServerStream>, ConnectError> {
+    let failed = |reason: String| ConnectError::Tls {
+        address: address.to_owned(),
+        reason,
+    };
+    if server_caps & CLIENT_SSL == 0 {
+        return Err(failed(
+            "the server does not offer TLS (start it with ssl_cert and ssl_key)".into(),
+        ));
+    }
+    let mut request = BytesMut::new();
+    response.encode_ssl_request(&mut request);
+    io.write(&request).await.map_err(ProtocolError::Io)?;
+    let PacketStream { stream, buf, codec } = io;
+    if !buf.is_empty() {
+        return Err(failed(
+            "the server sent bytes before the TLS handshake".into(),
+        ));
+    }
+    let stream = tls
+        .connector
+        .connect(tls.server_name.clone(), stream)
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    Ok(PacketStream {
+        stream: ServerStream::Tls(Box::new(stream)),
+        buf,
+        codec,
     })
 }
 

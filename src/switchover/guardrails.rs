@@ -50,8 +50,8 @@ pub async fn run(shared: &Switchover, config: &Config, from: &str, to: &str) -> 
         ));
         return checks;
     };
-    let primary = Control::connect(from, &control.user, &control.password, CHECK_TIMEOUT).await;
-    let standby = Control::connect(to, &control.user, &control.password, CHECK_TIMEOUT).await;
+    let primary = Control::connect_with(config, &control, from, CHECK_TIMEOUT).await;
+    let standby = Control::connect_with(config, &control, to, CHECK_TIMEOUT).await;
     let (mut primary, mut standby) = match (primary, standby) {
         (Ok(p), Ok(s)) => {
             checks.push(pass("reachable", format!("{from} and {to} answer")));

@@ -366,22 +366,12 @@ async fn switch(
     if checks.iter().any(|c| !c.ok) {
         return Err(SwitchoverError::Refused(checks));
     }
-    let mut old = Control::connect(
-        &from.address,
-        &control.user,
-        &control.password,
-        connect_timeout,
-    )
-    .await
-    .map_err(|e| rolled_back(run, e.into()))?;
-    let mut new = Control::connect(
-        to_address,
-        &control.user,
-        &control.password,
-        connect_timeout,
-    )
-    .await
-    .map_err(|e| rolled_back(run, e.into()))?;
+    let mut old = Control::connect_with(&run.config, control, &from.address, connect_timeout)
+        .await
+        .map_err(|e| rolled_back(run, e.into()))?;
+    let mut new = Control::connect_with(&run.config, control, to_address, connect_timeout)
+        .await
+        .map_err(|e| rolled_back(run, e.into()))?;
 
     // While traffic still flows: a connection to the new side for every session, so
     // that the pause does not include logins. A session that has none by the retarget
@@ -471,7 +461,12 @@ async fn switch(
             .clone()
             .unwrap_or_else(|| control.clone());
         match old
-            .replicate_from(to_address, &repl.user, &repl.password)
+            .replicate_from(
+                to_address,
+                &repl.user,
+                &repl.password,
+                run.config.tls_to(to_address),
+            )
             .await
         {
             Ok(()) => (run.progress)(

@@ -117,7 +117,7 @@ async fn roll_forward(shared: &Switchover, j: &Journal) {
         phase = j.phase.name(),
         "the last switchover was cut short after its point of no return; finishing it"
     );
-    match Control::connect_with(&new, &control, CHECK_TIMEOUT).await {
+    match Control::connect_with(&config, &control, &new, CHECK_TIMEOUT).await {
         Ok(mut c) => {
             if let Ok(Some(_)) = c.replica_status().await {
                 if let Err(e) = c.reset_replica_all().await {
@@ -130,11 +130,14 @@ async fn roll_forward(shared: &Switchover, j: &Journal) {
     if config.switchover.reverse_replication {
         let repl = config.replication.clone().unwrap_or(control.clone());
         let follow = async {
-            let mut c = Control::connect_with(&old, &control, CHECK_TIMEOUT).await?;
+            let mut c = Control::connect_with(&config, &control, &old, CHECK_TIMEOUT).await?;
             c.set_read_only(true, CHECK_TIMEOUT).await?;
             match c.replica_status().await? {
                 Some(r) if r.replicates_from(&new) && r.is_running() => Ok(()),
-                _ => c.replicate_from(&new, &repl.user, &repl.password).await,
+                _ => {
+                    c.replicate_from(&new, &repl.user, &repl.password, config.tls_to(&new))
+                        .await
+                }
             }
         };
         if let Err(e) = follow.await {
@@ -154,10 +157,11 @@ async fn decide(shared: &Switchover) {
     let active = shared.topology.target.load().side;
     let writable = |side: Side| {
         let control = control.clone();
+        let config = config.clone();
         let address = shared.topology.address_of(side);
         async move {
             let address = address?;
-            let mut c = Control::connect(&address, &control.user, &control.password, CHECK_TIMEOUT)
+            let mut c = Control::connect_with(&config, &control, &address, CHECK_TIMEOUT)
                 .await
                 .ok()?;
             c.read_only().await.ok().map(|ro| !ro)

@@ -71,14 +71,15 @@ impl Repair {
         let control = config.control.clone().ok_or(RepairError::NoControl)?;
         // 1. The standby is not (and will not become) writable.
         if self.promoting {
-            let mut new = settle(&self.new, &control, self.promote_conn, true).await?;
+            let mut new = settle(config, &self.new, &control, self.promote_conn, true).await?;
             let replica = new.replica_status().await?;
             let follows = match replica {
                 Some(r) if r.is_running() => Ok(()),
                 Some(_) => new.start_replication().await,
                 None => {
                     let repl = config.replication.clone().unwrap_or(control.clone());
-                    new.replicate_from(&self.old, &repl.user, &repl.password)
+                    let tls = config.tls_to(&self.old);
+                    new.replicate_from(&self.old, &repl.user, &repl.password, tls)
                         .await
                 }
             };
@@ -90,7 +91,7 @@ impl Repair {
         }
         // 2. The old primary writable again, once the fence cannot land any more.
         if self.fenced {
-            settle(&self.old, &control, self.fence_conn, false).await?;
+            settle(config, &self.old, &control, self.fence_conn, false).await?;
         }
         Ok(())
     }
@@ -117,12 +118,13 @@ impl Repair {
 /// `sender` (the connection that sent the opposite, which may still land). Returns the
 /// connection for more.
 async fn settle(
+    config: &Config,
     address: &str,
     control: &ControlConfig,
     sender: Option<u64>,
     read_only: bool,
 ) -> Result<Control, RepairError> {
-    let mut c = Control::connect_with(address, control, ATTEMPT_TIMEOUT).await?;
+    let mut c = Control::connect_with(config, control, address, ATTEMPT_TIMEOUT).await?;
     if let Some(id) = sender {
         kill_ours(&mut c, id, &control.user).await?;
     }

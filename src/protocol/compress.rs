@@ -178,8 +178,9 @@ impl Codec {
         if header.uncompressed_len == 0 {
             dst.extend_from_slice(body);
         } else {
+            // One byte more than declared, so content that runs longer shows.
             let start = dst.len();
-            dst.resize(start + header.uncompressed_len, 0);
+            dst.resize(start + header.uncompressed_len + 1, 0);
             let out = &mut dst[start..];
             let inflated = match self.algorithm {
                 Algorithm::Zlib => inflate_into(self.inflater(), body, out),
@@ -197,6 +198,7 @@ impl Codec {
                     what: "compressed packet does not inflate to its declared length",
                 });
             }
+            dst.truncate(start + header.uncompressed_len);
         }
         src.advance(HEADER_LEN + header.body_len);
         Ok(Some(header.seq))
@@ -231,14 +233,23 @@ fn deflate_into(z: &mut Compress, data: &[u8], out: &mut [u8]) -> Option<usize> 
     }
 }
 
-/// Inflates one whole zlib stream into `out`; `None` unless it ends exactly there.
+/// Inflates the zlib stream `body` into `out`; how many bytes it gave, or `None` when
+/// it is not zlib or bytes follow its end.
+///
+/// A stream whose Adler-32 trailer is cut short counts, going by the length it
+/// inflates to (checked by the caller): servers take such packets, and a client
+/// library in use (mysql_common, behind mysql_async) sends them when its deflate
+/// output outgrows the room it made for it.
 fn inflate_into(z: &mut Decompress, body: &[u8], out: &mut [u8]) -> Option<usize> {
     z.reset(true);
-    match z.decompress(body, out, FlushDecompress::Finish) {
-        Ok(Status::StreamEnd) if z.total_in() == body.len() as u64 => {
-            usize::try_from(z.total_out()).ok()
-        }
-        _ => None,
+    let status = z.decompress(body, out, FlushDecompress::Finish);
+    let all_read = z.total_in() == body.len() as u64;
+    let whole = matches!(status, Ok(Status::StreamEnd));
+    let cut_short = !whole && all_read && z.total_out() < out.len() as u64;
+    if (whole && all_read) || cut_short {
+        usize::try_from(z.total_out()).ok()
+    } else {
+        None
     }
 }
 
@@ -304,6 +315,54 @@ mod tests {
             .read_to_end(&mut inflated)
             .unwrap();
         assert_eq!(inflated, data);
+    }
+
+    /// A packet as other encoders make it: any zlib level, the stream whole.
+    fn foreign_zlib(level: u32, seq: u8, data: &[u8]) -> BytesMut {
+        use std::io::Write;
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), Compression::new(level));
+        z.write_all(data).unwrap();
+        let body = z.finish().unwrap();
+        let mut wire = BytesMut::new();
+        wire.put_uint_le(body.len() as u64, 3);
+        wire.put_u8(seq);
+        wire.put_uint_le(data.len() as u64, 3);
+        wire.put_slice(&body);
+        wire
+    }
+
+    #[test]
+    fn inflates_every_zlib_level() {
+        let insert = b"\x3c\x00\x00\x00\x03INSERT INTO test.load (id, w) VALUES (1000193, 1)";
+        let text = b"a row of text that repeats, a row of text that repeats".repeat(40);
+        for level in 0..=9 {
+            for data in [&insert[..], &text[..]] {
+                let wire = foreign_zlib(level, 4, data);
+                assert_eq!(
+                    decoded(Algorithm::Zlib, wire),
+                    [(4, data.to_vec())],
+                    "level {level}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_cut_short_adler32_is_taken_as_servers_do() {
+        // What mysql_async sent for an INSERT: a stored block, Adler-32 missing 2 bytes.
+        let data = b"\x2e\x00\x00\x00\x03INSERT INTO test.load (id, w) VALUES (218, 0)";
+        let mut wire = foreign_zlib(0, 0, data);
+        wire.truncate(wire.len() - 2);
+        wire[0] -= 2;
+        assert_eq!(decoded(Algorithm::Zlib, wire), [(0, data.to_vec())]);
+        // Cut into the deflate data itself: too short, refused.
+        let mut wire = foreign_zlib(0, 0, data);
+        wire.truncate(wire.len() - 6);
+        wire[0] -= 6;
+        let mut out = BytesMut::new();
+        assert!(Codec::new(Algorithm::Zlib)
+            .decode(&mut wire, &mut out)
+            .is_err());
     }
 
     #[test]

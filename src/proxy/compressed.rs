@@ -1,15 +1,20 @@
 //! [`Compressed`]: the compressed protocol over any byte stream, as the client leg
-//! speaks it once the connection phase is over. Reads give the inflated plain stream;
-//! each write becomes one compressed packet (at most 16 MiB of content; bigger writes
-//! are taken in parts), sent by `poll_flush` if the stream did not take it at once.
+//! speaks it once the connection phase is over. Reads give the inflated plain stream.
+//! What is written — MySQL packets — goes out in compressed packets that end where a
+//! MySQL packet ends, as a server's do: a MySQL packet then starts in one compressed
+//! packet and ends in it or the next, which some clients rely on (mysql-connector-
+//! python reads at most one more compressed packet to finish a MySQL packet). So the
+//! start of a packet not yet whole waits for the rest, and only one bigger than a
+//! compressed packet can hold (16 MiB) is sent in parts. `poll_flush` sends every
+//! whole packet written.
 //!
 //! Sequence ids of compressed packets follow what servers do: the client starts each
 //! command at 0, and every packet the proxy writes continues from the last one it
 //! read (a LOCAL INFILE transfer or an authentication exchange goes on counting).
 //!
-//! Invariant: at most one compressed packet waits to be written, and content is only
-//! inflated once the previous packet's content has been read, so each buffer stays
-//! within one packet (16 MiB).
+//! Invariant: at most one compressed packet waits to be written, at most 16 MiB of
+//! content waits to be compressed, and content is only inflated once the previous
+//! packet's content has been read, so each buffer stays within one packet (16 MiB).
 
 use std::io;
 use std::pin::Pin;
@@ -19,6 +24,7 @@ use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_util::io::poll_read_buf;
 
+use crate::protocol::codec::{chunk_header, HEADER_LEN};
 use crate::protocol::compress::{has_packet, Algorithm, Codec, MAX_LEN};
 
 /// Room made for one read from the stream.
@@ -32,6 +38,15 @@ pub struct Compressed<S> {
     raw: BytesMut,
     /// Inflated bytes not yet read.
     plain: BytesMut,
+    /// Content written and not yet compressed: whole MySQL packets, then the start
+    /// of one not yet whole.
+    pending: BytesMut,
+    /// Length of what is whole at the front of `pending`: the rest of a packet sent
+    /// in parts, then whole MySQL packets.
+    whole: usize,
+    /// Bytes still to come of a packet whose start was sent (one bigger than a
+    /// compressed packet holds).
+    tail: usize,
     /// The compressed packet written and not yet sent.
     out: BytesMut,
     /// Sequence id of the next compressed packet written.
@@ -47,6 +62,9 @@ impl<S> Compressed<S> {
             codec: Codec::new(algorithm),
             raw: read,
             plain: BytesMut::new(),
+            pending: BytesMut::new(),
+            whole: 0,
+            tail: 0,
             out: BytesMut::new(),
             seq: 0,
         }
@@ -68,20 +86,79 @@ impl<S> Compressed<S> {
 
     /// Whether any buffer or (de)compressor state holds memory worth giving back.
     pub fn holds_buffers(&self) -> bool {
-        self.raw.capacity() + self.plain.capacity() + self.out.capacity() > 0
+        self.raw.capacity() + self.plain.capacity() + self.pending.capacity() + self.out.capacity()
+            > 0
     }
 
     /// Gives back the empty buffers and the (de)compressor states of an idle
     /// connection; they are made again when the next command comes.
     pub fn release_buffers(&mut self) {
-        for buf in [&mut self.raw, &mut self.plain, &mut self.out] {
+        let bufs = [
+            &mut self.raw,
+            &mut self.plain,
+            &mut self.pending,
+            &mut self.out,
+        ];
+        let idle = bufs.iter().all(|b| b.is_empty());
+        for buf in bufs {
             if buf.is_empty() {
                 *buf = BytesMut::new();
             }
         }
-        if self.raw.is_empty() && self.plain.is_empty() && self.out.is_empty() {
+        if idle {
             self.codec.release();
         }
+    }
+
+    /// Moves `whole` past what is now whole at the front of `pending` (the rest of a
+    /// packet sent in parts, then whole MySQL packets), as far as one compressed
+    /// packet holds.
+    fn count_whole(&mut self) {
+        if self.whole == 0 && self.tail > 0 {
+            if self.pending.len() < self.tail {
+                return;
+            }
+            self.whole = std::mem::take(&mut self.tail);
+        }
+        while let Some((len, _)) = self.pending.get(self.whole..).and_then(chunk_header) {
+            let end = self.whole + HEADER_LEN + len;
+            if end > self.pending.len() || end > MAX_LEN {
+                break;
+            }
+            self.whole = end;
+        }
+    }
+
+    /// Compresses what is whole at the front of `pending` into one compressed packet;
+    /// with `all`, or when the start of a packet too big to wait whole fills the room,
+    /// that goes too. Whether a packet was made.
+    fn compress_pending(&mut self, all: bool) -> io::Result<bool> {
+        self.count_whole();
+        let take = if self.whole > 0 {
+            self.whole
+        } else if all || self.pending.len() >= MAX_LEN {
+            self.pending.len().min(MAX_LEN)
+        } else {
+            0
+        };
+        if take == 0 {
+            return Ok(false);
+        }
+        if self.whole == 0 {
+            // Part of a packet goes ahead of its end: note how much of it is to come.
+            let packet = match (self.tail, chunk_header(&self.pending)) {
+                (0, Some((len, _))) => HEADER_LEN + len,
+                (0, None) => take,
+                (tail, _) => tail,
+            };
+            self.tail = packet.saturating_sub(take);
+        }
+        self.whole = 0;
+        self.codec
+            .encode(self.seq, &self.pending[..take], &mut self.out)?;
+        self.pending.advance(take);
+        self.seq = self.seq.wrapping_add(1);
+        Ok(true)
     }
 }
 
@@ -142,31 +219,48 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Compressed<S> {
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        ready!(this.poll_send(cx))?;
-        let Some(part) = data
-            .get(..data.len().min(MAX_LEN))
-            .filter(|p| !p.is_empty())
-        else {
+        if data.is_empty() {
             return Poll::Ready(Ok(0));
-        };
-        this.codec.encode(this.seq, part, &mut this.out)?;
-        this.seq = this.seq.wrapping_add(1);
-        // Sent at once when the stream takes it; otherwise by the next write or flush.
-        if let Poll::Ready(Err(e)) = this.poll_send(cx) {
-            return Poll::Ready(Err(e));
         }
-        Poll::Ready(Ok(part.len()))
+        loop {
+            ready!(this.poll_send(cx))?;
+            if this.pending.len() < MAX_LEN {
+                break;
+            }
+            this.compress_pending(true)?;
+        }
+        let n = data.len().min(MAX_LEN - this.pending.len());
+        this.pending.extend_from_slice(&data[..n]);
+        // Sent at once when the stream takes it; otherwise by the next write or flush.
+        if this.compress_pending(false)? {
+            if let Poll::Ready(Err(e)) = this.poll_send(cx) {
+                return Poll::Ready(Err(e));
+            }
+        }
+        Poll::Ready(Ok(n))
     }
 
+    /// Sends every whole packet written; the start of one not yet whole waits for the
+    /// rest (the client can do nothing with it meanwhile).
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        ready!(this.poll_send(cx))?;
+        loop {
+            ready!(this.poll_send(cx))?;
+            if !this.compress_pending(false)? {
+                break;
+            }
+        }
         Pin::new(&mut this.inner).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        ready!(this.poll_send(cx))?;
+        loop {
+            ready!(this.poll_send(cx))?;
+            if !this.compress_pending(true)? {
+                break;
+            }
+        }
         Pin::new(&mut this.inner).poll_shutdown(cx)
     }
 }
@@ -183,6 +277,14 @@ mod tests {
     fn pipe(algorithm: Algorithm) -> (Compressed<DuplexStream>, DuplexStream) {
         let (a, b) = duplex(1 << 20);
         (Compressed::new(a, algorithm, BytesMut::new()), b)
+    }
+
+    /// A MySQL packet of `len` payload bytes (a pattern that compresses).
+    fn mysql_packet(seq: u8, len: usize) -> Vec<u8> {
+        let mut p = (len as u32).to_le_bytes()[..3].to_vec();
+        p.push(seq);
+        p.extend((0..len).map(|i| (i % 251) as u8));
+        p
     }
 
     fn packet(algorithm: Algorithm, seq: u8, data: &[u8]) -> BytesMut {
@@ -225,12 +327,12 @@ mod tests {
             let mut cmd = [0u8; 10];
             proxy.read_exact(&mut cmd).await.unwrap();
             assert_eq!(&cmd, b"\x06\x00\x00\x00\x03SEL 1");
-            let answer = vec![b'r'; 3000];
-            proxy.write_all(&answer[..1000]).await.unwrap();
-            proxy.write_all(&answer[1000..]).await.unwrap();
+            let (first, second) = (mysql_packet(1, 1000), mysql_packet(2, 2000));
+            proxy.write_all(&first).await.unwrap();
+            proxy.write_all(&second).await.unwrap();
             proxy.flush().await.unwrap();
-            let (got, seqs) = read_content(&mut client, algorithm, 3000).await;
-            assert_eq!((got, seqs), (answer, vec![1, 2]));
+            let (got, seqs) = read_content(&mut client, algorithm, 3008).await;
+            assert_eq!((got, seqs), ([first, second].concat(), vec![1, 2]));
             // The next command restarts at 0; a transfer the client continues (as
             // after a LOCAL INFILE request) is answered after its last id.
             client
@@ -273,18 +375,47 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn big_writes_are_split_under_16_mib() {
+    async fn a_packet_over_16_mib_is_sent_in_parts() {
         let (mut proxy, mut client) = pipe(ZSTD);
-        let data = vec![b'z'; MAX_LEN + 100];
+        // A full 0xFFFFFF chunk and the empty one that ends the packet.
+        let data = [mysql_packet(0, MAX_LEN), mysql_packet(1, 0)].concat();
+        let len = data.len();
         let reader = tokio::spawn(async move {
-            let got = read_content(&mut client, ZSTD, MAX_LEN + 100).await;
+            let got = read_content(&mut client, ZSTD, len).await;
             (got, client)
         });
-        proxy.write_all(&data).await.unwrap();
-        proxy.flush().await.unwrap();
+        for part in data.chunks(1 << 20) {
+            proxy.write_all(part).await.unwrap();
+            proxy.flush().await.unwrap();
+        }
         let ((got, seqs), _client) = reader.await.unwrap();
         assert_eq!(seqs, [0, 1]);
         assert!(got == data);
+    }
+
+    #[tokio::test]
+    async fn compressed_packets_end_where_mysql_packets_end() {
+        let (mut proxy, mut client) = pipe(Algorithm::Zlib);
+        // Two small packets and the start of a 2 MiB row, then the row in 64 KiB
+        // writes, each flushed, as the relay passes a big result on.
+        let row = mysql_packet(3, 2 << 20);
+        let small = [mysql_packet(1, 10), mysql_packet(2, 20)].concat();
+        proxy
+            .write_all(&[&small[..], &row[..100]].concat())
+            .await
+            .unwrap();
+        proxy.flush().await.unwrap();
+        for part in row[100..].chunks(64 << 10) {
+            proxy.write_all(part).await.unwrap();
+            proxy.flush().await.unwrap();
+        }
+        let eof = mysql_packet(4, 7);
+        proxy.write_all(&eof).await.unwrap();
+        proxy.flush().await.unwrap();
+        let total = small.len() + row.len() + eof.len();
+        let (got, seqs) = read_content(&mut client, Algorithm::Zlib, total).await;
+        assert_eq!(seqs, [0, 1, 2], "the small packets, the row, the end");
+        assert!(got == [small, row, eof].concat());
     }
 
     #[tokio::test]
@@ -319,7 +450,7 @@ mod tests {
             .unwrap();
         let mut got = [0u8; 500];
         proxy.read_exact(&mut got).await.unwrap();
-        proxy.write_all(&[4; 500]).await.unwrap();
+        proxy.write_all(&mysql_packet(1, 496)).await.unwrap();
         proxy.flush().await.unwrap();
         assert!(proxy.holds_buffers());
         proxy.release_buffers();
@@ -330,11 +461,11 @@ mod tests {
             .unwrap();
         proxy.read_exact(&mut got).await.unwrap();
         assert_eq!(got, [5; 500]);
-        proxy.write_all(&[6; 500]).await.unwrap();
+        proxy.write_all(&mysql_packet(1, 496)).await.unwrap();
         proxy.flush().await.unwrap();
         let (content, seqs) = read_content(&mut client, Algorithm::Zlib, 1000).await;
         assert_eq!(seqs, [1, 1]);
-        assert_eq!(&content[500..], &[6; 500]);
+        assert_eq!(&content[500..], &mysql_packet(1, 496)[..]);
     }
 
     #[tokio::test]

@@ -20,6 +20,7 @@ pub mod errors;
 pub mod gate;
 pub mod io;
 mod kill;
+pub mod leg;
 pub mod listener;
 mod migrate;
 pub mod registry;

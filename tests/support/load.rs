@@ -37,6 +37,11 @@ const SLOW: Duration = Duration::from_millis(20);
 
 /// A connection to `addr` as the application user, default schema `test`.
 pub async fn app_conn(addr: &str) -> Conn {
+    app_conn_with(addr, None).await
+}
+
+/// [`app_conn`] speaking the compressed protocol when `compression` is given.
+pub async fn app_conn_with(addr: &str, compression: Option<mysql_async::Compression>) -> Conn {
     let (host, port) = addr.rsplit_once(':').expect("address is HOST:PORT");
     let opts = OptsBuilder::default()
         .ip_or_hostname(host.to_owned())
@@ -44,7 +49,8 @@ pub async fn app_conn(addr: &str) -> Conn {
         .user(Some(APP_USER))
         .pass(Some(APP_PASSWORD))
         .db_name(Some("test"))
-        .prefer_socket(false);
+        .prefer_socket(false)
+        .compression(compression);
     Conn::new(opts)
         .await
         .unwrap_or_else(|e| panic!("connect to {addr} as {APP_USER}: {e}"))
@@ -155,6 +161,15 @@ pub struct Running {
 impl Workload {
     /// Creates `test.load` through the proxy and opens every client's connection.
     pub async fn connect(addr: &str) -> Workload {
+        Workload::connect_with(addr, None).await
+    }
+
+    /// [`Workload::connect`] with every client compressing when `compression` is given.
+    pub async fn connect_with(
+        addr: &str,
+        compression: Option<mysql_async::Compression>,
+    ) -> Workload {
+        let app_conn = |addr| app_conn_with(addr, compression);
         let mut setup = app_conn(addr).await;
         setup
             .query_drop(
@@ -572,7 +587,17 @@ pub async fn switchover_round(
 /// A fresh [`Workload`] through `proxy`, one [`switchover_round`] to green and one
 /// back to blue, each checked; the figures printed under `label`.
 pub async fn there_and_back(pair: &Pair, proxy: &Proxy, label: &str) {
-    let workload = Workload::connect(&proxy.addr).await;
+    there_and_back_with(pair, proxy, label, None).await;
+}
+
+/// [`there_and_back`] with clients that compress when `compression` is given.
+pub async fn there_and_back_with(
+    pair: &Pair,
+    proxy: &Proxy,
+    label: &str,
+    compression: Option<mysql_async::Compression>,
+) {
+    let workload = Workload::connect_with(&proxy.addr, compression).await;
     let workload = switchover_round(proxy, direction(pair, true), workload, "blue → green").await;
     let workload = switchover_round(proxy, direction(pair, false), workload, "green → blue").await;
     eprintln!(

@@ -64,10 +64,7 @@ if [[ -n ${BASELINE_BIN:-} ]]; then
     targets+=(baseline:$baseline_port)
 fi
 
-sb=(--db-driver=mysql --mysql-host=127.0.0.1 --mysql-user=app --mysql-password=app-secret
-    --mysql-db=sbtest --mysql-ssl=off --tables=4 --table-size=10000)
-sysbench "$workload" "${sb[@]}" --mysql-port="$blue_port" --threads=4 prepare >"$work/prepare.log" 2>&1 ||
-    { cat "$work/prepare.log"; exit 1; }
+sysbench_prepare "$workload"
 
 declare -A tps
 echo "$workload, ${secs}s per run ($(nproc) cores, $(sysbench --version))"

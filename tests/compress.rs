@@ -268,3 +268,47 @@ async fn switchovers_under_compressed_sessions() {
     )
     .await;
 }
+
+/// A compressed session (mysql_async, zlib) that goes idle long enough to give its
+/// buffers back, is moved by a switchover while idle, and changes user: each time the
+/// next command is answered, on the right server, with the state the command implies.
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_release_idle_move_and_change_user_stay_compressed() {
+    use mysql_async::prelude::Queryable;
+    let pair = support::pair_of(Flavor::MariaDb);
+    let proxy = Proxy::start(&pair, "");
+    let mut conn =
+        support::load::app_conn_with(&proxy.addr, Some(mysql_async::Compression::fast())).await;
+    let big = "SELECT REPEAT('compressible ', 20000)";
+    conn.query_drop("SET @kept = 7").await.unwrap();
+    // Idle past the release of buffers (1 s), then a big answer.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let text: String = conn.query_first(big).await.unwrap().unwrap();
+    assert_eq!(text.len(), 13 * 20000);
+    // Moved to green while idle.
+    let (ok, out) = proxy.ctl_async(&["switchover"]).await;
+    assert!(ok, "switchover: {out}\nproxy log:\n{}", proxy.log());
+    let (server, kept): (u32, Option<i64>) = conn
+        .query_first("SELECT @@server_id, @kept")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((server, kept), (pair.green.server_id, Some(7)));
+    // COM_CHANGE_USER: the same account, another default schema; session state goes.
+    let opts = mysql_async::ChangeUserOpts::default()
+        .with_user(Some(APP_USER.into()))
+        .with_pass(Some(APP_PASSWORD.into()))
+        .with_db_name(Some("sbtest".into()));
+    conn.change_user(opts)
+        .await
+        .unwrap_or_else(|e| panic!("change user: {e}\nproxy log:\n{}", proxy.log()));
+    let (db, kept): (String, Option<i64>) = conn
+        .query_first("SELECT DATABASE(), @kept")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((db.as_str(), kept), ("sbtest", None));
+    let text: String = conn.query_first(big).await.unwrap().unwrap();
+    assert_eq!(text.len(), 13 * 20000);
+    conn.disconnect().await.unwrap();
+}

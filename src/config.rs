@@ -15,6 +15,10 @@ use serde::Deserialize;
 use crate::protocol::auth;
 use crate::protocol::credential::Credential;
 
+mod secrets;
+pub use secrets::plaintext_warning;
+use secrets::PasswordKeys;
+
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -221,6 +225,21 @@ pub struct ProxyConfig {
     /// File recording the active side and the switchover phase (atomic writes), so a
     /// restarted proxy routes to the right side.
     pub state_file: Option<std::path::PathBuf>,
+    /// Failed logins (or COM_CHANGE_USER) from one client address answered at once;
+    /// each further failure's ERR is delayed.
+    #[serde(default = "default_auth_failure_delay_after")]
+    pub auth_failure_delay_after: u32,
+    /// The delay of the first delayed failure; each next one waits one more of it, up
+    /// to ten of it (and never more than half of `handshake_timeout`).
+    #[serde(default = "default_auth_failure_delay")]
+    pub auth_failure_delay: HumanDuration,
+    /// Failed logins from one client address after which it is blocked (like a
+    /// server's `max_connect_errors`): its new connections get ERR 1129. 0: never.
+    #[serde(default = "default_max_auth_failures")]
+    pub max_auth_failures: u32,
+    /// How long a blocked address stays blocked, e.g. `"5m"`.
+    #[serde(default = "default_auth_block_time")]
+    pub auth_block_time: HumanDuration,
 }
 
 /// `[blue]` / `[green]`: one database server.
@@ -229,6 +248,10 @@ pub struct ProxyConfig {
 pub struct BackendConfig {
     /// `host:port` of the server.
     pub address: String,
+    /// Start every session connection to this server with a PROXY protocol v2 header
+    /// naming the client's address (MariaDB's `proxy_protocol_networks`).
+    #[serde(default)]
+    pub proxy_protocol: bool,
     /// TLS to this server, for session and control connections.
     #[serde(default)]
     pub tls: bool,
@@ -256,17 +279,8 @@ impl BackendConfig {
     }
 
     fn check_tls(&self, side: &str) -> Result<(), ConfigError> {
+        // The other tls_* keys may be written down before TLS is turned on.
         if !self.tls {
-            let given = self.tls_ca.is_some()
-                || self.tls_server_name.is_some()
-                || self.tls_cert.is_some()
-                || self.tls_key.is_some();
-            if given {
-                return Err(invalid(
-                    format!("{side}.tls"),
-                    "tls_* keys are given but tls is not true",
-                ));
-            }
             return Ok(());
         }
         if self.tls_verify_server_cert && self.tls_ca.is_none() {
@@ -285,14 +299,49 @@ impl BackendConfig {
     }
 }
 
-/// `[control]`: the control-plane account.
+/// `[control]`: the control-plane account (and `[replication]`, the replication
+/// account). Give exactly one of `password`, `password_file` and `password_env`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ControlConfig {
-    /// User name of the control account.
+    /// User name of the account.
     pub user: String,
-    /// Its password.
-    pub password: String,
+    /// Its password in clear.
+    pub password: Option<String>,
+    /// A file holding its password (one trailing newline is ignored), read when the
+    /// config is loaded.
+    pub password_file: Option<String>,
+    /// An environment variable of the proxy holding its password.
+    pub password_env: Option<String>,
+    /// The password from whichever key gave it, filled in when the config is loaded.
+    #[serde(skip)]
+    resolved: String,
+}
+
+impl ControlConfig {
+    /// An account with its password given in clear.
+    pub fn new(user: &str, password: &str) -> Self {
+        ControlConfig {
+            user: user.to_owned(),
+            password: Some(password.to_owned()),
+            password_file: None,
+            password_env: None,
+            resolved: password.to_owned(),
+        }
+    }
+
+    /// The account's password, whichever key gave it.
+    pub fn password(&self) -> &str {
+        &self.resolved
+    }
+
+    fn keys(&self) -> PasswordKeys<'_> {
+        PasswordKeys {
+            password: self.password.as_deref(),
+            password_file: self.password_file.as_deref(),
+            password_env: self.password_env.as_deref(),
+        }
+    }
 }
 
 /// `[auth]`: where application credentials come from.
@@ -343,13 +392,12 @@ pub struct UserConfig {
 impl UserConfig {
     /// The account's credential from whichever source is given; `key` names the entry.
     fn credential(&self, key: &str) -> Result<Credential, ConfigError> {
-        let given = [
-            self.password.is_some(),
-            self.password_file.is_some(),
-            self.password_env.is_some(),
-            self.password_hash.is_some(),
-        ];
-        match given.iter().filter(|g| **g).count() {
+        let keys = PasswordKeys {
+            password: self.password.as_deref(),
+            password_file: self.password_file.as_deref(),
+            password_env: self.password_env.as_deref(),
+        };
+        match keys.given() + usize::from(self.password_hash.is_some()) {
             0 => {
                 return Err(invalid(
                     key,
@@ -364,25 +412,8 @@ impl UserConfig {
                 ))
             }
         }
-        if let Some(pw) = &self.password {
-            return Ok(Credential::from_password(pw.as_bytes()));
-        }
-        if let Some(path) = &self.password_file {
-            let text = std::fs::read(path).map_err(|e| {
-                invalid(
-                    format!("{key}.password_file"),
-                    format!("cannot read {path}: {e}"),
-                )
-            })?;
-            let text = text.strip_suffix(b"\n").unwrap_or(&text);
-            let text = text.strip_suffix(b"\r").unwrap_or(text);
-            return Ok(Credential::from_password(text));
-        }
-        if let Some(var) = &self.password_env {
-            let value = std::env::var_os(var).ok_or_else(|| {
-                invalid(format!("{key}.password_env"), format!("`{var}` is not set"))
-            })?;
-            return Ok(Credential::from_password(value.as_encoded_bytes()));
+        if let Some(pw) = keys.read(key)? {
+            return Ok(Credential::from_password(&pw));
         }
         match self.password_hash.as_deref().unwrap_or_default() {
             "" => Ok(Credential::Empty),
@@ -426,6 +457,18 @@ fn default_connect_timeout() -> HumanDuration {
 fn default_shutdown_timeout() -> HumanDuration {
     HumanDuration(Duration::from_secs(10))
 }
+fn default_auth_failure_delay_after() -> u32 {
+    3
+}
+fn default_auth_failure_delay() -> HumanDuration {
+    HumanDuration(Duration::from_secs(1))
+}
+fn default_max_auth_failures() -> u32 {
+    100
+}
+fn default_auth_block_time() -> HumanDuration {
+    HumanDuration(Duration::from_secs(300))
+}
 fn default_tls_min_version() -> String {
     "1.2".to_owned()
 }
@@ -434,20 +477,41 @@ fn default_refresh_interval() -> HumanDuration {
 }
 
 impl Config {
-    /// Reads, parses and validates a config file.
+    /// Reads, parses and validates a config file; warns when the file holds a
+    /// password in clear and others may read it (at start and at each reload).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.display().to_string(),
             source,
         })?;
-        Config::parse(&text)
+        let config = Config::parse(&text)?;
+        if let Some(warning) = plaintext_warning(path, &config) {
+            tracing::warn!("{warning}");
+        }
+        Ok(config)
     }
 
-    /// Parses and validates config text.
+    /// Parses and validates config text; reads the `[control]` and `[replication]`
+    /// passwords from their files or variables.
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        let mut config: Config =
+            toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        for (key, account) in [
+            ("control", config.control.as_mut()),
+            ("replication", config.replication.as_mut()),
+        ] {
+            if let Some(account) = account {
+                account.resolved = account.keys().read_text(key)?;
+            }
+        }
         config.validate()?;
         Ok(config)
+    }
+
+    /// Whether session connections to the server at `address` start with a PROXY
+    /// protocol header.
+    pub fn sends_proxy_header(&self, address: &str) -> bool {
+        self.backend(address).is_some_and(|b| b.proxy_protocol)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -491,6 +555,7 @@ impl Config {
             ("proxy.handshake_timeout", self.proxy.handshake_timeout),
             ("proxy.net_read_timeout", self.proxy.net_read_timeout),
             ("proxy.connect_timeout", self.proxy.connect_timeout),
+            ("proxy.auth_block_time", self.proxy.auth_block_time),
             ("switchover.timeout", sw.timeout),
             ("switchover.drain_timeout", sw.drain_timeout),
             ("switchover.fence_timeout", sw.fence_timeout),
@@ -768,11 +833,10 @@ password = "secret"
         assert_eq!(config.blue.host(), "db1");
         assert!(config.tls_to("db1:3307"));
         assert!(!config.tls_to("db2:3307"));
-        let stray = MINIMAL.replace(
+        let staged = MINIMAL.replace(
             "address = \"127.0.0.1:3307\"",
             "address = \"db1:3307\"\ntls_ca = \"ca.pem\"",
         );
-        let err = Config::parse(&stray).unwrap_err();
-        assert!(err.to_string().contains("blue.tls"), "{err}");
+        assert!(!Config::parse(&staged).unwrap().tls_to("db1:3307"));
     }
 }

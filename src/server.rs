@@ -79,6 +79,10 @@ pub async fn run(
     let shared = Arc::new(Switchover::new(proxy.clone()));
     recovery::recover(&shared).await;
     proxy.warm_up().await;
+    proxy
+        .check_proxy_protocol()
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
     let stop = tokio_util::sync::CancellationToken::new();
     if let Some(admin) = admin {
         let handler = Arc::new(Admin {

@@ -16,6 +16,7 @@ use crate::admin::server::Handler;
 use crate::config::{Config, ControlConfig};
 use crate::control::{Control, Flavor, ReplicaStatus};
 use crate::proxy::registry::lock;
+use crate::proxy::throttle::ThrottleStats;
 use crate::proxy::tls::TlsSetup;
 use crate::switchover::guardrails;
 use crate::switchover::orchestrator::{self, Options, SwitchoverError};
@@ -113,6 +114,9 @@ async fn status(shared: &Switchover, out: &mpsc::Sender<Line>) -> Line {
                 .with_data(json!({"sessions": {"idle": idle, "in_transaction": in_tx, "held": held, "pinned": pinned}})),
         )
         .await;
+    let _ = out
+        .send(throttle_line(&shared.proxy.throttle.stats()))
+        .await;
     let standby = target.side.other();
     let config = shared.topology.config.load_full();
     if let (Some(address), Some(control)) =
@@ -150,6 +154,16 @@ async fn status(shared: &Switchover, out: &mpsc::Sender<Line>) -> Line {
             .await;
     }
     Line::ok(format!("{} is active", target.side.name()))
+}
+
+/// Authentication failures and blocked client addresses, for `status`.
+fn throttle_line(s: &ThrottleStats) -> Line {
+    Line::progress(format!(
+        "authentication failures: {} ({} answered late), {} address(es) blocked now, \
+         {} block(s), {} connection(s) refused as blocked",
+        s.failures, s.delayed, s.blocked_now, s.blocks, s.refused
+    ))
+    .with_data(json!({"auth_failures": s}))
 }
 
 /// The standby's replication and GTIDs, for `status`.
@@ -215,17 +229,19 @@ async fn sessions(shared: &Switchover, out: &mpsc::Sender<Line>) -> Line {
         };
         let age = s.started.elapsed().as_secs();
         let line = Line::progress(format!(
-            "{} user={} client={} schema={} state={} pin={} age={}s",
+            "{} user={} client={}{} schema={} state={} pin={} age={}s",
             s.id,
             s.user(),
             s.peer,
+            if s.tls { " tls" } else { "" },
             sum.schema.as_deref().unwrap_or("-"),
             state,
             sum.pin.unwrap_or("-"),
             age
         ))
         .with_data(json!({
-            "id": s.id, "user": s.user(), "client": s.peer.to_string(), "schema": sum.schema,
+            "id": s.id, "user": s.user(), "client": s.peer.to_string(), "tls": s.tls,
+            "schema": sum.schema,
             "state": state, "pin": sum.pin, "age_s": age,
         }));
         let _ = out.send(line).await;

@@ -123,7 +123,7 @@ impl Control {
         timeout: Duration,
     ) -> Result<Control, ControlError> {
         let tls = config.backend(address);
-        Control::connect_over(address, tls, &control.user, &control.password, timeout).await
+        Control::connect_over(address, tls, &control.user, control.password(), timeout).await
     }
 
     /// The server's `host:port`.

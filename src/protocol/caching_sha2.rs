@@ -73,14 +73,13 @@ pub fn verify(answer: &[u8], scramble: &[u8], pw: &[u8]) -> bool {
     if pw.is_empty() {
         return is_empty_answer(answer);
     }
-    let expected = token(pw, scramble);
-    // Compared without an early exit, so timing does not tell how much matched.
-    answer.len() == expected.len()
-        && answer
-            .iter()
-            .zip(expected)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+    same_bytes(answer, &token(pw, scramble))
+}
+
+/// Equal bytes, compared without an early exit, so timing does not tell how much
+/// matched.
+pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// (pw ‖ NUL) XOR scramble, the scramble repeated as often as needed: what is

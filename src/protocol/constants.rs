@@ -115,6 +115,8 @@ pub const COM_STMT_BULK_EXECUTE: u8 = 0xFA;
 
 pub const ER_CON_COUNT_ERROR: u16 = 1040;
 pub const ER_UNKNOWN_ERROR: u16 = 1105;
+/// "Host '…' is blocked because of many connection errors" (max_connect_errors).
+pub const ER_HOST_IS_BLOCKED: u16 = 1129;
 /// "The MariaDB server is running with the --read-only option so it cannot execute this statement".
 pub const ER_OPTION_PREVENTS_STATEMENT: u16 = 1290;
 /// "Bad handshake" (SQLSTATE 08S01).

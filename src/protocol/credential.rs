@@ -84,6 +84,22 @@ impl Credential {
         }
     }
 
+    /// Checks a password the client sent as it is (caching_sha2's full authentication,
+    /// inside TLS). Against a native hash this recovers the password itself, which
+    /// answers every plugin.
+    pub fn verify_clear(&self, pw: &[u8]) -> Option<Secret> {
+        match self {
+            Credential::Empty => pw.is_empty().then_some(Secret::Empty),
+            Credential::Password(stored) => {
+                caching_sha2::same_bytes(stored, pw).then(|| Secret::Password(stored.clone()))
+            }
+            Credential::NativeHash(stored) => {
+                let hash = native_hash_from_sha1(&sha1_password(pw));
+                caching_sha2::same_bytes(&hash, stored).then(|| Secret::Password(pw.into()))
+            }
+        }
+    }
+
     /// Checks an answer to `scramble` made with `plugin`.
     pub fn verify(&self, plugin: Plugin, answer: &[u8], scramble: &[u8]) -> Option<Secret> {
         match plugin {
@@ -200,5 +216,20 @@ mod tests {
             Secret::Password(b"hunter2"[..].into())
         );
         assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn a_clear_password_is_checked_against_any_credential() {
+        let hash = Credential::NativeHash(native_hash_from_sha1(&sha1_password(b"pw")));
+        assert_eq!(
+            hash.verify_clear(b"pw"),
+            Some(Secret::Password(b"pw"[..].into()))
+        );
+        assert_eq!(hash.verify_clear(b"pW"), None);
+        let pw = Credential::from_password(b"pw");
+        assert!(pw.verify_clear(b"pw").is_some());
+        assert!(pw.verify_clear(b"pw2").is_none());
+        assert_eq!(Credential::Empty.verify_clear(b""), Some(Secret::Empty));
+        assert_eq!(Credential::Empty.verify_clear(b"x"), None);
     }
 }

@@ -1,6 +1,7 @@
 //! MySQL/MariaDB wire protocol: packet framing, the connection-phase messages,
 //! `mysql_native_password` and `caching_sha2_password` arithmetic, what the proxy
-//! knows of a password, and views of OK/ERR/EOF replies.
+//! knows of a password, views of OK/ERR/EOF replies, and the PROXY protocol header
+//! sent ahead of a relayed connection.
 //!
 //! Everything here is pure (no I/O besides the tokio-util codec traits) and never
 //! panics on peer bytes: every read is bounds-checked and reports a [`ProtocolError`].
@@ -15,5 +16,6 @@ pub mod credential;
 mod error;
 pub mod handshake;
 pub mod packets;
+pub mod proxy_header;
 
 pub use error::ProtocolError;

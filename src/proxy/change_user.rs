@@ -33,6 +33,12 @@ impl Session {
                 return Err(SessionError::Client(e));
             }
         };
+        let peer = self.published.info().peer.ip();
+        if let Some(left) = self.shared.throttle.refuse(peer) {
+            let reply = reply::host_blocked(&peer.to_string(), left);
+            self.client.reply(seq, &reply).await;
+            return Err(SessionError::HostBlocked);
+        }
         let user = String::from_utf8_lossy(&request.user).into_owned();
         let account = client::account(&self.shared, &user).await;
         let attrs = request.connect_attrs.as_ref().or(self.login.attrs.as_ref());
@@ -41,11 +47,16 @@ impl Session {
             &request.auth_response,
             account.as_ref(),
             attrs.map(|a| &a[..]),
+            // Not offered here: a full authentication inside COM_CHANGE_USER is one
+            // more exchange the command's answer would have to follow.
+            false,
         );
         let mut token = request.auth_response.clone();
         let plugin = match route {
-            Route::NeedsPassword => {
-                self.client.reply(seq, &reply::needs_password(&user)).await;
+            Route::NeedsPassword | Route::FullAuth { .. } => {
+                self.client
+                    .reply(seq, &reply::needs_password(&user, false))
+                    .await;
                 return Err(SessionError::NeedsPassword(user));
             }
             Route::Check { plugin, switch } => {
@@ -62,15 +73,18 @@ impl Session {
         let Some(secret) =
             client::verify(&self.shared, &user, plugin, &token, &self.client_scramble).await
         else {
-            let peer = self.published.info().peer.ip().to_string();
+            let config = self.shared.topology.config.load_full();
+            self.shared.throttle.failed(peer, &config.proxy).await;
+            let host = peer.to_string();
             self.client
                 .reply(
                     seq,
-                    &reply::access_denied(&request.user, &peer, !is_empty_answer(&token)),
+                    &reply::access_denied(&request.user, &host, !is_empty_answer(&token)),
                 )
                 .await;
             return Err(SessionError::AccessDenied);
         };
+        self.shared.throttle.succeeded(peer);
         if client::sends_fast_auth_ok(plugin, &secret) {
             self.client.reply(seq, &FAST_AUTH_OK_PAYLOAD).await;
             seq += 1;

@@ -91,6 +91,14 @@ pub async fn handshake(
     shared: &Proxy,
     peer: SocketAddr,
 ) -> Result<(PacketStream<ClientStream>, Authenticated), SessionError> {
+    let mut io = io;
+    if let Some(left) = shared.throttle.refuse(peer.ip()) {
+        // In place of the greeting, as a server refuses a blocked host.
+        io.write(&reply::host_blocked(&peer.ip().to_string(), left))
+            .await
+            .ok();
+        return Err(SessionError::HostBlocked);
+    }
     let server = shared.server_info.load_full();
     let tls = shared.tls.load_full();
     let scramble = new_scramble();
@@ -112,7 +120,6 @@ pub async fn handshake(
     };
     let mut payload = BytesMut::new();
     greeting.encode(&mut payload);
-    let mut io = io;
     io.write(&payload).await.map_err(SessionError::client_io)?;
 
     let packet = match io.read().await {
@@ -175,37 +182,51 @@ pub async fn handshake(
         &response.auth_response,
         account.as_ref(),
         response.connect_attrs.as_deref(),
+        secure,
     );
     let mut token = response.auth_response.clone();
+    let mut clear = false;
     let plugin = match route {
         Route::NeedsPassword => {
             tracing::info!(session = id, user, %peer, "account needs its password for caching_sha2_password");
-            io.write(&reply::needs_password(&user)).await.ok();
+            io.write(&reply::needs_password(&user, tls.acceptor.is_some()))
+                .await
+                .ok();
             return Err(SessionError::NeedsPassword(user));
+        }
+        Route::FullAuth { switch } => {
+            if switch {
+                ask_to_switch(io, Plugin::CachingSha2, &scramble).await?;
+            }
+            io.write(&[caching_sha2::MORE_DATA, caching_sha2::PERFORM_FULL_AUTH])
+                .await
+                .map_err(SessionError::client_io)?;
+            token = match io.read().await {
+                Ok(p) => p.payload,
+                Err(e) => return Err(fail(io, e).await),
+            };
+            clear = true;
+            Plugin::CachingSha2
         }
         Route::Check { plugin, switch } => {
             if switch {
-                // Asks for an answer to the same scramble with the plugin the proxy
-                // can check.
-                let switch = AuthSwitchRequest {
-                    plugin: Bytes::from_static(plugin.name().as_bytes()),
-                    data: Bytes::copy_from_slice(&scramble),
-                };
-                let mut payload = BytesMut::new();
-                switch.encode(&mut payload);
-                io.write(&payload).await.map_err(SessionError::client_io)?;
-                token = match io.read().await {
-                    Ok(p) => p.payload,
-                    Err(e) => return Err(fail(io, e).await),
-                };
+                token = ask_to_switch(io, plugin, &scramble).await?;
             }
             plugin
         }
     };
-    let secret = match verify(shared, &user, plugin, &token, &scramble).await {
+    let verified = if clear {
+        let pw = token.strip_suffix(&[0]).unwrap_or(&token);
+        looked_up(shared, &user, |c| c?.verify_clear(pw)).await
+    } else {
+        verify(shared, &user, plugin, &token, &scramble).await
+    };
+    let secret = match verified {
         Some(secret) => secret,
         None => {
             tracing::info!(session = id, user, %peer, "access denied");
+            let config = shared.topology.config.load_full();
+            shared.throttle.failed(peer.ip(), &config.proxy).await;
             io.write(&reply::access_denied(
                 &response.user,
                 &peer.ip().to_string(),
@@ -216,7 +237,8 @@ pub async fn handshake(
             return Err(SessionError::AccessDenied);
         }
     };
-    if sends_fast_auth_ok(plugin, &secret) {
+    shared.throttle.succeeded(peer.ip());
+    if !clear && sends_fast_auth_ok(plugin, &secret) {
         // The fast path's verdict; the OK follows once the backend accepted the login.
         io.write(&FAST_AUTH_OK_PAYLOAD)
             .await
@@ -236,11 +258,33 @@ pub async fn handshake(
             charset: response.charset,
             max_packet: response.max_packet,
             attrs: response.connect_attrs,
+            // Filled in by the session, which knows both ends of the socket.
+            client_addrs: None,
         },
         scramble,
         compression: negotiated(client_caps, response.zstd_level),
     };
     Ok((conn, authenticated))
+}
+
+/// Asks the client for an answer to the same scramble with `plugin`, one the proxy
+/// can check, and returns it.
+async fn ask_to_switch(
+    io: &mut PacketStream<ClientStream>,
+    plugin: Plugin,
+    scramble: &[u8],
+) -> Result<Bytes, SessionError> {
+    let switch = AuthSwitchRequest {
+        plugin: Bytes::from_static(plugin.name().as_bytes()),
+        data: Bytes::copy_from_slice(scramble),
+    };
+    let mut payload = BytesMut::new();
+    switch.encode(&mut payload);
+    io.write(&payload).await.map_err(SessionError::client_io)?;
+    match io.read().await {
+        Ok(p) => Ok(p.payload),
+        Err(e) => Err(fail(io, e).await),
+    }
 }
 
 /// Upgrades the connection to TLS after the client's SSLRequest. The client may have
@@ -314,6 +358,10 @@ pub enum Route {
     /// The client cannot use mysql_native_password and the proxy knows only the
     /// account's native hash.
     NeedsPassword,
+    /// caching_sha2's full authentication: the client is asked for its password,
+    /// which it sends as it is — only ever inside TLS. First switched to
+    /// caching_sha2 when `switch` (its answer was not made for it).
+    FullAuth { switch: bool },
 }
 
 /// Chooses how to check a client that answered `answer` with `plugin` (as named in its
@@ -322,11 +370,15 @@ pub enum Route {
 /// caching_sha2_password clients take its fast path whenever the proxy can check it
 /// (an unknown user too, so a MySQL 9 client gets the 1045 it expects); with only a
 /// native hash they are switched to native, unless they cannot do it.
+///
+/// Over TLS (`secure`) a caching_sha2 client of a hash-only account is asked for its
+/// password instead (full authentication), as a server asks when its cache is cold.
 pub fn route(
     plugin: Option<&[u8]>,
     answer: &[u8],
     account: Option<&Credential>,
     attrs: Option<&[u8]>,
+    secure: bool,
 ) -> Route {
     let plugin = plugin.unwrap_or_default();
     if plugin.is_empty() || plugin == NATIVE_PASSWORD.as_bytes() {
@@ -342,6 +394,11 @@ pub fn route(
             // and waits to be asked again.
             return Route::Check {
                 plugin: Plugin::CachingSha2,
+                switch: answer.len() != 32,
+            };
+        }
+        if secure {
+            return Route::FullAuth {
                 switch: answer.len() != 32,
             };
         }
@@ -477,7 +534,7 @@ mod tests {
         let hash = Credential::NativeHash([1; 20]);
         for plugin in [None, Some(&b""[..]), Some(NATIVE_PASSWORD.as_bytes())] {
             assert_eq!(
-                route(plugin, &[0; 20], Some(&hash), None),
+                route(plugin, &[0; 20], Some(&hash), None, false),
                 Route::Check {
                     plugin: Plugin::Native,
                     switch: false
@@ -485,7 +542,7 @@ mod tests {
             );
         }
         assert_eq!(
-            route(Some(b"client_ed25519"), &[0; 64], Some(&hash), None),
+            route(Some(b"client_ed25519"), &[0; 64], Some(&hash), None, false),
             Route::Check {
                 plugin: Plugin::Native,
                 switch: true
@@ -504,10 +561,13 @@ mod tests {
             plugin: Plugin::CachingSha2,
             switch: true,
         };
-        assert_eq!(route(SHA2, &[0; 32], Some(&pw), None), fast);
-        assert_eq!(route(SHA2, &[], Some(&pw), None), ask);
-        assert_eq!(route(SHA2, &[0], Some(&Credential::Empty), None), ask);
-        assert_eq!(route(SHA2, &[0; 32], None, None), fast);
+        assert_eq!(route(SHA2, &[0; 32], Some(&pw), None, false), fast);
+        assert_eq!(route(SHA2, &[], Some(&pw), None, false), ask);
+        assert_eq!(
+            route(SHA2, &[0], Some(&Credential::Empty), None, false),
+            ask
+        );
+        assert_eq!(route(SHA2, &[0; 32], None, None, false), fast);
     }
 
     #[test]
@@ -517,15 +577,37 @@ mod tests {
             plugin: Plugin::Native,
             switch: true,
         };
-        assert_eq!(route(SHA2, &[0; 32], Some(&hash), None), native);
+        assert_eq!(route(SHA2, &[0; 32], Some(&hash), None, false), native);
         let mysql8 = attrs(b"libmysql", b"8.4.3");
-        assert_eq!(route(SHA2, &[0; 32], Some(&hash), Some(&mysql8)), native);
+        assert_eq!(
+            route(SHA2, &[0; 32], Some(&hash), Some(&mysql8), false),
+            native
+        );
         let mysql9 = attrs(b"libmysql", b"9.7.4");
         assert_eq!(
-            route(SHA2, &[0; 32], Some(&hash), Some(&mysql9)),
+            route(SHA2, &[0; 32], Some(&hash), Some(&mysql9), false),
             Route::NeedsPassword
         );
         let other = attrs(b"mysql-connector-python", b"9.1.0");
-        assert_eq!(route(SHA2, &[0; 32], Some(&hash), Some(&other)), native);
+        assert_eq!(
+            route(SHA2, &[0; 32], Some(&hash), Some(&other), false),
+            native
+        );
+        // Inside TLS every caching_sha2 client is asked for the password instead.
+        for attrs in [None, Some(&mysql9[..]), Some(&other[..])] {
+            assert_eq!(
+                route(SHA2, &[0; 32], Some(&hash), attrs, true),
+                Route::FullAuth { switch: false }
+            );
+        }
+        assert_eq!(
+            route(SHA2, &[0; 20], Some(&hash), None, true),
+            Route::FullAuth { switch: true }
+        );
+        let pw = Credential::from_password(b"pw");
+        assert!(matches!(
+            route(SHA2, &[0; 32], Some(&pw), None, true),
+            Route::Check { .. }
+        ));
     }
 }

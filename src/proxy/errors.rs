@@ -46,6 +46,10 @@ pub enum SessionError {
     /// The client took too long to log in.
     #[error("client: handshake timed out")]
     HandshakeTimeout,
+    /// The client's address is blocked after many authentication failures (already
+    /// answered with ERR 1129).
+    #[error("client: address blocked after many authentication failures")]
+    HostBlocked,
 }
 
 impl SessionError {
@@ -73,6 +77,16 @@ pub mod reply {
             if using_password { "YES" } else { "NO" }
         );
         err_payload(ER_ACCESS_DENIED_ERROR, "28000", &msg)
+    }
+
+    /// ER_HOST_IS_BLOCKED, worded as the server's with the proxy's reason and remedy.
+    pub fn host_blocked(host: &str, left: std::time::Duration) -> Bytes {
+        let msg = format!(
+            "Host '{host}' is blocked because of many authentication failures; \
+             try again in {} s",
+            left.as_secs() + u64::from(left.subsec_nanos() > 0)
+        );
+        err_payload(ER_HOST_IS_BLOCKED, "HY000", &msg)
     }
 
     pub fn packet_too_large(max: usize) -> Bytes {
@@ -187,11 +201,14 @@ pub mod reply {
         )
     }
 
-    pub fn needs_password(user: &str) -> Bytes {
+    /// `tls`: the proxy offers TLS, inside which the client would be asked for the
+    /// password itself.
+    pub fn needs_password(user: &str, tls: bool) -> Bytes {
         let msg = format!(
             "switchyard: this client needs caching_sha2_password, and switchyard knows only \
              the mysql_native_password hash of '{user}': give the account's password as \
-             `password`, `password_file` or `password_env` in its [[users]] entry"
+             `password`, `password_file` or `password_env` in its [[users]] entry{}",
+            if tls { ", or connect with TLS" } else { "" }
         );
         err_payload(ER_NOT_SUPPORTED_AUTH_MODE, "08004", &msg)
     }

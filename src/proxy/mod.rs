@@ -14,6 +14,7 @@
 
 mod change_user;
 pub mod client;
+mod client_address;
 pub mod compressed;
 pub mod conn;
 pub mod errors;
@@ -31,6 +32,7 @@ pub mod session;
 pub mod state;
 pub mod statement_ids;
 pub mod stream;
+pub mod throttle;
 pub mod tls;
 pub mod upstream;
 pub mod user_variables;
@@ -81,6 +83,8 @@ pub struct Proxy {
     /// Idle sessions moving after a retarget, a few at a time, so that their logins
     /// and replays do not crowd out sessions that are running statements.
     pub idle_moves: tokio::sync::Semaphore,
+    /// Failed logins per client address: delays, blocks, counts.
+    pub throttle: throttle::Throttle,
     /// TLS on both legs, as the config in force says.
     pub tls: ArcSwap<TlsSetup>,
     next_id: AtomicU32,
@@ -98,6 +102,7 @@ impl Proxy {
             server_info: ArcSwap::from_pointee(ServerInfo::fallback()),
             sessions: Registry::default(),
             idle_moves: tokio::sync::Semaphore::new(IDLE_MOVES),
+            throttle: throttle::Throttle::default(),
             next_id: AtomicU32::new(PROXY_ID_BASE),
         })
     }
@@ -185,8 +190,8 @@ fn hash_only_on_mysql(
 }
 
 impl Proxy {
-    /// Opens and logs in a session's connection to `address`, over TLS when the
-    /// config says so for that server.
+    /// Opens and logs in a session's connection to `address`, over TLS and behind a
+    /// PROXY protocol header when the config says so for that server.
     pub async fn connect_upstream(
         &self,
         address: &str,
@@ -194,7 +199,8 @@ impl Proxy {
         timeout: Duration,
     ) -> Result<upstream::Upstream, upstream::ConnectError> {
         let tls = self.tls.load().backend(address);
-        upstream::connect(address, tls.as_deref(), login, timeout).await
+        let proxy_protocol = self.topology.config.load().sends_proxy_header(address);
+        upstream::connect(address, tls.as_deref(), login, timeout, proxy_protocol).await
     }
 }
 
@@ -206,6 +212,7 @@ impl Proxy {
     pub async fn pre_open(&self, address: &str, epoch: u64, timeout: Duration) -> usize {
         let limit = Arc::new(Semaphore::new(4));
         let tls = self.tls.load().backend(address);
+        let proxy_protocol = self.topology.config.load().sends_proxy_header(address);
         let mut tasks = Vec::new();
         for session in self.sessions.all() {
             let limit = limit.clone();
@@ -214,7 +221,9 @@ impl Proxy {
             tasks.push(tokio::spawn(async move {
                 let _permit = limit.acquire_owned().await.ok()?;
                 let login = lock(&session.login).clone();
-                match upstream::connect(&address, tls.as_deref(), &login, timeout).await {
+                match upstream::connect(&address, tls.as_deref(), &login, timeout, proxy_protocol)
+                    .await
+                {
                     Ok(conn) => {
                         *lock(&session.preopened) = Some((epoch, conn));
                         Some(())

@@ -25,6 +25,8 @@ pub struct Summary {
 pub struct SessionInfo {
     pub id: u32,
     pub peer: SocketAddr,
+    /// The client's connection to the proxy is TLS.
+    pub tls: bool,
     pub started: Instant,
     pub backend_thread: AtomicU32,
     /// The server the backend connection is on (changes when the session moves).
@@ -131,6 +133,7 @@ impl Registry {
         id: u32,
         login: Login,
         peer: SocketAddr,
+        tls: bool,
         backend_thread: u32,
         backend_address: String,
     ) -> Arc<SessionInfo> {
@@ -141,6 +144,7 @@ impl Registry {
         let info = Arc::new(SessionInfo {
             id,
             peer,
+            tls,
             started: Instant::now(),
             backend_thread: AtomicU32::new(backend_thread),
             backend_address: Mutex::new(backend_address),
@@ -229,12 +233,14 @@ mod tests {
             charset: 45,
             max_packet: 0,
             attrs: None,
+            client_addrs: None,
         };
         let peer = "127.0.0.1:5000".parse().unwrap();
         registry.insert(
             crate::proxy::PROXY_ID_BASE,
             login,
             peer,
+            false,
             12,
             "db:3306".into(),
         )

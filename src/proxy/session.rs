@@ -23,6 +23,7 @@ use tokio_util::sync::ReusableBoxFuture;
 use crate::protocol::codec::chunk_header;
 use crate::protocol::constants::*;
 use crate::protocol::packets::{insert_types, max_head_len, ok_payload};
+use crate::protocol::proxy_header::ProxyAddrs;
 use crate::protocol::ProtocolError;
 use crate::proxy::client::{self, Authenticated};
 use crate::proxy::conn::{ClientConn, ServerConn};
@@ -101,7 +102,7 @@ pub async fn run(shared: Arc<Proxy>, stream: TcpStream, peer: SocketAddr, id: u3
     };
     match result {
         Ok(()) => tracing::debug!(session = id, %peer, "session closed"),
-        Err(SessionError::AccessDenied) => {}
+        Err(SessionError::AccessDenied | SessionError::HostBlocked) => {}
         Err(e) => tracing::info!(session = id, %peer, "session ended: {e}"),
     }
 }
@@ -114,12 +115,13 @@ async fn establish(
     id: u32,
 ) -> Result<Session, SessionError> {
     let config = shared.topology.config.load_full();
+    let local = stream.local_addr().ok();
     let io = PacketStream::new(stream, HANDSHAKE_MAX_PACKET);
     let timeout = config.proxy.handshake_timeout.0;
     let (
         mut io,
         Authenticated {
-            login,
+            mut login,
             scramble,
             compression,
         },
@@ -127,6 +129,10 @@ async fn establish(
         Ok(r) => r?,
         Err(_) => return Err(SessionError::HandshakeTimeout),
     };
+    login.client_addrs = local.map(|destination| ProxyAddrs {
+        source: peer,
+        destination,
+    });
     let target = shared.topology.target.load_full();
     let address = target.address.clone();
     if let Some(why) = shared.topology.refusal.load().as_ref() {
@@ -151,6 +157,7 @@ async fn establish(
         .map_err(SessionError::client_io)?;
     // Compression, if chosen, starts after the final OK, as on a server.
     let (client, cbuf) = io.into_parts();
+    let tls = client.is_tls();
     let (client, cbuf) = ClientLeg::new(client, compression, cbuf);
     let client = ClientConn::new(
         client,
@@ -162,7 +169,7 @@ async fn establish(
     let thread_id = server.thread_id();
     let info = shared
         .sessions
-        .insert(id, login.clone(), peer, thread_id, address.clone());
+        .insert(id, login.clone(), peer, tls, thread_id, address.clone());
     let schema = login
         .database
         .as_ref()

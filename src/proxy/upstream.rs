@@ -18,6 +18,7 @@ use crate::protocol::constants::*;
 use crate::protocol::credential::{Plugin, Secret};
 use crate::protocol::handshake::{AuthSwitchRequest, HandshakeResponse, ServerHandshake};
 use crate::protocol::packets::ErrPacket;
+use crate::protocol::proxy_header::{self, ProxyAddrs};
 use crate::protocol::ProtocolError;
 use crate::proxy::io::{PacketStream, HANDSHAKE_MAX_PACKET};
 use crate::proxy::stream::ServerStream;
@@ -83,6 +84,9 @@ pub enum ConnectError {
     Tls { address: String, reason: String },
     #[error("{0}")]
     Protocol(#[from] ProtocolError),
+    /// `proxy_protocol = true` for a MySQL server, which has no PROXY protocol.
+    #[error("{address} is MySQL, which does not read PROXY protocol headers: set proxy_protocol = false for it")]
+    ProxyProtocolOnMysql { address: String },
 }
 
 /// What the proxy learns of a server from its greeting; the client-facing greeting
@@ -110,6 +114,18 @@ impl ServerInfo {
     }
 }
 
+impl ServerInfo {
+    pub fn from_greeting(hs: &ServerHandshake) -> Self {
+        ServerInfo {
+            version: hs.server_version.clone(),
+            capabilities: hs.capabilities,
+            mariadb_caps: hs.mariadb_caps,
+            charset: hs.charset,
+            auth_plugin: hs.auth_plugin.clone(),
+        }
+    }
+}
+
 /// Who to log in as, and how the session was negotiated on the client side.
 #[derive(Debug, Clone)]
 pub struct Login {
@@ -122,6 +138,8 @@ pub struct Login {
     pub charset: u8,
     pub max_packet: u32,
     pub attrs: Option<Bytes>,
+    /// The client's address and the one it connected to, for a PROXY protocol header.
+    pub client_addrs: Option<ProxyAddrs>,
 }
 
 /// A logged-in backend connection, ready for commands.
@@ -274,14 +292,16 @@ impl<'a> BackendAuth<'a> {
 }
 
 /// Connects and logs in, over TLS when `tls` is given, bounded by `timeout` as a
-/// whole.
+/// whole; first sends a PROXY protocol header naming the client when
+/// `proxy_protocol`.
 pub async fn connect(
     address: &str,
     tls: Option<&BackendTls>,
     login: &Login,
     timeout: Duration,
+    proxy_protocol: bool,
 ) -> Result<Upstream, ConnectError> {
-    match tokio::time::timeout(timeout, connect_inner(address, tls, login)).await {
+    match tokio::time::timeout(timeout, connect_inner(address, tls, login, proxy_protocol)).await {
         Ok(r) => r,
         Err(_) => Err(ConnectError::Timeout {
             address: address.to_string(),
@@ -293,27 +313,21 @@ async fn connect_inner(
     address: &str,
     tls: Option<&BackendTls>,
     login: &Login,
+    proxy_protocol: bool,
 ) -> Result<Upstream, ConnectError> {
-    let stream = TcpStream::connect(address)
-        .await
-        .map_err(|source| ConnectError::Unreachable {
+    // The PROXY header goes first, in one write, before the server's greeting is read.
+    let header = proxy_protocol.then(|| match &login.client_addrs {
+        Some(addrs) => proxy_header::encode(addrs),
+        None => proxy_header::encode_local(),
+    });
+    let (io, hs) = greet(address, header.as_deref()).await?;
+    if proxy_protocol && hs.capabilities & CLIENT_MYSQL != 0 {
+        // MySQL would take the header for a malformed login and wait for the rest.
+        return Err(ConnectError::ProxyProtocolOnMysql {
             address: address.to_string(),
-            source,
-        })?;
-    stream.set_nodelay(true).ok();
-    let mut io = PacketStream::new(stream, HANDSHAKE_MAX_PACKET);
-    let greeting = io.read().await?;
-    if greeting.payload.first() == Some(&0xFF) {
-        return Err(ConnectError::Refused(ErrPacket::parse(&greeting.payload)?));
+        });
     }
-    let hs = ServerHandshake::parse(&greeting.payload)?;
-    let server = ServerInfo {
-        version: hs.server_version.clone(),
-        capabilities: hs.capabilities,
-        mariadb_caps: hs.mariadb_caps,
-        charset: hs.charset,
-        auth_plugin: hs.auth_plugin.clone(),
-    };
+    let server = ServerInfo::from_greeting(&hs);
     let caps = (login.caps & hs.capabilities & RELAYED_CAPS)
         | (hs.capabilities
             & (CLIENT_SESSION_TRACK
@@ -447,30 +461,40 @@ pub async fn finish_auth<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin
     }
 }
 
+/// Connects to `address`, sends `header` first when given, and reads the greeting
+/// (an ERR in its place is the server refusing the connection).
+async fn greet(
+    address: &str,
+    header: Option<&[u8]>,
+) -> Result<(PacketStream<TcpStream>, ServerHandshake), ConnectError> {
+    let mut stream =
+        TcpStream::connect(address)
+            .await
+            .map_err(|source| ConnectError::Unreachable {
+                address: address.to_string(),
+                source,
+            })?;
+    stream.set_nodelay(true).ok();
+    if let Some(header) = header {
+        tokio::io::AsyncWriteExt::write_all(&mut stream, header)
+            .await
+            .map_err(ProtocolError::Io)?;
+    }
+    let mut io = PacketStream::new(stream, HANDSHAKE_MAX_PACKET);
+    let greeting = io.read().await?;
+    if greeting.payload.first() == Some(&0xFF) {
+        return Err(ConnectError::Refused(ErrPacket::parse(&greeting.payload)?));
+    }
+    let hs = ServerHandshake::parse(&greeting.payload)?;
+    Ok((io, hs))
+}
+
 /// Reads a server's greeting without logging in (used when no control account is
 /// configured, to learn what to tell clients).
 pub async fn probe_greeting(address: &str, timeout: Duration) -> Result<ServerInfo, ConnectError> {
     let fut = async {
-        let stream =
-            TcpStream::connect(address)
-                .await
-                .map_err(|source| ConnectError::Unreachable {
-                    address: address.to_string(),
-                    source,
-                })?;
-        let mut io = PacketStream::new(stream, HANDSHAKE_MAX_PACKET);
-        let greeting = io.read().await?;
-        if greeting.payload.first() == Some(&0xFF) {
-            return Err(ConnectError::Refused(ErrPacket::parse(&greeting.payload)?));
-        }
-        let hs = ServerHandshake::parse(&greeting.payload)?;
-        Ok(ServerInfo {
-            version: hs.server_version,
-            capabilities: hs.capabilities,
-            mariadb_caps: hs.mariadb_caps,
-            charset: hs.charset,
-            auth_plugin: hs.auth_plugin,
-        })
+        let (_, hs) = greet(address, None).await?;
+        Ok(ServerInfo::from_greeting(&hs))
     };
     tokio::time::timeout(timeout, fut)
         .await

@@ -146,7 +146,7 @@ pub async fn control_connection(
         .ip_or_hostname(host.to_string())
         .tcp_port(port.parse().unwrap_or(3306))
         .user(Some(control.user.clone()))
-        .pass(Some(control.password.clone()))
+        .pass(Some(control.password().to_owned()))
         .prefer_socket(false);
     mysql_async::Conn::new(opts).await
 }

@@ -464,7 +464,7 @@ async fn switch(
             .replicate_from(
                 to_address,
                 &repl.user,
-                &repl.password,
+                repl.password(),
                 run.config.tls_to(to_address),
             )
             .await

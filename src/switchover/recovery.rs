@@ -135,7 +135,7 @@ async fn roll_forward(shared: &Switchover, j: &Journal) {
             match c.replica_status().await? {
                 Some(r) if r.replicates_from(&new) && r.is_running() => Ok(()),
                 _ => {
-                    c.replicate_from(&new, &repl.user, &repl.password, config.tls_to(&new))
+                    c.replicate_from(&new, &repl.user, repl.password(), config.tls_to(&new))
                         .await
                 }
             }

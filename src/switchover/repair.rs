@@ -79,7 +79,7 @@ impl Repair {
                 None => {
                     let repl = config.replication.clone().unwrap_or(control.clone());
                     let tls = config.tls_to(&self.old);
-                    new.replicate_from(&self.old, &repl.user, &repl.password, tls)
+                    new.replicate_from(&self.old, &repl.user, repl.password(), tls)
                         .await
                 }
             };

@@ -197,6 +197,8 @@ pub struct ProxyBuilder<'a> {
     users: Option<String>,
     /// TOML appended after the standard tables.
     extra_toml: String,
+    /// Lines added to both `[blue]` and `[green]`.
+    backend_toml: String,
     env: Vec<(String, String)>,
 }
 
@@ -211,6 +213,12 @@ impl ProxyBuilder<'_> {
     /// `[[users]]` tables (TOML) in place of the standard `app` user; `""` for none.
     pub fn users(mut self, toml: &str) -> Self {
         self.users = Some(toml.to_owned());
+        self
+    }
+
+    /// `key = value` in both `[blue]` and `[green]`, `value` in TOML.
+    pub fn backend_key(mut self, key: &str, value: &str) -> Self {
+        self.backend_toml.push_str(&format!("{key} = {value}\n"));
         self
     }
 
@@ -270,9 +278,11 @@ impl ProxyBuilder<'_> {
              \n\
              [blue]\n\
              address = \"{blue}\"\n\
+             {backend}\
              \n\
              [green]\n\
              address = \"{green}\"\n\
+             {backend}\
              \n\
              [control]\n\
              user = \"{CONTROL_USER}\"\n\
@@ -287,6 +297,7 @@ impl ProxyBuilder<'_> {
             blue = self.pair.blue.addr(),
             green = self.pair.green.addr(),
             extra_toml = self.extra_toml,
+            backend = self.backend_toml,
         );
         fs::write(&config_path, config).expect("write the proxy config");
         let log_path = dir.path().join("proxy.log");
@@ -318,6 +329,7 @@ impl Proxy {
             proxy_keys: Vec::new(),
             users: None,
             extra_toml: String::new(),
+            backend_toml: String::new(),
             env: Vec::new(),
         }
     }
@@ -618,4 +630,36 @@ pub fn switchovers(proxy: &Proxy, count: usize, gap: Duration) -> Vec<String> {
     }
     thread::sleep(gap);
     lines
+}
+
+/// `tests/py/client_address.py`: a PyMySQL session to `proxy` from the local address
+/// `bind` as `user`, driven through its stdin and stdout.
+pub fn client_address_script(proxy: &Proxy, bind: &str, user: &str, password: &str) -> Command {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/py/client_address.py");
+    let port = proxy.addr.rsplit_once(':').expect("HOST:PORT").1;
+    let mut cmd = Command::new(python());
+    cmd.arg(script)
+        .arg(port)
+        .arg(bind)
+        .env("SWITCHYARD_USER", user)
+        .env("SWITCHYARD_PASSWORD", password)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .stdout(Stdio::piped());
+    cmd
+}
+
+/// Logs in once from `bind` (see [`client_address_script`]) and returns what the
+/// script printed: `{"connected": true}` or `{"error": CODE, "message": …}`.
+pub fn login_from(proxy: &Proxy, bind: &str, user: &str, password: &str) -> serde_json::Value {
+    let out = client_address_script(proxy, bind, user, password)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run python3 (scripts/install-deps.sh installs it with PyMySQL)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(text.lines().next().unwrap_or_default()).unwrap_or_else(|_| {
+        panic!(
+            "client_address.py printed {text:?}, stderr {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
 }

@@ -30,3 +30,12 @@ done
 grep -q '^connect with' "$work/demo.out" || { cat "$work/demo.err"; echo "demo did not start" >&2; exit 1; }
 blue=$(sed -n 's/^blue *: \([0-9.:]*\).*/\1/p' "$work/demo.out")
 socket=$(sed -n 's/.*ctl --socket \([^ ]*\) status.*/\1/p' "$work/demo.out")
+
+# sysbench's options for the demo's app account and its sbtest tables; `sysbench_prepare
+# WORKLOAD` creates and fills the tables on blue.
+sb=(--db-driver=mysql --mysql-host=127.0.0.1 --mysql-user=app --mysql-password=app-secret
+    --mysql-db=sbtest --tables=4 --table-size=10000)
+sysbench_prepare() {
+    sysbench "$1" "${sb[@]}" --mysql-ssl=off --mysql-port="${blue##*:}" --threads=4 prepare >"$work/prepare.log" 2>&1 ||
+        { cat "$work/prepare.log"; exit 1; }
+}

@@ -94,10 +94,7 @@ key = \"$tls/proxy-key.pem\"
 require_secure_transport = true"
 fi
 
-sb=(--db-driver=mysql --mysql-host=127.0.0.1 --mysql-user=app --mysql-password=app-secret
-    --mysql-db=sbtest --tables=4 --table-size=10000)
-sysbench "$workload" "${sb[@]}" --mysql-ssl=off --mysql-port="$blue_port" --threads=4 prepare >"$work/prepare.log" 2>&1 ||
-    { cat "$work/prepare.log"; exit 1; }
+sysbench_prepare "$workload"
 
 declare -A tps
 echo "$workload, ${secs}s per run ($(nproc) cores, $(sysbench --version))"

@@ -208,6 +208,10 @@ pub struct ProxyConfig {
     /// not bounded; the connection phase is bounded by `handshake_timeout`.
     #[serde(default = "default_net_read_timeout")]
     pub net_read_timeout: HumanDuration,
+    /// Offer clients the compressed protocol (zlib, and zstd to MySQL clients when
+    /// the backend is MySQL and offers it). The backend connection stays uncompressed.
+    #[serde(default = "default_true")]
+    pub compression: bool,
     /// Time allowed to open and log in to a backend connection.
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout: HumanDuration,
@@ -758,6 +762,7 @@ password = "secret"
         assert_eq!(c.proxy.max_packet_size, ByteSize(64 << 20));
         assert_eq!(c.proxy.handshake_timeout.0, Duration::from_secs(10));
         assert_eq!(c.proxy.net_read_timeout.0, Duration::from_secs(30));
+        assert!(c.proxy.compression);
         assert!(c.green.is_none());
         assert_eq!(
             c.credentials().unwrap()["app"],

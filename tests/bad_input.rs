@@ -433,12 +433,15 @@ async fn a_packet_begun_and_not_finished_gets_1159_after_net_read_timeout() {
 
 /// A client that asks for compression or TLS the greeting did not offer (some compress
 /// whenever they asked, without looking) gets ERR 1043 naming what it asked for, and
-/// is closed at once — not left hanging on bytes framed differently. An SSLRequest to
-/// the proxy (which has no TLS) gets what a MariaDB server without TLS answers.
+/// is closed at once — not left hanging on bytes framed differently: zlib with
+/// `compression = false`, zstd in front of MariaDB, TLS without `[tls]`. An SSLRequest
+/// to the proxy (which has no TLS) gets what a MariaDB server without TLS answers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn framing_capabilities_not_offered_are_refused_not_hung() {
     let pair = support::pair();
-    let mut proxy = support::Proxy::start(&pair, "");
+    let mut proxy = support::Proxy::builder(&pair)
+        .proxy_key("compression", "false")
+        .start();
     let background = Background::start(&proxy.addr).await;
 
     for (bit, name) in [

@@ -127,8 +127,8 @@ fn text_query_of_many_types_matches_direct() {
         &["--raw", "-N", "-e", "SELECT 0x00ff80c3, UNHEX('DEADBEEF')"],
         None,
     );
-    // Compression asked for: the proxy declines it, blue accepts it; the client
-    // prints the same either way.
+    // Compression asked for: the proxy and blue both accept it (the proxy for the
+    // client's leg only); the client prints the same.
     s.same_ok(Some("test"), &["--compress", "-e", MIXED_ROW], None);
     // SET NAMES in the middle of a session changes what the server sends after it.
     s.same_ok(

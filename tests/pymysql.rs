@@ -29,7 +29,8 @@ scripts!(
     eight_concurrent_connections => "concurrent.py",
     kill_query_and_connection_by_handshake_id => "kill.py",
     kill_query_by_connection_id_function => "kill_by_connection_id.py",
-    connector_python_asking_for_compression_is_refused_not_hung => "connector_compress.py",
+    connector_python_compressed_queries_20_mib_blob_and_load_data => "connector_compress.py",
+    connector_python_c_extension_compressed => "connector_compress_cext.py",
     connector_python_statements_load_data_local_20_mib_and_a_wrong_password => "connector.py",
 );
 

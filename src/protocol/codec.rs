@@ -19,7 +19,7 @@ use tokio_util::codec::{Decoder, Encoder};
 use super::constants::MAX_CHUNK;
 use super::ProtocolError;
 
-const HEADER_LEN: usize = 4;
+pub const HEADER_LEN: usize = 4;
 
 /// One logical packet: the reassembled payload of one or more chunks.
 #[derive(Debug, Clone, PartialEq, Eq)]

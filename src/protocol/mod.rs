@@ -10,6 +10,7 @@ pub mod auth;
 pub mod buf;
 pub mod caching_sha2;
 pub mod codec;
+pub mod compress;
 pub mod constants;
 pub mod credential;
 mod error;

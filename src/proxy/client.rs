@@ -14,6 +14,7 @@ use tokio::net::TcpStream;
 
 use crate::protocol::auth::new_scramble;
 use crate::protocol::caching_sha2::{self, FAST_AUTH_OK_PAYLOAD};
+use crate::protocol::compress::{Algorithm, DEFAULT_ZSTD_LEVEL};
 use crate::protocol::constants::*;
 use crate::protocol::credential::{Plugin, Secret};
 use crate::protocol::handshake::{
@@ -33,15 +34,41 @@ pub struct Authenticated {
     pub login: Login,
     /// The scramble sent in the greeting (COM_CHANGE_USER answers are made with it).
     pub scramble: [u8; 20],
+    /// The compressed protocol the client chose, which starts after the final OK.
+    pub compression: Option<Algorithm>,
 }
 
-/// Capabilities the proxy offers clients, given what the backend offers.
-pub fn offered_caps(server: &ServerInfo) -> u32 {
-    (server.capabilities & RELAYED_CAPS)
+/// Capabilities the proxy offers clients, given what the backend offers and whether
+/// `[proxy] compression` is on. Compression is the proxy's own (the backend leg never
+/// compresses): zlib always, zstd where a MySQL backend offers it, so that only MySQL
+/// clients, which know the bit, see it.
+pub fn offered_caps(server: &ServerInfo, compression: bool) -> u32 {
+    let mut caps = (server.capabilities & RELAYED_CAPS)
         | CLIENT_PROTOCOL_41
         | CLIENT_SECURE_CONNECTION
         | CLIENT_PLUGIN_AUTH
-        | CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA
+        | CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA;
+    if compression {
+        caps |= CLIENT_COMPRESS;
+        if server.capabilities & CLIENT_MYSQL != 0 {
+            caps |= server.capabilities & CLIENT_ZSTD_COMPRESSION_ALGORITHM;
+        }
+    }
+    caps
+}
+
+/// The compression a client chose with `caps` (what it asked for among what was
+/// offered): zlib when it set `CLIENT_COMPRESS`, as a server prefers it, else zstd at
+/// the level it sent (1 to 22; MySQL's default 3 when it sent none).
+pub fn negotiated(caps: u32, zstd_level: Option<u8>) -> Option<Algorithm> {
+    if caps & CLIENT_COMPRESS != 0 {
+        Some(Algorithm::Zlib)
+    } else if caps & CLIENT_ZSTD_COMPRESSION_ALGORITHM != 0 {
+        let level = zstd_level.map_or(DEFAULT_ZSTD_LEVEL, |l| i32::from(l).clamp(1, 22));
+        Some(Algorithm::Zstd { level })
+    } else {
+        None
+    }
 }
 
 /// The plugin the greeting names: the backend's own when it is caching_sha2 (MySQL),
@@ -75,7 +102,8 @@ pub async fn handshake(
     let server = shared.server_info.load_full();
     let tls = shared.tls.load_full();
     let scramble = new_scramble();
-    let mut caps = offered_caps(&server);
+    let compression = shared.topology.config.load().proxy.compression;
+    let mut caps = offered_caps(&server, compression);
     if tls.acceptor.is_some() {
         caps |= CLIENT_SSL;
     }
@@ -246,6 +274,7 @@ pub async fn handshake(
             client_addrs: None,
         },
         scramble,
+        compression: negotiated(client_caps, response.zstd_level),
     };
     Ok((conn, authenticated))
 }
@@ -468,6 +497,56 @@ mod tests {
     }
 
     const SHA2: Option<&[u8]> = Some(CACHING_SHA2.as_bytes());
+
+    fn server(capabilities: u32) -> ServerInfo {
+        ServerInfo {
+            capabilities,
+            ..ServerInfo::fallback()
+        }
+    }
+
+    #[test]
+    fn compression_is_offered_when_configured_and_zstd_only_with_mysql() {
+        let mariadb = server(RELAYED_CAPS & !CLIENT_MYSQL);
+        let mysql = server(RELAYED_CAPS | CLIENT_COMPRESS | CLIENT_ZSTD_COMPRESSION_ALGORITHM);
+        let zstd = CLIENT_ZSTD_COMPRESSION_ALGORITHM;
+        assert_eq!(
+            offered_caps(&mariadb, true) & (CLIENT_COMPRESS | zstd),
+            CLIENT_COMPRESS
+        );
+        assert_eq!(
+            offered_caps(&mysql, true) & (CLIENT_COMPRESS | zstd),
+            CLIENT_COMPRESS | zstd
+        );
+        assert_eq!(offered_caps(&mysql, false) & (CLIENT_COMPRESS | zstd), 0);
+        // A MySQL server built without zstd does not offer it; neither does the proxy.
+        let no_zstd = server(RELAYED_CAPS);
+        assert_eq!(offered_caps(&no_zstd, true) & zstd, 0);
+    }
+
+    #[test]
+    fn the_clients_choice_of_compression() {
+        let zstd = CLIENT_ZSTD_COMPRESSION_ALGORITHM;
+        assert_eq!(negotiated(CLIENT_PROTOCOL_41, None), None);
+        assert_eq!(negotiated(CLIENT_COMPRESS, None), Some(Algorithm::Zlib));
+        assert_eq!(
+            negotiated(CLIENT_COMPRESS | zstd, Some(7)),
+            Some(Algorithm::Zlib)
+        );
+        assert_eq!(
+            negotiated(zstd, Some(7)),
+            Some(Algorithm::Zstd { level: 7 })
+        );
+        assert_eq!(negotiated(zstd, None), Some(Algorithm::Zstd { level: 3 }));
+        assert_eq!(
+            negotiated(zstd, Some(0)),
+            Some(Algorithm::Zstd { level: 1 })
+        );
+        assert_eq!(
+            negotiated(zstd, Some(200)),
+            Some(Algorithm::Zstd { level: 22 })
+        );
+    }
 
     #[test]
     fn native_clients_keep_the_native_path() {

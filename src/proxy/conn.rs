@@ -11,7 +11,8 @@ use tokio::time::Instant;
 
 use crate::protocol::codec::write_packet;
 use crate::proxy::errors::SessionError;
-use crate::proxy::stream::{ClientStream, ServerStream};
+use crate::proxy::leg::ClientLeg;
+use crate::proxy::stream::ServerStream;
 use crate::proxy::upstream::Upstream;
 
 /// Room made for one read from the client.
@@ -183,7 +184,7 @@ impl<C: AsyncRead + AsyncWrite + Unpin> ClientConn<C> {
     }
 }
 
-impl ClientConn<ClientStream> {
+impl ClientConn<ClientLeg> {
     /// Waits for the client to send something and reads it; `Ok(false)` when it
     /// closed. Room is made only once bytes are ready, so a waiting session holds no
     /// buffer. Cancel-safe: nothing is read unless the future completes.
@@ -200,6 +201,16 @@ impl ClientConn<ClientStream> {
     /// Resolves when the client has sent something (nothing is read).
     pub async fn readable(&self) -> std::io::Result<()> {
         self.stream.readable().await
+    }
+
+    /// Whether the stream (a compressed one) holds memory worth giving back.
+    pub fn stream_holds_buffers(&self) -> bool {
+        self.stream.holds_buffers()
+    }
+
+    /// Gives back what an idle compressed stream holds.
+    pub fn release_stream_buffers(&mut self) {
+        self.stream.release_buffers();
     }
 }
 

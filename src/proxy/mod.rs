@@ -15,11 +15,13 @@
 mod change_user;
 pub mod client;
 mod client_address;
+pub mod compressed;
 pub mod conn;
 pub mod errors;
 pub mod gate;
 pub mod io;
 mod kill;
+pub mod leg;
 pub mod listener;
 mod migrate;
 pub mod registry;

@@ -29,13 +29,14 @@ use crate::proxy::client::{self, Authenticated};
 use crate::proxy::conn::{ClientConn, ServerConn};
 use crate::proxy::errors::{reply, SessionError};
 use crate::proxy::io::{PacketStream, HANDSHAKE_MAX_PACKET};
+use crate::proxy::leg::ClientLeg;
 use crate::proxy::registry::Published;
 use crate::proxy::relay::{Outcome, Relay};
 use crate::proxy::response::Expect;
 use crate::proxy::scan::{may_kill, scan, Effects};
 use crate::proxy::state::{Prepared, SessionState};
 use crate::proxy::statement_ids::StatementIds;
-use crate::proxy::stream::{ClientStream, ServerStream};
+use crate::proxy::stream::ServerStream;
 use crate::proxy::upstream::{self, ConnectError, Login};
 use crate::proxy::Proxy;
 
@@ -55,7 +56,7 @@ async fn next_retarget(mut retargets: watch::Receiver<u64>) -> (bool, watch::Rec
 pub struct Session {
     pub(super) id: u32,
     pub(super) shared: Arc<Proxy>,
-    pub(super) client: ClientConn<ClientStream>,
+    pub(super) client: ClientConn<ClientLeg>,
     pub(super) server: ServerConn<ServerStream>,
     pub(super) state: SessionState,
     pub(super) ids: StatementIds,
@@ -122,6 +123,7 @@ async fn establish(
         Authenticated {
             mut login,
             scramble,
+            compression,
         },
     ) = match tokio::time::timeout(timeout, client::handshake(io, id, &shared, peer)).await {
         Ok(r) => r?,
@@ -153,8 +155,10 @@ async fn establish(
     io.write(&ok_payload(SERVER_STATUS_AUTOCOMMIT, login.caps))
         .await
         .map_err(SessionError::client_io)?;
+    // Compression, if chosen, starts after the final OK, as on a server.
     let (client, cbuf) = io.into_parts();
     let tls = client.is_tls();
+    let (client, cbuf) = ClientLeg::new(client, compression, cbuf);
     let client = ClientConn::new(
         client,
         cbuf,
@@ -204,7 +208,7 @@ pub(crate) fn connect_error_reply(address: &str, e: &ConnectError) -> Bytes {
 
 impl Session {
     /// The parts of the session one command's traffic touches.
-    fn relay(&mut self) -> Relay<'_, ClientStream, ServerStream> {
+    fn relay(&mut self) -> Relay<'_, ClientLeg, ServerStream> {
         Relay {
             client: &mut self.client,
             server: &mut self.server,
@@ -408,13 +412,16 @@ impl Session {
 
     /// Whether any buffer holds memory worth giving back while idle.
     fn holds_buffers(&self) -> bool {
-        self.client.holds_buffers() || self.server.holds_buffers()
+        self.client.holds_buffers()
+            || self.client.stream_holds_buffers()
+            || self.server.holds_buffers()
     }
 
     /// Frees the (empty) buffers of an idle session; they are allocated again when the
     /// next command comes.
     fn release_buffers(&mut self) {
         self.client.release_buffers();
+        self.client.release_stream_buffers();
         self.server.release_buffers();
     }
 

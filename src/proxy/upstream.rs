@@ -361,6 +361,8 @@ async fn connect_inner(
         } else {
             None
         },
+        // The backend leg is never compressed.
+        zstd_level: None,
     };
     let mut io = match tls {
         Some(tls) => {

@@ -60,11 +60,11 @@ def connect(port, **kwargs):
 
 
 def connector(port, **kwargs):
-    """A mysql-connector-python (pure Python, TLS off) connection to 127.0.0.1:port as
-    the app user, database `test`."""
+    """A mysql-connector-python (pure Python unless told `use_pure=False`, TLS off)
+    connection to 127.0.0.1:port as the app user, database `test`."""
     import mysql.connector
 
-    return mysql.connector.connect(
+    options = dict(
         host=HOST,
         port=port,
         user=os.environ["SWITCHYARD_USER"],
@@ -72,8 +72,25 @@ def connector(port, **kwargs):
         database="test",
         use_pure=True,
         ssl_disabled=True,
-        **kwargs,
     )
+    options.update(kwargs)
+    return mysql.connector.connect(**options)
+
+
+def require_cext():
+    """Makes sure mysql-connector-python's C extension loads: the wheel's extension
+    links against the OpenSSL it ships in mysql/vendor, so where the system's is older
+    the script starts itself again with that folder on the loader path."""
+    import mysql
+    import mysql.connector
+
+    if mysql.connector.HAVE_CEXT:
+        return
+    vendor = os.path.join(os.path.dirname(mysql.__path__[0] + "/"), "vendor")
+    if os.path.isdir(vendor) and os.environ.get("LD_LIBRARY_PATH") != vendor:
+        env = dict(os.environ, LD_LIBRARY_PATH=vendor)
+        os.execve(sys.executable, [sys.executable, *sys.argv], env)
+    fail("mysql-connector-python has no usable C extension here")
 
 
 def fail(message):

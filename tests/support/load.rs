@@ -37,12 +37,40 @@ const SLOW: Duration = Duration::from_millis(20);
 
 /// A connection to `addr` as the application user, default schema `test`.
 pub async fn app_conn(addr: &str) -> Conn {
-    app_conn_with(addr, None).await
+    app_conn_with(addr, Link::default()).await
 }
 
-/// [`app_conn`] over TLS with `ssl` (`None`: plaintext).
-pub async fn app_conn_with(addr: &str, ssl: Option<SslOpts>) -> Conn {
-    let opts = app_opts(addr).ssl_opts(ssl);
+/// How a test's clients reach the proxy: over TLS, compressing, or neither.
+#[derive(Clone, Default)]
+pub struct Link {
+    pub ssl: Option<SslOpts>,
+    pub compression: Option<mysql_async::Compression>,
+}
+
+impl From<Option<SslOpts>> for Link {
+    fn from(ssl: Option<SslOpts>) -> Self {
+        Link {
+            ssl,
+            compression: None,
+        }
+    }
+}
+
+impl From<Option<mysql_async::Compression>> for Link {
+    fn from(compression: Option<mysql_async::Compression>) -> Self {
+        Link {
+            ssl: None,
+            compression,
+        }
+    }
+}
+
+/// [`app_conn`] over `link` (TLS, compression).
+pub async fn app_conn_with(addr: &str, link: impl Into<Link>) -> Conn {
+    let link = link.into();
+    let opts = app_opts(addr)
+        .ssl_opts(link.ssl)
+        .compression(link.compression);
     Conn::new(opts)
         .await
         .unwrap_or_else(|e| panic!("connect to {addr} as {APP_USER}: {e}"))
@@ -165,12 +193,13 @@ pub struct Running {
 impl Workload {
     /// Creates `test.load` through the proxy and opens every client's connection.
     pub async fn connect(addr: &str) -> Workload {
-        Workload::connect_with(addr, None).await
+        Workload::connect_with(addr, Link::default()).await
     }
 
-    /// [`Workload::connect`] with every connection over TLS with `ssl`.
-    pub async fn connect_with(addr: &str, ssl: Option<SslOpts>) -> Workload {
-        let mut setup = app_conn_with(addr, ssl.clone()).await;
+    /// [`Workload::connect`] with every connection over `link` (TLS, compression).
+    pub async fn connect_with(addr: &str, link: impl Into<Link>) -> Workload {
+        let link = link.into();
+        let mut setup = app_conn_with(addr, link.clone()).await;
         setup
             .query_drop(
                 "CREATE TABLE test.load (seq BIGINT AUTO_INCREMENT PRIMARY KEY, \
@@ -181,7 +210,7 @@ impl Workload {
         setup.disconnect().await.expect("disconnect");
         let mut writers = Vec::new();
         for w in 0..WRITERS {
-            let mut conn = app_conn_with(addr, ssl.clone()).await;
+            let mut conn = app_conn_with(addr, link.clone()).await;
             let insert = if w >= 2 {
                 Some(
                     conn.prep("INSERT INTO test.load (id, w) VALUES (?, ?)")
@@ -200,7 +229,7 @@ impl Workload {
         }
         let mut readers = Vec::new();
         for r in 0..READERS {
-            let mut conn = app_conn_with(addr, ssl.clone()).await;
+            let mut conn = app_conn_with(addr, link.clone()).await;
             let point = if r == 1 {
                 Some(
                     conn.prep("SELECT id, w FROM test.load WHERE id = ?")
@@ -595,13 +624,14 @@ pub async fn switchover_round(
 /// A fresh [`Workload`] through `proxy`, one [`switchover_round`] to green and one
 /// back to blue, each checked; the figures printed under `label`.
 pub async fn there_and_back(pair: &Pair, proxy: &Proxy, label: &str) {
-    there_and_back_with(pair, proxy, label, None).await;
+    there_and_back_with(pair, proxy, label, Link::default()).await;
 }
 
-/// [`there_and_back`] with every client over TLS with `ssl`; the same client
-/// connections (the proxy's connection ids) before the first round and after the last.
-pub async fn there_and_back_with(pair: &Pair, proxy: &Proxy, label: &str, ssl: Option<SslOpts>) {
-    let workload = Workload::connect_with(&proxy.addr, ssl).await;
+/// [`there_and_back`] with every client over `link` (TLS, compression); the same
+/// client connections (the proxy's connection ids) before the first round and after
+/// the last.
+pub async fn there_and_back_with(pair: &Pair, proxy: &Proxy, label: &str, link: impl Into<Link>) {
+    let workload = Workload::connect_with(&proxy.addr, link).await;
     let before = workload.connection_ids();
     let workload = switchover_round(proxy, direction(pair, true), workload, "blue → green").await;
     let workload = switchover_round(proxy, direction(pair, false), workload, "green → blue").await;

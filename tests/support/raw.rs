@@ -217,6 +217,7 @@ impl Raw {
             database: Some("test".into()),
             auth_plugin: Some(plugin.into()),
             connect_attrs: None,
+            zstd_level: None,
         };
         let mut payload = BytesMut::new();
         response.encode(&mut payload);

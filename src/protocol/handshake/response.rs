@@ -12,6 +12,9 @@ use crate::protocol::constants::{
 };
 use crate::protocol::ProtocolError;
 
+/// The level MySQL clients send when told none.
+const DEFAULT_ZSTD_LEVEL: u8 = 3;
+
 /// Length of the fixed part: caps, max packet, charset, 19 filler + 4 MariaDB caps.
 const FIXED_LEN: usize = 32;
 const FILLER_LEN: usize = 19;
@@ -33,6 +36,9 @@ pub struct HandshakeResponse {
     /// The raw attribute block, without its lenenc length prefix. Only with
     /// `CLIENT_CONNECT_ATTRS`.
     pub connect_attrs: Option<Bytes>,
+    /// The zstd level the client asks for; only with `CLIENT_ZSTD_COMPRESSION_ALGORITHM`
+    /// (MySQL), in the byte after the attributes.
+    pub zstd_level: Option<u8>,
 }
 
 /// True for an SSLRequest: exactly the 32-byte fixed part, with `CLIENT_SSL`.
@@ -85,6 +91,11 @@ impl HandshakeResponse {
         } else {
             None
         };
+        let zstd_level = if capabilities & CLIENT_ZSTD_COMPRESSION_ALGORITHM != 0 {
+            r.u8().ok()
+        } else {
+            None
+        };
         Ok(HandshakeResponse {
             capabilities,
             max_packet,
@@ -95,6 +106,7 @@ impl HandshakeResponse {
             database,
             auth_plugin,
             connect_attrs,
+            zstd_level,
         })
     }
 
@@ -123,6 +135,9 @@ impl HandshakeResponse {
         }
         if self.capabilities & CLIENT_CONNECT_ATTRS != 0 {
             put_lenenc_bytes(dst, self.connect_attrs.as_deref().unwrap_or_default());
+        }
+        if self.capabilities & CLIENT_ZSTD_COMPRESSION_ALGORITHM != 0 {
+            dst.put_u8(self.zstd_level.unwrap_or(DEFAULT_ZSTD_LEVEL));
         }
     }
 
@@ -309,6 +324,7 @@ mod tests {
             database in cstr_strategy(),
             plugin in cstr_strategy(),
             attrs in bytes_strategy(300),
+            level in any::<u8>(),
         ) -> HandshakeResponse {
             let caps = caps | CLIENT_PROTOCOL_41;
             let auth_response = if caps & CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA != 0 {
@@ -328,6 +344,7 @@ mod tests {
                 database: (caps & CLIENT_CONNECT_WITH_DB != 0).then_some(database),
                 auth_plugin: (caps & CLIENT_PLUGIN_AUTH != 0).then_some(plugin),
                 connect_attrs: (caps & CLIENT_CONNECT_ATTRS != 0).then_some(attrs),
+                zstd_level: (caps & CLIENT_ZSTD_COMPRESSION_ALGORITHM != 0).then_some(level),
             }
         }
     }

@@ -5,11 +5,13 @@
 
 mod support;
 
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use switchyard::testbed::{Flavor, Pair, APP_PASSWORD, APP_USER};
 
+use support::tls::{tls_pair_of, TestCa};
 use support::Proxy;
 
 /// What sysbench reported for one run.
@@ -24,8 +26,18 @@ struct Report {
 
 /// `sysbench <args> <command>` against `addr` as `app` in database `sbtest`, not yet run.
 fn sysbench_command(addr: &str, args: &[&str], command: &str) -> Command {
+    sysbench_command_tls(addr, args, command, None)
+}
+
+/// [`sysbench_command`], on TLS when `tls` is given: the folder holding `cacert.pem`,
+/// `client-cert.pem` and `client-key.pem`, which sysbench 1.0 reads from its working
+/// directory (it takes no file names).
+fn sysbench_command_tls(addr: &str, args: &[&str], command: &str, tls: Option<&Path>) -> Command {
     let (host, port) = addr.rsplit_once(':').expect("HOST:PORT");
     let mut cmd = Command::new("sysbench");
+    if let Some(dir) = tls {
+        cmd.current_dir(dir);
+    }
     cmd.args([
         "--db-driver=mysql".to_owned(),
         format!("--mysql-host={host}"),
@@ -33,7 +45,7 @@ fn sysbench_command(addr: &str, args: &[&str], command: &str) -> Command {
         format!("--mysql-user={APP_USER}"),
         format!("--mysql-password={APP_PASSWORD}"),
         "--mysql-db=sbtest".to_owned(),
-        "--mysql-ssl=off".to_owned(),
+        format!("--mysql-ssl={}", if tls.is_some() { "on" } else { "off" }),
     ])
     .args(args)
     .arg(command);
@@ -208,28 +220,64 @@ for_each_flavor!(oltp_read_write_with_prepared_statements_through_switchovers);
 fn oltp_read_write_with_prepared_statements_through_switchovers(flavor: Flavor) {
     let pair = support::pair_of(flavor);
     let proxy = Proxy::start(&pair, "");
+    through_switchovers(flavor, &pair, &proxy, None);
+}
+
+for_each_flavor!(oltp_read_write_over_tls_through_switchovers);
+
+/// The same with every leg on TLS: sysbench (libmariadb) on TLS to a proxy that
+/// requires it, the proxy on verified TLS to servers that require it.
+fn oltp_read_write_over_tls_through_switchovers(flavor: Flavor) {
+    let ca = TestCa::new("sysbench test CA");
+    let pair = tls_pair_of(flavor, ca.server_tls(&ca.server("server"), true));
+    let proxy = Proxy::builder(&pair)
+        .client_tls(&ca.server("proxy"), "require_secure_transport = true")
+        .backend_tls(&ca.ca)
+        .start();
+    let client = ca.client("sysbench", "sysbench");
+    let dir = tempfile::tempdir().expect("a folder for sysbench's TLS files");
+    for (from, to) in [
+        (&ca.ca, "cacert.pem"),
+        (&client.cert, "client-cert.pem"),
+        (&client.key, "client-key.pem"),
+    ] {
+        std::fs::copy(from, dir.path().join(to)).expect("copy a TLS file for sysbench");
+    }
+    through_switchovers(flavor, &pair, &proxy, Some(dir.path()));
+}
+
+/// Four switchovers (back on blue at the end) while eight sysbench threads run with
+/// prepared statements; sysbench on TLS from `tls` when given.
+fn through_switchovers(flavor: Flavor, pair: &Pair, proxy: &Proxy, tls: Option<&Path>) {
     let addr = proxy.addr.clone();
-    sysbench_ok(&addr, THROUGH_SWITCHOVERS, "prepare", &proxy);
+    let setup = |command: &str| {
+        let out = sysbench_command_tls(&addr, THROUGH_SWITCHOVERS, command, tls)
+            .output()
+            .unwrap_or_else(|e| cannot_run(e));
+        succeeded(out, &addr, THROUGH_SWITCHOVERS, command, proxy);
+    };
+    setup("prepare");
     let mut args = THROUGH_SWITCHOVERS.to_vec();
     // Outlasts the switchovers: sysbench must be running through all of them.
     args.push("--time=30");
-    let run = sysbench_command(&addr, &args, "run")
+    let run = sysbench_command_tls(&addr, &args, "run", tls)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| cannot_run(e));
-    let figures = support::switchovers(&proxy, 4, Duration::from_secs(2));
+    let figures = support::switchovers(proxy, 4, Duration::from_secs(2));
     let stdout = succeeded(
         run.wait_with_output().expect("wait for sysbench"),
         &addr,
         &args,
         "run",
-        &proxy,
+        proxy,
     );
     let report = report(&stdout);
     eprintln!(
-        "{}: oltp_read_write --threads=8 --db-ps-mode=auto, 4 switchovers: {report}\n{figures:#?}",
-        flavor.name()
+        "{}{}: oltp_read_write --threads=8 --db-ps-mode=auto, 4 switchovers: {report}\n{figures:#?}",
+        flavor.name(),
+        if tls.is_some() { " over TLS" } else { "" }
     );
     assert!(report.transactions > 0, "no transaction done:\n{stdout}");
     assert_eq!(report.reconnects, 0, "sysbench reconnected:\n{stdout}");
@@ -252,5 +300,5 @@ fn oltp_read_write_with_prepared_statements_through_switchovers(flavor: Flavor) 
             .unwrap();
         assert_eq!(count.trim(), "10000", "{table} on blue after the run");
     }
-    sysbench_ok(&addr, THROUGH_SWITCHOVERS, "cleanup", &proxy);
+    setup("cleanup");
 }

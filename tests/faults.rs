@@ -26,8 +26,9 @@ use mysql_async::{Conn, OptsBuilder};
 use support::load::{
     app_conn, check_acked, direction, server_id, sql, switchover_round, wait_following, Workload,
 };
+use support::tls::{ssl_opts, tls_pair_of, TestCa};
 use support::{pair, Proxy};
-use switchyard::testbed::{Pair, Server};
+use switchyard::testbed::{Flavor, Pair, Server};
 use tokio::task::JoinHandle;
 
 /// Bound on anything the tests wait for (a hang guard, not a timing assertion).
@@ -233,15 +234,40 @@ async fn setup(
     failpoint: Option<&str>,
 ) -> (Pair, Proxy, Workload, Watcher, tempfile::TempDir) {
     let pair = pair();
-    let mut proxy = Proxy::builder(&pair).toml(extra_toml);
-    if let Some(point) = failpoint {
-        proxy = proxy.env("SWITCHYARD_FAILPOINT", point);
-    }
-    let proxy = proxy.start();
+    let proxy = with_failpoint(Proxy::builder(&pair).toml(extra_toml), failpoint).start();
     let workload = Workload::connect(&proxy.addr).await;
     let watcher = watch(&pair);
     let dir = tempfile::tempdir().expect("temp dir");
     (pair, proxy, workload, watcher, dir)
+}
+
+fn with_failpoint<'a>(
+    builder: support::ProxyBuilder<'a>,
+    failpoint: Option<&str>,
+) -> support::ProxyBuilder<'a> {
+    match failpoint {
+        Some(point) => builder.env("SWITCHYARD_FAILPOINT", point),
+        None => builder,
+    }
+}
+
+/// [`setup`] with TLS on both legs: the workload's clients on verified TLS to the
+/// proxy, the proxy on verified TLS to the servers (which also take the watcher's
+/// plaintext connections).
+async fn setup_tls(
+    extra_toml: &str,
+    failpoint: Option<&str>,
+) -> (Pair, Proxy, Workload, Watcher, TestCa) {
+    let ca = TestCa::new("faults test CA");
+    let pair = tls_pair_of(Flavor::MariaDb, ca.server_tls(&ca.server("server"), false));
+    let builder = Proxy::builder(&pair)
+        .toml(extra_toml)
+        .client_tls(&ca.server("proxy"), "")
+        .backend_tls(&ca.ca);
+    let proxy = with_failpoint(builder, failpoint).start();
+    let workload = Workload::connect_with(&proxy.addr, Some(ssl_opts(&ca.ca))).await;
+    let watcher = watch(&pair);
+    (pair, proxy, workload, watcher, ca)
 }
 
 fn assert_no_errors(label: &str, workload: &Workload, proxy: &Proxy) {
@@ -286,14 +312,45 @@ async fn ends_cleanly(
 async fn blue_frozen_at_the_fence_is_rolled_back_without_an_operator() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (point, go_file) = wait_point(dir.path(), "fencing");
-    let toml = "[switchover]\nfence_timeout = \"1s\"\nmax_pause = \"12s\"\n";
-    let (pair, proxy, workload, watcher, _d) = setup(toml, Some(&point)).await;
+    let (pair, proxy, workload, watcher, _d) = setup(FROZEN_FENCE, Some(&point)).await;
+    frozen_fence(
+        &pair,
+        &proxy,
+        workload,
+        watcher,
+        &go_file,
+        "fence on a frozen blue",
+    )
+    .await;
+}
+
+/// The same with every leg on TLS: the rollback's KILL and `read_only` go over TLS
+/// control connections, and the clients keep their TLS sessions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn blue_frozen_at_the_fence_over_tls_is_rolled_back() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (point, go_file) = wait_point(dir.path(), "fencing");
+    let (pair, proxy, workload, watcher, _ca) = setup_tls(FROZEN_FENCE, Some(&point)).await;
+    let label = "fence on a frozen blue, over TLS";
+    frozen_fence(&pair, &proxy, workload, watcher, &go_file, label).await;
+}
+
+const FROZEN_FENCE: &str = "[switchover]\nfence_timeout = \"1s\"\nmax_pause = \"12s\"\n";
+
+async fn frozen_fence(
+    pair: &Pair,
+    proxy: &Proxy,
+    workload: Workload,
+    watcher: Watcher,
+    go_file: &Path,
+    label: &str,
+) {
     let running = workload.start();
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let switch = ctl_spawn(&proxy, &["switchover"]);
-    wait_log(&proxy, "failpoint: stopped at fencing").await;
+    let switch = ctl_spawn(proxy, &["switchover"]);
+    wait_log(proxy, "failpoint: stopped at fencing").await;
     pair.blue.freeze();
-    go(&go_file);
+    go(go_file);
     // Blue stays frozen past the fence timeout (1s) and the grace its KILL QUERY gets
     // (2s to connect, 2s for the statement to answer), well inside max_pause (12s).
     tokio::time::sleep(Duration::from_secs(6)).await;
@@ -304,15 +361,7 @@ async fn blue_frozen_at_the_fence_is_rolled_back_without_an_operator() {
         !out.contains("not confirmed"),
         "confirmed before the gate opened: {out}"
     );
-    ends_cleanly(
-        "fence on a frozen blue",
-        &pair,
-        &proxy,
-        running,
-        watcher,
-        false,
-    )
-    .await;
+    ends_cleanly(label, pair, proxy, running, watcher, false).await;
 }
 
 /// Blue stays frozen past `max_pause`: the gate opens at `max_pause` all the same, the

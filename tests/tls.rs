@@ -278,9 +278,7 @@ for_each_flavor!(
 
 /// mysql_async's options for TLS verified with `ca` only (no built-in roots).
 fn ssl_opts(ca: &Path) -> SslOpts {
-    SslOpts::default()
-        .with_root_certs(vec![ca.to_path_buf().into()])
-        .with_disable_built_in_roots(true)
+    support::tls::ssl_opts(ca)
 }
 
 /// mysql_async with rustls: text and prepared statements through the proxy; a client

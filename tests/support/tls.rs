@@ -185,6 +185,13 @@ pub fn tls_pair_of(flavor: Flavor, tls: ServerTls) -> Pair {
         .unwrap_or_else(|e| panic!("cannot start the {} pair with TLS: {e}", flavor.name()))
 }
 
+/// mysql_async's TLS options trusting only `ca` (hostname checked).
+pub fn ssl_opts(ca: &Path) -> mysql_async::SslOpts {
+    mysql_async::SslOpts::default()
+        .with_root_certs(vec![ca.to_path_buf().into()])
+        .with_disable_built_in_roots(true)
+}
+
 /// A TOML string value.
 fn toml_str(path: &Path) -> String {
     format!("\"{}\"", path.display())

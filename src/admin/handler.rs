@@ -306,7 +306,12 @@ async fn switchover(shared: &Arc<Switchover>, opts: Options, out: &mpsc::Sender<
                 report.held_commands,
                 report.sessions,
                 report.preopened,
-                report.fence_gtid.clone().unwrap_or_default(),
+                // A primary that never wrote has an empty GTID set.
+                report
+                    .fence_gtid
+                    .as_deref()
+                    .filter(|g| !g.is_empty())
+                    .unwrap_or("(empty)"),
                 report
                     .reverse_replication_error
                     .as_ref()

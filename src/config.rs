@@ -67,6 +67,54 @@ pub struct Config {
     pub replication: Option<ControlConfig>,
     /// TLS on the client leg: the proxy's certificate and what it requires.
     pub tls: Option<TlsConfig>,
+    /// Traces and the background health poll.
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+}
+
+/// `[telemetry]`: OpenTelemetry export and the background health poll behind the
+/// replication and guardrail metrics and `/readyz`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// OTLP/HTTP endpoint traces of switchovers are sent to, e.g.
+    /// `"http://127.0.0.1:4318"` (`/v1/traces` is added); off when absent.
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of the exported traces.
+    #[serde(default = "default_service_name")]
+    pub service_name: String,
+    /// How often the guardrails, the standby's replication and the active side's
+    /// health are checked in the background, e.g. `"10s"`; `"0s"` turns the poll off.
+    #[serde(default = "default_poll_interval")]
+    pub poll_interval: HumanDuration,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            otlp_endpoint: None,
+            service_name: default_service_name(),
+            poll_interval: default_poll_interval(),
+        }
+    }
+}
+
+fn default_service_name() -> String {
+    "switchyard".into()
+}
+fn default_poll_interval() -> HumanDuration {
+    HumanDuration(Duration::from_secs(10))
+}
+
+/// `[proxy] log_format`: how log lines are written to stderr.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines; colours only when stderr is a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
 }
 
 /// `[tls]`: the proxy as a TLS server to its clients.
@@ -240,6 +288,12 @@ pub struct ProxyConfig {
     /// How long a blocked address stays blocked, e.g. `"5m"`.
     #[serde(default = "default_auth_block_time")]
     pub auth_block_time: HumanDuration,
+    /// HTTP address serving `/metrics` (Prometheus), `/livez` and `/readyz`, e.g.
+    /// `"127.0.0.1:9187"`; off when absent. Nothing there changes state.
+    pub metrics_listen: Option<String>,
+    /// `"text"` (the default) or `"json"` (one object per line).
+    #[serde(default)]
+    pub log_format: LogFormat,
 }
 
 /// `[blue]` / `[green]`: one database server.

@@ -2,6 +2,8 @@
 //!
 //! The crate is a library plus the `switchyard` binary (`src/main.rs`). Its modules are
 //! layers: each names only modules below it (`tests/layers.rs` checks this), bottom up:
+//! - [`telemetry`]: metrics, readiness and switchover traces; every layer records into
+//!   it, it names none of them.
 //! - [`protocol`]: packet codec, handshake and authentication, OK/ERR/EOF views — no I/O
 //!   policy.
 //! - [`config`]: the TOML configuration, its defaults and validation.
@@ -26,5 +28,6 @@ pub mod protocol;
 pub mod proxy;
 pub mod server;
 pub mod switchover;
+pub mod telemetry;
 pub mod testbed;
 pub mod topology;

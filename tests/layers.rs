@@ -1,6 +1,6 @@
 //! The layers of `src/` depend one way: a module never names one above it.
 //!
-//! Bottom to top: protocol → config → control, topology → proxy → switchover → admin
+//! Bottom to top: protocol, telemetry → config → control, topology → proxy → switchover → admin
 //! → server → demo. `testbed` (starts real servers) stands alone at the bottom. The
 //! test reads every `crate::<module>` path in the code (comments excluded) and fails
 //! naming the file, the line and the two layers. `cargo test --test layers` runs it.
@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, u32)] = &[
     ("protocol", 0),
     ("testbed", 0),
+    ("telemetry", 0),
     ("config", 1),
     ("control", 2),
     ("topology", 2),

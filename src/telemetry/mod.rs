@@ -35,3 +35,23 @@ pub fn readiness() -> Result<(), String> {
         Some(why) => Err(why.clone()),
     }
 }
+
+/// A function run before each scrape to set gauges from live state; it returns false
+/// once what it reads is gone (a stopped proxy), and is then dropped.
+type ScrapeHook = Box<dyn Fn() -> bool + Send + Sync>;
+
+static SCRAPE_HOOKS: std::sync::Mutex<Vec<ScrapeHook>> = std::sync::Mutex::new(Vec::new());
+
+/// Runs `hook` before every scrape, until it returns false.
+pub fn on_scrape(hook: impl Fn() -> bool + Send + Sync + 'static) {
+    hooks().push(Box::new(hook));
+}
+
+/// Runs the scrape hooks, dropping those whose state is gone.
+pub fn run_scrape_hooks() {
+    hooks().retain(|hook| hook());
+}
+
+fn hooks() -> std::sync::MutexGuard<'static, Vec<ScrapeHook>> {
+    SCRAPE_HOOKS.lock().unwrap_or_else(|e| e.into_inner())
+}

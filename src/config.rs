@@ -99,6 +99,28 @@ impl Default for TelemetryConfig {
     }
 }
 
+/// The OTLP exporter speaks plain HTTP only: a TLS endpoint is refused here rather
+/// than failing at the first switchover.
+fn check_otlp_endpoint(endpoint: &str) -> Result<(), ConfigError> {
+    let key = "telemetry.otlp_endpoint";
+    if endpoint.starts_with("https://") {
+        return Err(invalid(
+            key,
+            "https:// is not supported: the exporter speaks plain http:// only (run a local collector and point this at it)",
+        ));
+    }
+    let Some(rest) = endpoint.strip_prefix("http://") else {
+        return Err(invalid(
+            key,
+            "must start with http://, e.g. \"http://127.0.0.1:4318\"",
+        ));
+    };
+    if rest.split('/').next().is_none_or(str::is_empty) {
+        return Err(invalid(key, "has no host, e.g. \"http://127.0.0.1:4318\""));
+    }
+    Ok(())
+}
+
 fn default_service_name() -> String {
     "switchyard".into()
 }
@@ -115,6 +137,28 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line, for log shippers.
     Json,
+}
+
+impl LogFormat {
+    /// The `[proxy] log_format` of the file at `path`, read before logging starts so
+    /// that the full load's own warnings and errors are already in that format. Any
+    /// problem reading it means `Text`: the full load then reports it.
+    pub fn peek(path: &Path) -> LogFormat {
+        #[derive(Deserialize)]
+        struct File {
+            proxy: Option<Proxy>,
+        }
+        #[derive(Deserialize)]
+        struct Proxy {
+            #[serde(default)]
+            log_format: LogFormat,
+        }
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| toml::from_str::<File>(&text).ok())
+            .and_then(|f| f.proxy)
+            .map_or(LogFormat::Text, |p| p.log_format)
+    }
 }
 
 /// `[tls]`: the proxy as a TLS server to its clients.
@@ -616,6 +660,9 @@ impl Config {
                 return Err(invalid("tls.min_version", "must be \"1.2\" or \"1.3\""));
             }
         }
+        if let Some(endpoint) = &self.telemetry.otlp_endpoint {
+            check_otlp_endpoint(endpoint)?;
+        }
         if self.auth.load_from_backend && self.control.is_none() {
             return Err(invalid(
                 "auth.load_from_backend",
@@ -822,6 +869,23 @@ password = "secret"
             c.credentials().unwrap()["app"],
             Credential::from_password(b"secret")
         );
+    }
+
+    #[test]
+    fn otlp_endpoint_is_plain_http_only() {
+        let with = |endpoint: &str| {
+            Config::parse(&format!(
+                "{MINIMAL}[telemetry]\notlp_endpoint = \"{endpoint}\"\n"
+            ))
+        };
+        assert!(with("http://127.0.0.1:4318").is_ok());
+        let err = with("https://collector:4318").unwrap_err().to_string();
+        assert!(
+            err.contains("telemetry.otlp_endpoint") && err.contains("https"),
+            "{err}"
+        );
+        assert!(with("collector:4318").is_err());
+        assert!(with("http://").is_err());
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! these names; a test checks them against a live scrape.
 
 pub mod names;
+pub mod trace;
 
 use std::sync::{Arc, OnceLock};
 

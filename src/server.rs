@@ -12,7 +12,7 @@ use crate::admin::server::AdminListener;
 use crate::config::Config;
 use crate::proxy::workers::Workers;
 use crate::proxy::{listener, Proxy};
-use crate::switchover::{recovery, Switchover};
+use crate::switchover::{health, recovery, Switchover};
 use crate::topology::Topology;
 
 /// SIGHUP re-reads the config, like the admin `reload`.
@@ -96,6 +96,7 @@ pub async fn run(
         });
     }
     spawn_reload_on_sighup(shared.clone());
+    health::spawn(&shared);
     let threads = shared.topology.config.load().proxy.session_threads();
     let workers = Arc::new(Workers::start(threads)?);
     tracing::info!("{threads} session thread(s)");

@@ -80,7 +80,7 @@ impl Handler for Fake {
                     finished.notify_one();
                     let _ = out.send(Line::ok("switched")).await;
                 }
-                Command::Resume | Command::Help => {
+                Command::Resume | Command::Help | Command::History => {
                     let _ = out.send(Line::ok("")).await;
                 }
             }

@@ -35,6 +35,8 @@ pub enum Command {
     Resume,
     /// Re-read the config file and apply what can change at runtime.
     Reload,
+    /// The past switchovers, oldest first.
+    History,
     /// List the commands. Answered by the admin server itself.
     Help,
 }
@@ -50,6 +52,7 @@ impl Command {
             Command::Pause { .. } => "pause",
             Command::Resume => "resume",
             Command::Reload => "reload",
+            Command::History => "history",
             Command::Help => "help",
         }
     }
@@ -107,10 +110,13 @@ switchover [--timeout D] [--drain-timeout D]     move traffic to the standby (pa
 pause [--timeout D]                              hold new statements at a statement boundary
 resume                                           release a pause
 reload                                           re-read the config file
+history                                          past switchovers: time, direction, result, pause, phases, fence GTID, reason
+                                                 (kept next to state_file; in memory only without one)
 help                                             this list
 Add --json to any command for one JSON object per line. D is a duration: 500ms, 30s, 2m.";
 
-const COMMAND_NAMES: &str = "status, sessions, check, switchover, pause, resume, reload, help";
+const COMMAND_NAMES: &str =
+    "status, sessions, check, switchover, pause, resume, reload, history, help";
 
 /// Parses one command line (without its `\n`).
 pub fn parse(line: &str) -> Result<Request, String> {
@@ -140,6 +146,7 @@ pub fn parse(line: &str) -> Result<Request, String> {
         },
         "resume" => Command::Resume,
         "reload" => Command::Reload,
+        "history" => Command::History,
         "help" => Command::Help,
         other => {
             return Err(format!(
@@ -225,6 +232,7 @@ mod tests {
             ("check", Command::Check),
             ("resume", Command::Resume),
             ("reload", Command::Reload),
+            ("history", Command::History),
             ("help", Command::Help),
             ("  status \t", Command::Status),
         ] {

@@ -1,5 +1,5 @@
 //! The proxy's side of the admin socket: each admin command, run against the live
-//! proxy. `status`, `sessions` and `check` change nothing; `switchover`, `pause`,
+//! proxy. `status`, `sessions`, `check` and `history` change nothing; `switchover`, `pause`,
 //! `resume` and `reload` do.
 
 use std::future::Future;
@@ -18,9 +18,9 @@ use crate::control::{Control, Flavor, ReplicaStatus};
 use crate::proxy::registry::lock;
 use crate::proxy::throttle::ThrottleStats;
 use crate::proxy::tls::TlsSetup;
-use crate::switchover::guardrails;
 use crate::switchover::orchestrator::{self, Options, SwitchoverError};
 use crate::switchover::Switchover;
+use crate::switchover::{guardrails, history};
 use crate::topology::Side;
 
 /// The admin handler of a running proxy.
@@ -63,6 +63,7 @@ impl Handler for Admin {
                     }
                 }
                 Command::Reload => reload(&shared, &out).await,
+                Command::History => history(&shared, &out).await,
                 // Answered by the admin server itself; kept for completeness.
                 Command::Help => Line::ok("see `help`"),
             };
@@ -339,6 +340,46 @@ async fn switchover(shared: &Arc<Switchover>, opts: Options, out: &mpsc::Sender<
         }
         Err(e) => Line::err(e.to_string()),
     }
+}
+
+/// One line per past switchover, oldest first; the final line says where they are kept.
+async fn history(shared: &Switchover, out: &mpsc::Sender<Line>) -> Line {
+    let entries = shared.history.entries();
+    for entry in &entries {
+        let line = Line::progress(history_line(entry)).with_data(json!({ "entry": entry }));
+        let _ = out.send(line).await;
+    }
+    let kept = match shared.history.path() {
+        Some(path) => format!("kept in {}", path.display()),
+        None => "kept in memory only: no [proxy] state_file".into(),
+    };
+    Line::ok(format!("{} switchover(s); {kept}", entries.len()))
+        .with_data(json!({"count": entries.len()}))
+}
+
+/// `2026-11-30T14:01:02.345Z blue → green ok pause 12.1ms total 80.0ms fence 0-1-9; precheck 12.8ms, …`
+fn history_line(entry: &history::Entry) -> String {
+    let phases = entry
+        .phases
+        .iter()
+        .map(|(p, ms)| format!("{p} {ms:.1}ms"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "{} {} → {} {} pause {:.1}ms total {:.1}ms fence {}; {phases}{}",
+        history::utc(entry.started_unix_ms),
+        entry.from,
+        entry.to,
+        entry.result.name(),
+        entry.pause_ms,
+        entry.total_ms,
+        entry.fence_gtid.as_deref().unwrap_or("-"),
+        entry
+            .reason
+            .as_ref()
+            .map(|r| format!("; {r}"))
+            .unwrap_or_default()
+    )
 }
 
 /// pgbouncer's PAUSE: hold new commands at transaction boundaries and wait until no

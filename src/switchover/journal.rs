@@ -81,10 +81,16 @@ pub fn store(path: &Path, journal: &Journal) -> std::io::Result<()> {
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0);
     let bytes = serde_json::to_vec_pretty(&journal).map_err(std::io::Error::other)?;
+    write_atomically(path, &bytes)
+}
+
+/// Replaces the file at `path` with `bytes` atomically and durably: a temp file next
+/// to it (extension `tmp`), fsynced, renamed over it, and the folder fsynced.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     {
         let mut file = File::create(&tmp)?;
-        file.write_all(&bytes)?;
+        file.write_all(bytes)?;
         file.sync_all()?;
     }
     fs::rename(&tmp, path)?;

@@ -21,7 +21,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -33,6 +33,7 @@ use crate::switchover::error::{RepairError, StepError};
 use crate::switchover::failpoint;
 use crate::switchover::guardrails::{self, bypassing_writers, Check};
 use crate::switchover::journal::{self, Journal};
+use crate::switchover::outcome;
 use crate::switchover::phase::{Phase, Phases};
 use crate::switchover::repair::{self, Repair};
 use crate::switchover::Switchover;
@@ -45,17 +46,57 @@ pub struct Options {
     pub drain_timeout: Option<Duration>,
 }
 
-/// The result of a switchover, kept for `status`.
+/// How a switchover ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SwitchResult {
+    Ok,
+    /// The guardrails said no; nothing was touched.
+    Refused,
+    /// It failed before the point of no return and the old side stayed the primary.
+    RolledBack,
+}
+
+impl SwitchResult {
+    pub const ALL: [SwitchResult; 3] = [
+        SwitchResult::Ok,
+        SwitchResult::Refused,
+        SwitchResult::RolledBack,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SwitchResult::Ok => "ok",
+            SwitchResult::Refused => "refused",
+            SwitchResult::RolledBack => "rolled_back",
+        }
+    }
+}
+
+/// The result of a switchover, kept for `status`; the one record its metrics, history
+/// entry and trace are made from (`outcome`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub from: Side,
     pub to: Side,
     pub ok: bool,
+    pub result: SwitchResult,
+    /// Wall-clock start (the precheck began), Unix time in ms.
+    pub started_unix_ms: u64,
+    /// The precheck's guardrail verdicts.
+    pub checks: Vec<Check>,
     /// Why it rolled back, if it did.
     pub error: Option<String>,
-    /// Each phase reached and how long it took, in ms.
+    /// Each phase reached and how long it took, in ms, in order and back to back from
+    /// the start; the last phase entered (`final_phase`) is not listed and lasts until
+    /// `total_ms`.
     pub phases: Vec<(Phase, f64)>,
+    /// The last phase entered: done, rolling_back, or the one a refusal stopped in.
+    pub final_phase: Phase,
     pub fence_gtid: Option<String>,
+    /// The position the standby was proven to have applied (the wait for the fence
+    /// GTID returned).
+    pub standby_reached_gtid: Option<String>,
     /// Time the gate was closed (applications waited), ms.
     pub pause_ms: f64,
     /// Longest time one command waited at the gate, ms.
@@ -148,6 +189,7 @@ impl SwitchState {
     }
 
     fn publish(&self, phase: Phase) {
+        outcome::phase_gauge(phase);
         self.phase.send_modify(|phases| phases.enter(phase));
     }
 
@@ -222,6 +264,7 @@ impl Run<'_> {
             let ms = (now - self.phase_start).as_secs_f64() * 1000.0;
             self.report.phases.push((self.phase, ms));
         }
+        self.report.final_phase = phase;
         self.phase = phase;
         self.phase_start = now;
         self.shared.switch.publish(phase);
@@ -300,9 +343,14 @@ pub async fn run(
             from: from.side,
             to: to_side,
             ok: false,
+            result: SwitchResult::RolledBack,
+            started_unix_ms: unix_ms(),
+            checks: Vec::new(),
             error: None,
             phases: Vec::new(),
+            final_phase: Phase::Idle,
             fence_gtid: None,
+            standby_reached_gtid: None,
             pause_ms: 0.0,
             max_hold_ms: 0.0,
             held_commands: 0,
@@ -327,17 +375,47 @@ pub async fn run(
     match result {
         Ok(()) => {
             run.report.ok = true;
+            run.report.result = SwitchResult::Ok;
             *lock(&shared.switch.last) = Some(run.report.clone());
+            outcome::record(shared, &run.report).await;
             Ok(run.report)
         }
         Err(mut e) => {
-            if let SwitchoverError::RolledBack { report, .. } = &mut e {
-                report.total_ms = run.report.total_ms;
-                *lock(&shared.switch.last) = Some((**report).clone());
+            match &mut e {
+                SwitchoverError::RolledBack { report, .. } => {
+                    report.total_ms = run.report.total_ms;
+                    *lock(&shared.switch.last) = Some((**report).clone());
+                    outcome::record(shared, report).await;
+                }
+                SwitchoverError::Refused(checks) => {
+                    run.report.result = SwitchResult::Refused;
+                    run.report.checks = checks.clone();
+                    run.report.error = Some(refusal_reason(checks));
+                    outcome::record(shared, &run.report).await;
+                }
+                _ => {}
             }
             Err(e)
         }
     }
+}
+
+/// `refused: standby_replicating (IO thread stopped…); replication_lag (…)`
+fn refusal_reason(checks: &[Check]) -> String {
+    let failed: Vec<String> = checks
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| format!("{} ({})", c.name, c.reason))
+        .collect();
+    format!("refused: {}", failed.join("; "))
+}
+
+/// Now as Unix time in ms (0 if the clock is before 1970).
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 async fn switch(
@@ -363,6 +441,7 @@ async fn switch(
     )
     .await;
     let checks = guardrails::run(&shared, &run.config, &from.address, to_address).await;
+    run.report.checks = checks.clone();
     if checks.iter().any(|c| !c.ok) {
         return Err(SwitchoverError::Refused(checks));
     }
@@ -567,6 +646,7 @@ impl Steps<'_> {
             }
             Err(e) => return Err(StepError::CatchUp(e)),
         }
+        run.report.standby_reached_gtid = Some(position.clone());
         check_errant(old, new).await?;
 
         // 5. Promoting: the new side stops replicating and becomes writable. Only the

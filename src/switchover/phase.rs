@@ -80,6 +80,19 @@ const TABLE: [Row; 9] = [
     ),
 ];
 
+/// Every phase, in the table's order.
+pub const ALL_PHASES: [Phase; 9] = [
+    Phase::Idle,
+    Phase::Precheck,
+    Phase::Draining,
+    Phase::Fencing,
+    Phase::CatchingUp,
+    Phase::Promoting,
+    Phase::Retargeting,
+    Phase::Done,
+    Phase::RollingBack,
+];
+
 /// The first phase past the point of no return: entering it, the new side is the
 /// primary (promotion made it writable; going back would lose writes).
 const POINT_OF_NO_RETURN: Phase = Phase::Retargeting;
@@ -170,6 +183,7 @@ mod tests {
     fn the_table_is_in_declaration_order() {
         for (i, row) in TABLE.iter().enumerate() {
             assert_eq!(row.phase as usize, i, "{:?}", row.phase);
+            assert_eq!(ALL_PHASES[i], row.phase);
             assert_eq!(row.phase.row().phase, row.phase);
         }
         assert_eq!(CatchingUp.name(), "catching_up");

@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use switchyard::admin::client;
-use switchyard::config::Config;
+use switchyard::config::{Config, LogFormat};
 
 #[derive(Parser)]
 #[command(
@@ -49,7 +49,7 @@ enum Command {
     },
     /// Send one admin command to a running proxy and print its answer; exits 0 on OK,
     /// 1 on ERR. Commands: status, sessions, check, switchover [--timeout D]
-    /// [--drain-timeout D], pause [--timeout D], resume, reload, help.
+    /// [--drain-timeout D], pause [--timeout D], resume, reload, history, help.
     Ctl {
         /// The proxy's admin socket (`[proxy] admin_socket`).
         #[arg(
@@ -84,14 +84,11 @@ fn main() -> anyhow::Result<()> {
         Command::Demo { .. } | Command::Ctl { .. } => "warn",
         _ => "info",
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(log_colour())
-        .init();
+    let format = match &cli.command {
+        Command::Proxy { config } => LogFormat::peek(config),
+        _ => LogFormat::Text,
+    };
+    init_logging(default_level, format);
     match cli.command {
         Command::Proxy {
             config: config_path,
@@ -149,6 +146,25 @@ fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Logs to stderr: text lines (coloured only for a person at a terminal), or one JSON
+/// object per line for log shippers.
+fn init_logging(default_level: &str, format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(log_colour()).init(),
+        LogFormat::Json => builder
+            .json()
+            .with_ansi(false)
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+    }
 }
 
 /// Whether the log gets colour codes: only for a person at a terminal, never in a

@@ -3,8 +3,8 @@
 //! (held at `fencing` by the failpoint until the steps run out of `max_pause`), each
 //! ending in `idle`.
 //!
-//! The proxy runs in this process, built from the library's layers as `server::run`
-//! builds them, so the test holds the switchover itself and subscribes to it. The
+//! The proxy runs in this process (`support::in_process`), so the test holds the
+//! switchover itself and subscribes to it. The
 //! failpoint is read once per process: `fencing:wait:<file>` lets the switchover through
 //! while `<file>` exists and holds it at `fencing` while it does not.
 
@@ -14,18 +14,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
-use switchyard::config::Config;
-use switchyard::proxy::workers::Workers;
-use switchyard::proxy::{listener, Proxy};
 use switchyard::switchover::orchestrator::{self, Options, Report, SwitchoverError};
 use switchyard::switchover::phase::{Phase, Phases};
-use switchyard::switchover::{recovery, Switchover};
-use switchyard::testbed::{
-    free_port, APP_PASSWORD, APP_USER, CONTROL_PASSWORD, CONTROL_USER, REPL_PASSWORD, REPL_USER,
-};
-use switchyard::topology::Topology;
+use switchyard::switchover::Switchover;
+use switchyard::testbed::free_port;
 use tokio::sync::watch;
 
+use support::in_process::{config_toml, start_proxy};
 use support::load::{app_conn, server_id};
 use support::pair;
 
@@ -33,27 +28,6 @@ use Phase::*;
 
 /// Longest a subscriber waits for the switchover's last phase.
 const GUARD: Duration = Duration::from_secs(60);
-
-/// The proxy's layers, bottom-up, serving on `listen`.
-async fn start_proxy(toml: &str, listen: &str) -> Arc<Switchover> {
-    let config = Config::parse(toml).unwrap_or_else(|e| panic!("the test config: {e}\n{toml}"));
-    let topology = Arc::new(Topology::new(config, None));
-    let proxy = Arc::new(Proxy::new(topology).expect("the test's TLS files"));
-    let shared = Arc::new(Switchover::new(proxy.clone()));
-    recovery::recover(&shared).await;
-    proxy.warm_up().await;
-    let socket = tokio::net::TcpListener::bind(listen)
-        .await
-        .unwrap_or_else(|e| panic!("bind {listen}: {e}"));
-    let workers = Arc::new(Workers::start(2).expect("session threads"));
-    tokio::spawn(listener::serve(
-        socket,
-        proxy,
-        workers,
-        std::future::pending(),
-    ));
-    shared
-}
 
 /// Records each phase the subscriber wakes to, until the switchover is back in `idle`;
 /// returns those and the last published value (with the whole trail).
@@ -122,16 +96,11 @@ fn subscribers_see_every_phase_of_a_switchover_and_of_a_rollback() {
     );
     let pair = pair();
     let listen = format!("127.0.0.1:{}", free_port());
-    let toml = format!(
-        "[proxy]\nlisten = \"{listen}\"\nstate_file = \"{state}\"\n\
-         [blue]\naddress = \"{blue}\"\n[green]\naddress = \"{green}\"\n\
-         [control]\nuser = \"{CONTROL_USER}\"\npassword = \"{CONTROL_PASSWORD}\"\n\
-         [replication]\nuser = \"{REPL_USER}\"\npassword = \"{REPL_PASSWORD}\"\n\
-         [[users]]\nname = \"{APP_USER}\"\npassword = \"{APP_PASSWORD}\"\n\
-         [switchover]\nmax_pause = \"3s\"\n",
-        state = dir.path().join("state.json").display(),
-        blue = pair.blue.addr(),
-        green = pair.green.addr(),
+    let toml = config_toml(
+        &pair,
+        &listen,
+        &dir.path().join("state.json"),
+        "[switchover]\nmax_pause = \"3s\"\n",
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)

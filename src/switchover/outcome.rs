@@ -222,3 +222,109 @@ pub fn unix_now() -> f64 {
         .unwrap_or_default()
         .as_secs_f64()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::switchover::guardrails::Check;
+    use Phase::*;
+
+    fn report(result: SwitchResult, phases: &[(Phase, f64)], last: Phase) -> Report {
+        Report {
+            from: Side::Blue,
+            to: Side::Green,
+            ok: result == SwitchResult::Ok,
+            result,
+            started_unix_ms: 1_000_000,
+            checks: vec![Check {
+                name: "reachable",
+                ok: true,
+                reason: String::new(),
+            }],
+            error: (result != SwitchResult::Ok).then(|| "green did not reach 0-1-9".into()),
+            phases: phases.to_vec(),
+            final_phase: last,
+            fence_gtid: Some("0-1-9".into()),
+            standby_reached_gtid: None,
+            pause_ms: 5.0,
+            max_hold_ms: 4.0,
+            held_commands: 3,
+            sessions: 2,
+            preopened: 2,
+            total_ms: 100.0,
+            reverse_replication_ms: 0.0,
+            reverse_replication_error: None,
+        }
+    }
+
+    fn ms(t: SystemTime) -> f64 {
+        t.duration_since(UNIX_EPOCH).unwrap().as_secs_f64() * 1000.0 - 1_000_000.0
+    }
+
+    #[test]
+    fn phases_are_back_to_back_and_the_last_lasts_until_the_end() {
+        let r = report(
+            SwitchResult::Ok,
+            &[(Precheck, 10.0), (Draining, 5.0), (Fencing, 5.0)],
+            Done,
+        );
+        let t = trace_of(&r);
+        let spans: Vec<(&str, f64, f64)> = t
+            .children
+            .iter()
+            .map(|s| (s.name.as_str(), ms(s.start), ms(s.end)))
+            .collect();
+        let rounded: Vec<(&str, i64, i64)> = spans
+            .iter()
+            .map(|(n, a, b)| (*n, a.round() as i64, b.round() as i64))
+            .collect();
+        assert_eq!(
+            rounded,
+            [
+                ("precheck", 0, 10),
+                ("draining", 10, 15),
+                ("fencing", 15, 20),
+                ("done", 20, 100)
+            ]
+        );
+        assert_eq!(ms(t.root.end).round() as i64, 100);
+        assert!(t.root.error.is_none() && t.children.iter().all(|s| s.error.is_none()));
+        assert!(t.children[0]
+            .attributes
+            .contains(&("guardrail.reachable".into(), Value::Bool(true))));
+    }
+
+    #[test]
+    fn the_failing_phase_carries_the_reason() {
+        let r = report(
+            SwitchResult::RolledBack,
+            &[
+                (Precheck, 1.0),
+                (Draining, 1.0),
+                (Fencing, 1.0),
+                (CatchingUp, 1.0),
+            ],
+            RollingBack,
+        );
+        let t = trace_of(&r);
+        let failed: Vec<&str> = t
+            .children
+            .iter()
+            .filter(|s| s.error.is_some())
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(failed, ["catching_up"]);
+        assert_eq!(
+            t.children.last().map(|s| s.name.as_str()),
+            Some("rolling_back")
+        );
+        assert!(t
+            .root
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("did not reach")));
+        let refused = trace_of(&report(SwitchResult::Refused, &[], Precheck));
+        assert_eq!(refused.children.len(), 1);
+        assert!(refused.children[0].error.is_some());
+    }
+}

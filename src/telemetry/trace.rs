@@ -212,8 +212,24 @@ pub struct PlainHttp {
 #[async_trait::async_trait]
 impl HttpClient for PlainHttp {
     async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
-        // Blocking I/O: the exporter runs it on the blocking pool (see `emit`).
-        post(&request, self.timeout).map_err(HttpError::from)
+        // Blocking I/O: the exporter runs it on the blocking pool (see `emit`). The
+        // exporter's processor drops its errors silently, so they are logged here.
+        let uri = request.uri().to_string();
+        match post(&request, self.timeout) {
+            Ok(answer) => {
+                if !answer.status().is_success() {
+                    tracing::warn!(
+                        "OTLP export to {uri}: the collector answered {}",
+                        answer.status()
+                    );
+                }
+                Ok(answer)
+            }
+            Err(e) => {
+                tracing::warn!("OTLP export to {uri}: {e}");
+                Err(HttpError::from(e))
+            }
+        }
     }
 }
 

@@ -167,3 +167,21 @@ async fn metrics_follow_switchovers_and_the_health_poll() {
     sql(&pair.green, "SET GLOBAL read_only = OFF");
     wait_value(&handle, names::READY, 1.0).await;
 }
+
+/// The poll's own control connections to the primary are never taken for writers
+/// bypassing the proxy: with a poll running almost all the time, every `check` and
+/// every switchover passes the `no_bypass_writers` guardrail (they wait for a round
+/// under way, and a round waits for them).
+#[test]
+fn a_busy_poll_never_trips_the_guardrails() {
+    let pair = pair();
+    let proxy = support::Proxy::start(&pair, "[telemetry]\npoll_interval = \"10ms\"\n");
+    for round in 0..4 {
+        for _ in 0..3 {
+            let (ok, out) = proxy.ctl(&["check"]);
+            assert!(ok, "check in round {round}:\n{out}");
+        }
+        let (ok, out) = proxy.ctl(&["switchover"]);
+        assert!(ok, "switchover in round {round}:\n{out}\n{}", proxy.log());
+    }
+}

@@ -256,7 +256,10 @@ async fn check(shared: &Switchover, out: &mpsc::Sender<Line>) -> Line {
     let Some(to) = shared.topology.address_of(from.side.other()) else {
         return Line::err("no standby: [green] is not configured");
     };
-    let checks = guardrails::run(shared, &config, &from.address, &to).await;
+    let checks = {
+        let _probing = shared.switch.probing().await;
+        guardrails::run(shared, &config, &from.address, &to).await
+    };
     send_checks(out, &checks).await;
     let failed: Vec<&str> = checks.iter().filter(|c| !c.ok).map(|c| c.name).collect();
     if failed.is_empty() {

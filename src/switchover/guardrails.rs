@@ -77,6 +77,10 @@ pub async fn run(shared: &Switchover, config: &Config, from: &str, to: &str) -> 
     checks.push(capabilities(shared, to).await);
     checks.push(pinned_sessions(shared, config));
     checks.push(reverse_account(config, &control));
+    // Closed before returning: a background health round must leave nothing on the
+    // primary that a switchover's guardrails would take for a writer.
+    primary.disconnect().await;
+    standby.disconnect().await;
     checks
 }
 

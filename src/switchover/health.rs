@@ -1,5 +1,5 @@
 //! The background health poll: every `[telemetry] poll_interval` (0 turns it off), while
-//! no switchover runs, it runs the guardrails (exactly what `check` runs, read-only),
+//! no switchover or `check` runs (they wait for a round under way), it runs the guardrails (exactly what `check` runs, read-only),
 //! reads the standby's replication and whether it has applied everything the active
 //! side wrote, and checks the active side is reachable and writable. It publishes the
 //! verdicts as metrics and the proxy's readiness.
@@ -20,6 +20,9 @@ use crate::switchover::outcome::unix_now;
 use crate::switchover::phase::Phase;
 use crate::switchover::Switchover;
 use crate::telemetry::{self, names};
+
+/// How soon a round skipped for a switchover or `check` is tried again.
+const RETRY: Duration = Duration::from_millis(100);
 
 /// Bound on each connection the poll opens.
 const POLL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -57,28 +60,38 @@ pub fn spawn(shared: &Arc<Switchover>) {
     tokio::spawn(async move {
         let mut active = None;
         // The first round, each tick and each return to idle (the active side may
-        // have changed) check again; a tick during a switchover waits for its end.
+        // have changed) check again.
         let mut recheck = true;
         loop {
             let Some(shared) = weak.upgrade() else {
                 return;
             };
             let interval = shared.topology.config.load().telemetry.poll_interval.0;
-            if recheck && shared.switch.phase() == Phase::Idle {
-                active = Some(if interval.is_zero() {
-                    check_active(&shared).await
-                } else {
-                    poll(&shared).await
-                });
-                recheck = false;
+            if recheck {
+                // Skipped while a switchover or `check` probes the servers.
+                if let Some(_alone) = shared.switch.try_poll() {
+                    active = Some(if interval.is_zero() {
+                        check_active(&shared).await
+                    } else {
+                        poll(&shared).await
+                    });
+                    recheck = false;
+                }
             }
             publish_readiness(&shared, &active);
             drop(shared);
+            // A round skipped for a switchover or `check` is tried again soon: the
+            // switchover ends (and readiness follows the new side) only once it has
+            // let go of the servers, after publishing `idle`.
+            let wait = if recheck {
+                Some(RETRY)
+            } else {
+                Some(interval).filter(|i| !i.is_zero())
+            };
             let tick = async {
-                if interval.is_zero() {
-                    std::future::pending::<()>().await
-                } else {
-                    tokio::time::sleep(interval).await
+                match wait {
+                    Some(wait) => tokio::time::sleep(wait).await,
+                    None => std::future::pending::<()>().await,
                 }
             };
             tokio::select! {

@@ -164,6 +164,11 @@ pub struct SwitchState {
     pub last: std::sync::Mutex<Option<Report>>,
     /// A rollback the servers have not confirmed yet: what is still wrong.
     pub repair: std::sync::Mutex<Option<String>>,
+    /// Who probes the servers: switchovers and `check` share it, a background health
+    /// round takes it alone. The control account may write past `read_only`, so the
+    /// poll's own connections to the primary would look like writers bypassing the
+    /// proxy to a guardrail running at the same time.
+    probes: tokio::sync::RwLock<()>,
 }
 
 impl Default for SwitchState {
@@ -173,6 +178,7 @@ impl Default for SwitchState {
             phase: watch::Sender::new(Phases::default()),
             last: std::sync::Mutex::new(None),
             repair: std::sync::Mutex::new(None),
+            probes: tokio::sync::RwLock::new(()),
         }
     }
 }
@@ -203,6 +209,17 @@ impl SwitchState {
     pub fn unless_running<T>(&self, f: impl FnOnce() -> T) -> Option<T> {
         let _running = self.running.try_lock().ok()?;
         Some(f())
+    }
+
+    /// For a switchover or `check`: waits for a background health round to end, and
+    /// keeps the next one from starting until the guard is dropped.
+    pub async fn probing(&self) -> tokio::sync::RwLockReadGuard<'_, ()> {
+        self.probes.read().await
+    }
+
+    /// For a background health round: `None` while a switchover or `check` runs.
+    pub fn try_poll(&self) -> Option<tokio::sync::RwLockWriteGuard<'_, ()>> {
+        self.probes.try_write().ok()
     }
 
     /// What is still wrong after a rollback, while it is being repaired.
@@ -325,6 +342,7 @@ pub async fn run(
     if let Some(what) = shared.switch.repair_pending() {
         return Err(SwitchoverError::RepairPending(what));
     }
+    let _probing = shared.switch.probing().await;
     let config = shared.topology.config.load_full();
     let from = shared.topology.target.load_full();
     let to_side = from.side.other();

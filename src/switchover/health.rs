@@ -120,6 +120,20 @@ fn publish_readiness(shared: &Switchover, active: &Option<Result<(), String>>) {
 /// One full round: guardrails, the standby's replication, the active side. Returns
 /// the active side's verdict.
 async fn poll(shared: &Switchover) -> Result<(), String> {
+    let started = tokio::time::Instant::now();
+    let active = poll_round(shared).await;
+    tracing::debug!(
+        "health poll: {:.1} ms, active side {}",
+        started.elapsed().as_secs_f64() * 1000.0,
+        match &active {
+            Ok(()) => "ready".to_string(),
+            Err(why) => why.clone(),
+        }
+    );
+    active
+}
+
+async fn poll_round(shared: &Switchover) -> Result<(), String> {
     let config = shared.topology.config.load_full();
     let from = shared.topology.target.load().address.clone();
     let standby = shared

@@ -165,6 +165,7 @@ async fn answer(mut stream: TcpStream) {
                 HeadError::Malformed => "400 Bad Request",
             };
             write(&mut stream, &text(status, format!("{e}\n"))).await;
+            drain(&mut stream).await;
             return;
         }
         Ok(Err(ReadError::Io)) | Err(_) => return,
@@ -198,6 +199,21 @@ async fn read_head(stream: &mut TcpStream) -> Result<Vec<u8>, ReadError> {
         }
         buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
     }
+}
+
+/// After refusing a head that was not read whole: reads (a bounded amount, for a
+/// bounded time) what the client still sends, so that closing with unread bytes does
+/// not reset the connection before the client has read the answer.
+async fn drain(stream: &mut TcpStream) {
+    let mut sink = [0u8; 4096];
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        for _ in 0..16 {
+            if !matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {
+                return;
+            }
+        }
+    })
+    .await;
 }
 
 async fn write(stream: &mut TcpStream, response: &Response) {

@@ -328,8 +328,10 @@ impl Session {
         }
         let held = self.shared.gate.enter().await;
         self.at_boundary = false;
-        if closed {
+        if !held.is_zero() {
             metrics::held(held);
+        }
+        if closed {
             self.published.held(false);
             tracing::debug!(session = self.id, ?held, "released from the gate");
         }

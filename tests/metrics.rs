@@ -1,8 +1,9 @@
 //! The metrics endpoint of a proxy in front of a real MariaDB pair: real clients
 //! (`mysql_async` and the `mariadb` CLI) run queries, prepare and execute, wait at a
-//! paused gate and fail a login; `/metrics` must show each of those, `/livez` and
-//! `/readyz` answer, bad HTTP requests are refused without harm, and the exposition
-//! also parses with Python's `prometheus_client`.
+//! paused gate and fail a login, then the proxy switches over to green; `/metrics`
+//! must show each of those, `/livez` and `/readyz` answer, bad HTTP requests are
+//! refused without harm, and the exposition also parses with Python's
+//! `prometheus_client`.
 
 mod support;
 
@@ -289,6 +290,20 @@ async fn metrics_count_what_real_clients_did() {
 
     // 5. A second parser reads the same exposition.
     parses_with_prometheus_client(&after.text);
+
+    // 6. After a switchover, sessions connect to green, and say so by side.
+    let (ok, out) = proxy.ctl_async(&["switchover"]).await;
+    assert!(ok, "switchover: {out}\n{}", proxy.log());
+    let mut conn = app(&proxy.addr).await;
+    let id: Option<i64> = conn.query_first("SELECT @@server_id").await.unwrap();
+    assert_eq!(id, Some(2));
+    let switched = Scrape::take(&metrics);
+    let green = "switchyard_backend_connect_duration_seconds_count{side=\"green\"}";
+    assert!(switched.get(green) >= 1.0, "{}", switched.text);
+    assert_eq!(
+        switched.get("switchyard_backend_connect_errors_total{side=\"green\"}"),
+        0.0
+    );
 }
 
 /// `prometheus_client.parser.text_string_to_metric_families` reads `text` whole and

@@ -9,6 +9,10 @@
 #   BASELINE_BIN=path/to/switchyard benches/e2e.sh …   (also runs that build of the proxy,
 #                                                        e.g. one from before a change,
 #                                                        as a fourth target: "baseline")
+#   METRICS=1 benches/e2e.sh …                         (also a proxy of this build with
+#                                                        metrics_listen set and scraped
+#                                                        every second, as target
+#                                                        "switchyard-metrics")
 #   TLS=1 benches/e2e.sh …                             (also a second proxy with [tls]
 #                                                        and require_secure_transport, as
 #                                                        target "switchyard-tls": sysbench
@@ -47,14 +51,15 @@ haproxy -f "$work/haproxy.cfg" -D -p "$work/haproxy.pid"
 targets=(direct:$blue_port switchyard:$proxy_port haproxy:$haproxy_port)
 # Another proxy (program $2) named $1, on a free port, in front of the same blue: the
 # demo's config with a port, admin socket and state file of its own, plus the TOML in
-# $3. Its port is added to the targets.
+# $3 and the [proxy] keys in $4. Its port is added to the targets.
 extra_proxy() {
-    local name=$1 program=$2 toml=$3 config port
+    local name=$1 program=$2 toml=$3 proxy_keys=${4:-} config port
     config=$(sed -n 's/^proxy *:.*config: *\(.*\)$/\1/p' "$work/demo.out")
     port=$(free_port)
     sed -e "s|^listen = .*|listen = \"127.0.0.1:$port\"|" \
         -e "s|^admin_socket = .*|admin_socket = \"$work/$name.sock\"|" \
         -e "s|^state_file = .*|state_file = \"$work/$name-state.json\"|" \
+        ${proxy_keys:+-e "/^\[proxy\]/a $proxy_keys"} \
         "$config" >"$work/$name.toml"
     printf '\n%s\n' "$toml" >>"$work/$name.toml"
     "$program" proxy --config "$work/$name.toml" 2>"$work/$name.err" &
@@ -73,6 +78,15 @@ extra_proxy() {
 
 if [[ -n ${BASELINE_BIN:-} ]]; then
     extra_proxy baseline "$BASELINE_BIN" ""
+fi
+if [[ -n ${METRICS:-} ]]; then
+    metrics_port=$(free_port)
+    extra_proxy switchyard-metrics "$bin" "" "metrics_listen = \"127.0.0.1:$metrics_port\""
+    # What a Prometheus with a 1 s scrape interval costs.
+    while sleep 1; do
+        curl -sf "http://127.0.0.1:$metrics_port/metrics" >/dev/null || echo "scrape failed" >&2
+    done &
+    echo $! >"$work/scrape.pid"
 fi
 if [[ -n ${TLS:-} ]]; then
     # sysbench 1.0 takes no file names: --mysql-ssl=on reads cacert.pem,
@@ -119,7 +133,7 @@ done
 echo
 for t in "${threads[@]}"; do
     python3 - "$t" "${tps[direct:$t]}" "${tps[switchyard:$t]}" "${tps[haproxy:$t]}" "${tps[baseline:$t]:-}" \
-        "${tps[switchyard-tls:$t]:-}" <<'PY'
+        "${tps[switchyard-tls:$t]:-}" "${tps[switchyard-metrics:$t]:-}" <<'PY'
 import sys
 t, d, s, h = sys.argv[1], *map(float, sys.argv[2:5])
 line = f"threads={t}: switchyard/direct={s/d:.2f}  haproxy/direct={h/d:.2f}  switchyard/haproxy={s/h:.2f}"
@@ -129,6 +143,11 @@ if sys.argv[5]:
 if sys.argv[6]:
     tls = float(sys.argv[6])
     line += f"  switchyard-tls/switchyard={tls/s:.2f}  switchyard-tls/haproxy={tls/h:.2f}"
+if sys.argv[7]:
+    m = float(sys.argv[7])
+    line += f"  switchyard-metrics/switchyard={m/s:.2f}"
+    if sys.argv[5]:
+        line += f"  switchyard-metrics/baseline={m/b:.3f}"
 print(line)
 PY
 done

@@ -60,6 +60,9 @@ if ! have python3; then
 elif ! python3 -m pip --version >/dev/null 2>&1; then
     missing+=(python3-pip)
 fi
+# tests/metrics.rs reads the exposition with a second parser, prometheus_client's.
+dpkg-query -W -f='${Status}' python3-prometheus-client 2>/dev/null | grep -q 'ok installed' ||
+    missing+=(python3-prometheus-client)
 
 stop_mariadb_service() {
     if command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
@@ -104,6 +107,9 @@ stop_mariadb_service
 python_wants=()
 python3 -c 'import pymysql' 2>/dev/null || python_wants+=(PyMySQL)
 python3 -c 'import mysql.connector' 2>/dev/null || python_wants+=(mysql-connector-python)
+# Debian's python3-prometheus-client (above) serves the system python3; another
+# python3 first on PATH (pyenv) gets it from pip.
+python3 -c 'import prometheus_client' 2>/dev/null || python_wants+=(prometheus-client)
 if ((${#python_wants[@]})); then
     log "installing ${python_wants[*]}"
     pip=(python3 -m pip install --quiet --disable-pip-version-check "${python_wants[@]}")
@@ -119,7 +125,7 @@ if ((${#python_wants[@]})); then
         fi
     fi
     rm -f "$err"
-    python3 -c 'import pymysql, mysql.connector'
+    python3 -c 'import pymysql, mysql.connector, prometheus_client'
 fi
 
 # rustfmt and clippy come with the toolchain: rustup adds them; a toolchain installed

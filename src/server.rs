@@ -70,6 +70,7 @@ pub async fn run(
 ) -> std::io::Result<()> {
     let listener = TcpListener::bind(&config.proxy.listen).await?;
     tracing::info!("listening on {}", listener.local_addr()?);
+    crate::telemetry::endpoint::start(config.proxy.metrics_listen.as_deref()).await?;
     let admin = match &config.proxy.admin_socket {
         Some(path) => Some(AdminListener::bind(path).await?),
         None => None,

@@ -11,7 +11,6 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use switchyard::switchover::health;
 use switchyard::switchover::orchestrator::{self, Options};
 use switchyard::telemetry::{self, names};
@@ -25,9 +24,8 @@ use support::pair;
 const GUARD: Duration = Duration::from_secs(30);
 
 /// What a scrape shows now.
-fn scrape(handle: &PrometheusHandle) -> String {
-    telemetry::run_scrape_hooks();
-    handle.render()
+fn scrape() -> String {
+    telemetry::recorder::render().expect("the proxy's recorder is installed")
 }
 
 /// The value of `series` (name and labels as rendered) in `text`.
@@ -42,10 +40,10 @@ fn series(name: &str, label: &str, value: &str) -> String {
 }
 
 /// Waits until `series` has `want` in a scrape; returns that scrape.
-async fn wait_value(handle: &PrometheusHandle, series: &str, want: f64) -> String {
+async fn wait_value(series: &str, want: f64) -> String {
     let deadline = Instant::now() + GUARD;
     loop {
-        let text = scrape(handle);
+        let text = scrape();
         if value(&text, series) == Some(want) {
             return text;
         }
@@ -59,11 +57,8 @@ async fn wait_value(handle: &PrometheusHandle, series: &str, want: f64) -> Strin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_follow_switchovers_and_the_health_poll() {
-    let handle = PrometheusBuilder::new()
-        .set_buckets(names::LATENCY_BUCKETS)
-        .expect("buckets")
-        .install_recorder()
-        .expect("the only recorder of this process");
+    // Before the proxy starts, so the series it creates at startup are kept.
+    telemetry::recorder::install().expect("the proxy's recorder is installed");
     let pair = pair();
     sql(
         &pair.blue,
@@ -82,7 +77,7 @@ async fn metrics_follow_switchovers_and_the_health_poll() {
     health::spawn(&shared);
 
     // 1. From startup: every series at its starting value, then the first poll.
-    let text = wait_value(&handle, names::READY, 1.0).await;
+    let text = wait_value(names::READY, 1.0).await;
     assert_eq!(telemetry::readiness(), Ok(()));
     for result in ["ok", "refused", "rolled_back"] {
         assert_eq!(
@@ -124,7 +119,7 @@ async fn metrics_follow_switchovers_and_the_health_poll() {
     let report = orchestrator::run(&shared, Options::default(), &|_, _| {})
         .await
         .unwrap_or_else(|e| panic!("the switchover: {e}"));
-    let text = scrape(&handle);
+    let text = scrape();
     assert_eq!(
         value(&text, &series(names::SWITCHOVERS, "result", "ok")),
         Some(1.0)
@@ -153,19 +148,19 @@ async fn metrics_follow_switchovers_and_the_health_poll() {
     // 3. The standby (blue now) stops replicating: the poll sees it; still ready.
     sql(&pair.blue, "STOP SLAVE");
     let standby_replicating = series(names::GUARDRAIL_OK, "guardrail", "standby_replicating");
-    let text = wait_value(&handle, &standby_replicating, 0.0).await;
+    let text = wait_value(&standby_replicating, 0.0).await;
     assert_eq!(value(&text, names::STANDBY_IO_RUNNING), Some(0.0), "{text}");
     assert_eq!(value(&text, names::READY), Some(1.0), "{text}");
     sql(&pair.blue, "START SLAVE");
-    wait_value(&handle, &standby_replicating, 1.0).await;
+    wait_value(&standby_replicating, 1.0).await;
 
     // 4. The active side made read-only by hand: not ready, and why.
     sql(&pair.green, "SET GLOBAL read_only = ON");
-    wait_value(&handle, names::READY, 0.0).await;
+    wait_value(names::READY, 0.0).await;
     let why = telemetry::readiness().unwrap_err();
     assert!(why.contains("green") && why.contains("read-only"), "{why}");
     sql(&pair.green, "SET GLOBAL read_only = OFF");
-    wait_value(&handle, names::READY, 1.0).await;
+    wait_value(names::READY, 1.0).await;
 }
 
 /// The poll's own control connections to the primary are never taken for writers

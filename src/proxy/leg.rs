@@ -1,6 +1,8 @@
 //! [`ClientLeg`]: a logged-in client's stream, as it came (TCP or TLS) or speaking
 //! the compressed protocol. The plain variant forwards every call to the stream
 //! untouched, so sessions without compression pay one branch and no copy.
+//! Bytes read and written are counted here, once per call, as the client's protocol
+//! sees them (uncompressed, inside TLS).
 
 use std::io;
 use std::pin::Pin;
@@ -12,6 +14,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use crate::protocol::compress::Algorithm;
 use crate::proxy::compressed::Compressed;
 use crate::proxy::stream::ClientStream;
+use crate::telemetry::hot;
 
 /// The client's stream after the connection phase.
 pub enum ClientLeg {
@@ -67,6 +70,14 @@ impl ClientLeg {
     }
 }
 
+/// Counts the bytes a write call took (per call, not per packet).
+fn counted(poll: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
+    if let Poll::Ready(Ok(n)) = poll {
+        hot::sent(n);
+    }
+    poll
+}
+
 /// `$body` with `$s` bound to whichever stream the leg holds (both are
 /// `AsyncRead + AsyncWrite + Unpin`, a boxed one too).
 macro_rules! each {
@@ -84,7 +95,12 @@ impl AsyncRead for ClientLeg {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        each!(self.get_mut(), s => Pin::new(s).poll_read(cx, buf))
+        let before = buf.filled().len();
+        let poll = each!(self.get_mut(), s => Pin::new(s).poll_read(cx, buf));
+        if let Poll::Ready(Ok(())) = poll {
+            hot::received(buf.filled().len().saturating_sub(before));
+        }
+        poll
     }
 }
 
@@ -94,7 +110,7 @@ impl AsyncWrite for ClientLeg {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        each!(self.get_mut(), s => Pin::new(s).poll_write(cx, buf))
+        counted(each!(self.get_mut(), s => Pin::new(s).poll_write(cx, buf)))
     }
 
     fn poll_write_vectored(
@@ -102,7 +118,7 @@ impl AsyncWrite for ClientLeg {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        each!(self.get_mut(), s => Pin::new(s).poll_write_vectored(cx, bufs))
+        counted(each!(self.get_mut(), s => Pin::new(s).poll_write_vectored(cx, bufs)))
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -14,7 +14,7 @@ use tokio::sync::Semaphore;
 use crate::protocol::codec::write_packet;
 use crate::proxy::errors::reply;
 use crate::proxy::workers::Workers;
-use crate::proxy::{session, Proxy};
+use crate::proxy::{metrics, session, Proxy};
 
 pub async fn serve(
     listener: TcpListener,
@@ -25,6 +25,7 @@ pub async fn serve(
     let limit = Arc::new(Semaphore::new(
         shared.topology.config.load().proxy.max_client_connections,
     ));
+    metrics::register_scrape_hook(&shared);
     tokio::pin!(shutdown);
     let mut backoff = Duration::from_millis(5);
     loop {
@@ -34,6 +35,7 @@ pub async fn serve(
         };
         let (mut stream, peer) = match accepted {
             Ok(a) => {
+                metrics::accepted();
                 backoff = Duration::from_millis(5);
                 a
             }
@@ -46,6 +48,7 @@ pub async fn serve(
         };
         let Ok(permit) = limit.clone().try_acquire_owned() else {
             tracing::warn!(%peer, "connection refused: max_client_connections reached");
+            metrics::refused("max_connections");
             tokio::spawn(async move {
                 let mut out = bytes::BytesMut::new();
                 write_packet(&mut out, 0, &reply::too_many_connections());

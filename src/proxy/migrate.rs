@@ -113,7 +113,7 @@ impl Session {
                 let timeout = self.shared.topology.config.load().proxy.connect_timeout.0;
                 match self
                     .shared
-                    .connect_upstream(&target.address, &self.login, timeout)
+                    .connect_session(target.side, &target.address, &self.login, timeout)
                     .await
                 {
                     Ok(conn) => conn,

@@ -23,6 +23,7 @@ pub mod io;
 mod kill;
 pub mod leg;
 pub mod listener;
+pub mod metrics;
 mod migrate;
 pub mod registry;
 pub mod relay;
@@ -49,7 +50,7 @@ use tokio::sync::Semaphore;
 
 use crate::protocol::constants::CLIENT_MYSQL;
 use crate::protocol::credential::Credential;
-use crate::topology::Topology;
+use crate::topology::{Side, Topology};
 use gate::Gate;
 use registry::{lock, Registry};
 use tls::{TlsError, TlsSetup};
@@ -202,6 +203,29 @@ impl Proxy {
         let proxy_protocol = self.topology.config.load().sends_proxy_header(address);
         upstream::connect(address, tls.as_deref(), login, timeout, proxy_protocol).await
     }
+
+    /// [`Proxy::connect_upstream`] for a session's own connection to `side`, timed
+    /// and counted.
+    pub async fn connect_session(
+        &self,
+        side: Side,
+        address: &str,
+        login: &upstream::Login,
+        timeout: Duration,
+    ) -> Result<upstream::Upstream, upstream::ConnectError> {
+        let started = std::time::Instant::now();
+        let result = self.connect_upstream(address, login, timeout).await;
+        metrics::backend_connect(side, started, result.is_ok());
+        result
+    }
+
+    /// The side `address` is in the config in force (green when it is not blue's).
+    fn side_of(&self, address: &str) -> Side {
+        match self.topology.address_of(Side::Blue) {
+            Some(blue) if blue == address => Side::Blue,
+            _ => Side::Green,
+        }
+    }
 }
 
 /// What the switchover asks of the proxy, so that it never reaches into sessions.
@@ -213,6 +237,7 @@ impl Proxy {
         let limit = Arc::new(Semaphore::new(4));
         let tls = self.tls.load().backend(address);
         let proxy_protocol = self.topology.config.load().sends_proxy_header(address);
+        let side = self.side_of(address);
         let mut tasks = Vec::new();
         for session in self.sessions.all() {
             let limit = limit.clone();
@@ -221,9 +246,12 @@ impl Proxy {
             tasks.push(tokio::spawn(async move {
                 let _permit = limit.acquire_owned().await.ok()?;
                 let login = lock(&session.login).clone();
-                match upstream::connect(&address, tls.as_deref(), &login, timeout, proxy_protocol)
-                    .await
-                {
+                let started = std::time::Instant::now();
+                let conn =
+                    upstream::connect(&address, tls.as_deref(), &login, timeout, proxy_protocol)
+                        .await;
+                metrics::backend_connect(side, started, conn.is_ok());
+                match conn {
                     Ok(conn) => {
                         *lock(&session.preopened) = Some((epoch, conn));
                         Some(())

@@ -30,6 +30,7 @@ use crate::proxy::conn::{ClientConn, ServerConn};
 use crate::proxy::errors::{reply, SessionError};
 use crate::proxy::io::{PacketStream, HANDSHAKE_MAX_PACKET};
 use crate::proxy::leg::ClientLeg;
+use crate::proxy::metrics;
 use crate::proxy::registry::Published;
 use crate::proxy::relay::{Outcome, Relay};
 use crate::proxy::response::Expect;
@@ -39,6 +40,7 @@ use crate::proxy::statement_ids::StatementIds;
 use crate::proxy::stream::ServerStream;
 use crate::proxy::upstream::{self, ConnectError, Login};
 use crate::proxy::Proxy;
+use crate::telemetry;
 
 /// How long a session waits for its next command before it frees its buffers.
 const IDLE_RELEASE: Duration = Duration::from_secs(1);
@@ -98,7 +100,10 @@ pub async fn run(shared: Arc<Proxy>, stream: TcpStream, peer: SocketAddr, id: u3
             }
             result
         }
-        Err(e) => Err(e),
+        Err(e) => {
+            metrics::refused(metrics::refusal_reason(&e));
+            Err(e)
+        }
     };
     match result {
         Ok(()) => tracing::debug!(session = id, %peer, "session closed"),
@@ -140,7 +145,12 @@ async fn establish(
         return Err(SessionError::Refused(why.clone()));
     }
     let conn = match shared
-        .connect_upstream(&address, &login, config.proxy.connect_timeout.0)
+        .connect_session(
+            target.side,
+            &address,
+            &login,
+            config.proxy.connect_timeout.0,
+        )
         .await
     {
         Ok(c) => c,
@@ -247,6 +257,9 @@ impl Session {
             let Some((len, seq)) = chunk_header(&self.client.buf) else {
                 continue;
             };
+            // The command's latency runs from here to its answer's last byte, the
+            // wait at a closed gate included: what the application sees.
+            let arrived = std::time::Instant::now();
             let max = self.client.max_packet();
             if seq != 0 {
                 self.client
@@ -274,8 +287,10 @@ impl Session {
             }
             if len == MAX_CHUNK {
                 self.enter_gate().await?;
+                let cmd = self.client.buf.get(4).copied().unwrap_or_default();
                 let more = self.big_command().await?;
                 self.after_command();
+                telemetry::hot::command(metrics::command_kind(cmd), arrived.elapsed());
                 if !more {
                     return Ok(());
                 }
@@ -288,11 +303,13 @@ impl Session {
             }
             self.client.packet_done();
             let packet = self.client.buf.split_to(4 + len);
-            if packet[4] != COM_QUIT {
+            let cmd = packet[4];
+            if cmd != COM_QUIT {
                 self.enter_gate().await?;
             }
             let more = self.command(packet).await?;
             self.after_command();
+            telemetry::hot::command(metrics::command_kind(cmd), arrived.elapsed());
             if !more {
                 return Ok(());
             }
@@ -311,6 +328,9 @@ impl Session {
         }
         let held = self.shared.gate.enter().await;
         self.at_boundary = false;
+        if !held.is_zero() {
+            metrics::held(held);
+        }
         if closed {
             self.published.held(false);
             tracing::debug!(session = self.id, ?held, "released from the gate");

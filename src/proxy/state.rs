@@ -74,6 +74,21 @@ pub struct Pins {
 }
 
 impl Pins {
+    /// Every reason [`Pins::reason`] can give.
+    pub const REASONS: [&'static str; 10] = [
+        "XA transaction",
+        "LOCK TABLES",
+        "LOCK INSTANCE FOR BACKUP",
+        "GET_LOCK",
+        "temporary table",
+        "open cursor",
+        "HANDLER",
+        "prepared statement over 16 MiB",
+        "PREPARE … FROM @variable",
+        // Only ever set in `until_reset`.
+        "PREPARE",
+    ];
+
     /// The first reason the session is pinned, if any.
     pub fn reason(&self) -> Option<&'static str> {
         if let Some(reason) = self.until_reset {
@@ -380,6 +395,65 @@ impl SessionState {
 mod tests {
     use super::*;
     use crate::proxy::scan::scan;
+
+    #[test]
+    fn every_pin_reason_is_listed() {
+        let each: Vec<Pins> = vec![
+            Pins {
+                xa: true,
+                ..Pins::default()
+            },
+            Pins {
+                locked_tables: true,
+                ..Pins::default()
+            },
+            Pins {
+                backup_lock: true,
+                ..Pins::default()
+            },
+            Pins {
+                named_locks: 1,
+                ..Pins::default()
+            },
+            Pins {
+                temp_tables: [(String::new(), "t".into())].into(),
+                ..Pins::default()
+            },
+            Pins {
+                cursor: true,
+                ..Pins::default()
+            },
+            Pins {
+                handlers: ["t".into()].into(),
+                ..Pins::default()
+            },
+            Pins {
+                oversized_statements: [1].into(),
+                ..Pins::default()
+            },
+            Pins {
+                prepared_from_variable: ["s".into()].into(),
+                ..Pins::default()
+            },
+        ];
+        for pins in each {
+            let reason = pins.reason().unwrap();
+            assert!(Pins::REASONS.contains(&reason), "{reason}");
+        }
+        for sql in [
+            &b"CREATE TEMPORARY TABLE t (a INT); SELECT 1"[..],
+            b"PREPARE s FROM 'SELECT 1'; SELECT 1",
+            b"HANDLER t OPEN; SELECT 1",
+        ] {
+            let mut s = SessionState::new(None, 45);
+            s.on_statement(&scan(sql), sql);
+            let reason = s.pin_reason();
+            assert!(
+                reason.is_some_and(|r| Pins::REASONS.contains(&r)),
+                "{reason:?}"
+            );
+        }
+    }
 
     #[test]
     fn pins_follow_statements() {

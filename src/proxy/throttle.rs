@@ -233,6 +233,7 @@ impl Throttle {
         let limits = Limits::of(proxy);
         let failure = self.table().failed(ip, Instant::now(), &limits);
         self.failures.fetch_add(1, Ordering::Relaxed);
+        crate::proxy::metrics::auth_failed();
         if failure.blocked {
             self.blocks.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(

@@ -6,7 +6,10 @@
 //! once. The README's metrics table, the Grafana dashboard and the alert rules use
 //! these names; a test checks them against a live scrape.
 
+pub mod endpoint;
+pub mod hot;
 pub mod names;
+pub mod recorder;
 pub mod trace;
 
 use std::sync::{Arc, OnceLock};

@@ -39,7 +39,7 @@ catalogue! {
     CLIENT_CONNECTIONS_ACCEPTED = "switchyard_client_connections_accepted_total", Counter, [],
         "Client connections accepted by the listener.";
     CLIENT_CONNECTIONS_REFUSED = "switchyard_client_connections_refused_total", Counter, ["reason"],
-        "Client connections refused, by reason: max_connections, host_blocked, access_denied, tls_required, handshake, backend, refused_side.";
+        "Client connections refused, by reason: max_connections, host_blocked, access_denied, needs_password (caching_sha2_password without the password in the config), tls_required, handshake, backend, refused_side (the active side is not the writable primary).";
     AUTH_FAILURES = "switchyard_auth_failures_total", Counter, [],
         "Failed logins and COM_CHANGE_USER attempts.";
     PINNED_SESSIONS = "switchyard_pinned_sessions", Gauge, ["reason"],

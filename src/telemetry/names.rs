@@ -133,3 +133,17 @@ mod tests {
         assert!(find(COMMANDS).is_some());
     }
 }
+
+#[cfg(test)]
+mod readme {
+    /// The README's metrics reference lists every metric of the catalogue, with its type.
+    #[test]
+    fn the_readme_lists_every_metric() {
+        let readme = include_str!("../../README.md");
+        for m in super::ALL {
+            let kind = format!("{:?}", m.kind).to_lowercase();
+            let row = format!("| `{}` | {kind} |", m.name);
+            assert!(readme.contains(&row), "README has no row `{row}`");
+        }
+    }
+}

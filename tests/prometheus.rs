@@ -16,7 +16,7 @@ use switchyard::switchover::phase::Phase;
 use switchyard::telemetry::names;
 use switchyard::testbed::{free_port, APP_PASSWORD, APP_USER};
 
-use support::load::{direction, switchover_round, Workload};
+use support::load::{direction, sql, switchover_round, Workload};
 use support::prometheus::{
     catalogue_metric, dashboard_strings, deploy_file, exposed_names, grafana_to_promql, http_get,
     names_in, promtool, rule_exprs, Prometheus, Sample,
@@ -357,7 +357,37 @@ async fn prometheus_scrapes_the_proxy_through_a_switchover() {
         .expect("query ALERTS");
     assert!(firing.is_empty(), "alerts firing: {firing:?}");
 
-    // 6. Every dashboard query runs on Prometheus, and the core panels have data.
+    // 6. The alerts follow the live metrics: blue, now green's standby, stops
+    //    replicating, and the replication-broken and guardrail alerts go pending (their
+    //    `for:` is minutes); replication runs again and they clear.
+    sql(&pair.blue, "STOP SLAVE");
+    let pending = |alert: &str| {
+        format!(r#"ALERTS{{alertname="{alert}",alertstate="pending",job="switchyard"}}"#)
+    };
+    prom.wait_for(
+        &pending("SwitchyardStandbyReplicationBroken"),
+        SCRAPED,
+        "replication-broken alert pending",
+        |s| first(s) == 1.0,
+    );
+    prom.wait_for(
+        &pending("SwitchyardGuardrailFailing"),
+        SCRAPED,
+        "standby_replicating guardrail alert pending",
+        |s| {
+            s.iter()
+                .any(|x| x.label("guardrail") == "standby_replicating")
+        },
+    );
+    sql(&pair.blue, "START SLAVE");
+    prom.wait_for(
+        r#"ALERTS{alertname=~"SwitchyardStandbyReplicationBroken|SwitchyardGuardrailFailing"}"#,
+        SCRAPED,
+        "the alerts cleared once replication runs again",
+        |s| s.is_empty(),
+    );
+
+    // 7. Every dashboard query runs on Prometheus, and the core panels have data.
     let mut empty = Vec::new();
     for expr in dashboard_strings(&dashboard(), &["expr"]) {
         let promql = grafana_to_promql(&expr, "10s", "5m");

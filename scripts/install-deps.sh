@@ -4,7 +4,8 @@
 #   sysbench, haproxy, python3 with PyMySQL and mysql-connector-python, a C compiler with
 #   libmariadb-dev and PHP with mysqli (C-library prepared-statement clients), util-linux
 #   `script` (a terminal for the log colour test), openssl (the TLS benchmark's
-#   certificates), gpg and the Debian archive keyring
+#   certificates), Prometheus with promtool (tests/prometheus.rs scrapes the proxy with
+#   it and checks deploy/prometheus/), gpg and the Debian archive keyring
 #   (scripts/fetch-server.sh unpacks MariaDB 11.8 and MySQL 9.7 with them), cargo-nextest,
 #   and the toolchain's rustfmt and clippy (scripts/test.sh checks the code with both).
 # Debian/Ubuntu; run as root or as a user with sudo. Safe to run again.
@@ -48,6 +49,8 @@ want php-cli php
 want bsdutils script
 # benches/e2e.sh TLS=1 makes its certificates with it.
 want openssl openssl
+# tests/prometheus.rs: a real Prometheus scraping the proxy, promtool for the rules.
+want prometheus prometheus promtool
 # scripts/fetch-server.sh (MariaDB 11.8, MySQL 9.7) checks the Debian archive's keys.
 want gpg gpg
 [[ -e /usr/share/keyrings/debian-archive-keyring.gpg ]] || missing+=(debian-archive-keyring)

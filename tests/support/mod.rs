@@ -13,6 +13,7 @@
 
 pub mod in_process;
 pub mod load;
+pub mod prometheus;
 pub mod raw;
 pub mod tls;
 

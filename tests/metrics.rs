@@ -141,7 +141,7 @@ async fn metrics_count_what_real_clients_did() {
         "switchyard_client_connections_refused_total{reason=\"access_denied\"}",
         "switchyard_held_commands_total",
         "switchyard_hold_duration_seconds_count",
-        "switchyard_pinned_sessions{reason=\"GET_LOCK\"}",
+        "switchyard_pinned_sessions{reason=\"get_lock\"}",
     ] {
         assert_eq!(before.get(series), 0.0, "{series}");
     }
@@ -171,7 +171,7 @@ async fn metrics_count_what_real_clients_did() {
         .unwrap();
     let during = wait_for(
         &metrics,
-        "switchyard_pinned_sessions{reason=\"GET_LOCK\"}",
+        "switchyard_pinned_sessions{reason=\"get_lock\"}",
         1.0,
     );
     assert_eq!(

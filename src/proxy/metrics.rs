@@ -90,7 +90,7 @@ pub struct Census {
 impl Census {
     pub fn count(&mut self, summary: &crate::proxy::registry::Summary) {
         if let Some(pin) = summary.pin {
-            *self.pins.entry(pin).or_default() += 1;
+            *self.pins.entry(pin_label(pin)).or_default() += 1;
         }
         if summary.held {
             self.held += 1;
@@ -104,12 +104,31 @@ impl Census {
     }
 }
 
+/// The label value of a pin reason (`Pins::REASONS`): snake case, as Prometheus
+/// labels usually are, where the reason itself is written for people.
+pub fn pin_label(reason: &str) -> &'static str {
+    match reason {
+        "XA transaction" => "xa_transaction",
+        "LOCK TABLES" => "lock_tables",
+        "LOCK INSTANCE FOR BACKUP" => "lock_instance_for_backup",
+        "GET_LOCK" => "get_lock",
+        "temporary table" => "temporary_table",
+        "open cursor" => "open_cursor",
+        "HANDLER" => "handler",
+        "prepared statement over 16 MiB" => "prepared_statement_over_16mib",
+        "PREPARE … FROM @variable" => "prepare_from_variable",
+        "PREPARE" => "prepare",
+        _ => "other",
+    }
+}
+
 /// Sets the session gauges before each scrape while `proxy` lives.
 pub fn register_scrape_hook(proxy: &Arc<Proxy>) {
     let proxy: Weak<Proxy> = Arc::downgrade(proxy);
     // Every reason has a series from the start; one seen that is not listed keeps
     // its series, back at 0 when it clears.
-    let seen: Mutex<BTreeSet<&'static str>> = Mutex::new(Pins::REASONS.into());
+    let seen: Mutex<BTreeSet<&'static str>> =
+        Mutex::new(Pins::REASONS.iter().map(|r| pin_label(r)).collect());
     crate::telemetry::on_scrape(move || {
         let Some(proxy) = proxy.upgrade() else {
             return false;
@@ -169,9 +188,16 @@ mod tests {
                 in_transaction: 1,
                 held: 1,
                 pinned: 1,
-                pins: BTreeMap::from([("GET_LOCK", 2)]),
+                pins: BTreeMap::from([("get_lock", 2)]),
             }
         );
+    }
+
+    #[test]
+    fn every_pin_reason_has_its_own_label() {
+        let labels: BTreeSet<&str> = Pins::REASONS.iter().map(|r| pin_label(r)).collect();
+        assert_eq!(labels.len(), Pins::REASONS.len());
+        assert!(!labels.contains("other"));
     }
 
     #[test]

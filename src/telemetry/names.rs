@@ -43,7 +43,7 @@ catalogue! {
     AUTH_FAILURES = "switchyard_auth_failures_total", Counter, [],
         "Failed logins and COM_CHANGE_USER attempts.";
     PINNED_SESSIONS = "switchyard_pinned_sessions", Gauge, ["reason"],
-        "Sessions whose state cannot move to another server, by reason.";
+        "Sessions whose state cannot move to another server, by reason: xa_transaction, lock_tables, lock_instance_for_backup, get_lock, temporary_table, open_cursor, handler, prepared_statement_over_16mib, prepare_from_variable, prepare.";
     // Traffic (counted per session thread, folded at scrape time).
     COMMANDS = "switchyard_commands_total", Counter, ["kind"],
         "Commands relayed, by kind: query, prepare, execute, other.";

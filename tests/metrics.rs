@@ -1,7 +1,7 @@
 //! The metrics endpoint of a proxy in front of a real MariaDB pair: real clients
 //! (`mysql_async` and the `mariadb` CLI) run queries, prepare and execute, wait at a
 //! paused gate and fail a login, then the proxy switches over to green; `/metrics`
-//! must show each of those, `/livez` and `/readyz` answer, bad HTTP requests are
+//! must show each of those, `/livez` answers, `/readyz` follows the primary's `read_only`, bad HTTP requests are
 //! refused without harm, and the exposition also parses with Python's
 //! `prometheus_client`.
 
@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
+use support::load::sql;
 use support::{mariadb_cli, python, Proxy};
 use switchyard::testbed::{free_port, APP_PASSWORD, APP_USER};
 
@@ -346,26 +347,47 @@ print(len(families))
     assert!(families >= 20, "{families} families");
 }
 
+/// `/readyz` polled until it answers `want` (bounded by `GUARD`): status and body.
+fn readyz_until(metrics: &str, want: u16) -> (u16, String) {
+    let deadline = Instant::now() + GUARD;
+    loop {
+        let (status, _, body) = get(metrics, "/readyz");
+        if status == want {
+            return (status, body);
+        }
+        assert!(Instant::now() < deadline, "/readyz stayed {status}: {body}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn health_endpoints_answer_and_bad_requests_are_refused() {
     let pair = support::pair();
     let metrics = format!("127.0.0.1:{}", free_port());
     let proxy = Proxy::builder(&pair)
         .proxy_key("metrics_listen", &format!("\"{metrics}\""))
+        .toml("[telemetry]\npoll_interval = \"200ms\"")
         .start();
     // A client that connects and sends nothing holds no one else up.
     let _silent = TcpStream::connect(&metrics).unwrap();
     let (status, _, body) = get(&metrics, "/livez");
     assert_eq!((status, body.as_str()), (200, "ok\n"));
-    let (status, _, body) = get(&metrics, "/readyz");
-    match status {
-        200 => assert_eq!(body, "ready\n"),
-        503 => assert!(
-            body.ends_with('\n') && body.trim().len() > 3 && body.lines().count() == 1,
-            "{body:?}"
-        ),
-        other => panic!("/readyz answered {other}: {body}"),
-    }
+    // The health poll finds blue writable: ready, and `status` says the same.
+    let (status, body) = readyz_until(&metrics, 200);
+    assert_eq!((status, body.as_str()), (200, "ready\n"));
+    assert!(proxy.ctl(&["status"]).1.contains("ready: yes"));
+    // A read-only primary makes the proxy not ready, with the reason on one line.
+    sql(&pair.blue, "SET GLOBAL read_only = ON");
+    let (_, body) = readyz_until(&metrics, 503);
+    let reason = format!("the active side blue ({}) is read-only\n", pair.blue.addr());
+    assert_eq!(body, reason);
+    let (_, status) = proxy.ctl(&["status"]);
+    assert!(
+        status.contains(&format!("ready: no ({})", reason.trim())),
+        "{status}"
+    );
+    sql(&pair.blue, "SET GLOBAL read_only = OFF");
+    readyz_until(&metrics, 200);
     let (status, headers, _) = http(
         &metrics,
         b"POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n",

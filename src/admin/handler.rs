@@ -109,6 +109,16 @@ async fn status(shared: &Switchover, out: &mpsc::Sender<Line>) -> Line {
             .with_data(json!({"phase": phase.name(), "paused": shared.proxy.gate.is_closed()})),
         )
         .await;
+    let ready = crate::telemetry::readiness();
+    let _ = out
+        .send(
+            Line::progress(match &ready {
+                Ok(()) => "ready: yes".to_string(),
+                Err(why) => format!("ready: no ({why})"),
+            })
+            .with_data(json!({"ready": ready.is_ok(), "not_ready": ready.err()})),
+        )
+        .await;
     let _ = out
         .send(
             Line::progress(format!("sessions: {idle} idle, {in_tx} in transaction, {held} held, {pinned} pinned"))

@@ -12,6 +12,8 @@
 //! - [`topology`]: the two sides, where sessions are routed, the config in force.
 //! - [`proxy`]: listener, client sessions, the relay, the gate, per-session state; a
 //!   small interface for the switchover ([`proxy::Proxy`]).
+//! - [`provision`]: making and checking green from blue — schema diff, data verify —
+//!   through the control plane, never the proxy.
 //! - [`switchover`]: phases, orchestrator, guardrails, journal, repair and recovery.
 //! - [`admin`]: the admin socket's command language, server, client and the handler
 //!   that runs commands against a live proxy.
@@ -25,6 +27,7 @@ pub mod config;
 pub mod control;
 pub mod demo;
 pub mod protocol;
+pub mod provision;
 pub mod proxy;
 pub mod server;
 pub mod switchover;

@@ -1,6 +1,6 @@
 //! The layers of `src/` depend one way: a module never names one above it.
 //!
-//! Bottom to top: protocol, telemetry → config → control, topology → proxy → switchover → admin
+//! Bottom to top: protocol, telemetry → config → control, topology → proxy, provision → switchover → admin
 //! → server → demo. `testbed` (starts real servers) stands alone at the bottom. The
 //! test reads every `crate::<module>` path in the code (comments excluded) and fails
 //! naming the file, the line and the two layers. `cargo test --test layers` runs it.
@@ -16,6 +16,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("control", 2),
     ("topology", 2),
     ("proxy", 3),
+    ("provision", 3),
     ("switchover", 4),
     ("admin", 5),
     ("server", 6),

@@ -163,6 +163,18 @@ impl Control {
         self.run("query", sql, timeout).await.map(drop)
     }
 
+    /// Run one read-only statement and return its rows, bounded by the connection's
+    /// timeout (the escape hatch for callers that read catalogs, such as
+    /// `information_schema`).
+    pub async fn query_rows(
+        &mut self,
+        what: &'static str,
+        sql: &str,
+    ) -> Result<Vec<Row>, ControlError> {
+        let timeout = self.timeout;
+        self.run(what, sql, timeout).await
+    }
+
     /// Connects now if the last call left no connection, so that
     /// [`Control::connection_id`] names the connection the next statement goes on.
     pub async fn ensure_connected(&mut self) -> Result<(), ControlError> {

@@ -3,5 +3,7 @@
 //! replication can live with; `verify` compares the data chunk by chunk at one GTID
 //! position on both sides.
 
+mod column_type;
 pub mod schema;
+pub mod schema_diff;
 pub mod verify;

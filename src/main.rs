@@ -66,11 +66,63 @@ enum Command {
         #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
     },
+    /// Compare blue's and green's schemas and classify each difference by whether
+    /// row-based replication from blue keeps working; exits 0 when compatible, 1 when
+    /// not, 2 when the servers cannot be read.
+    Diff {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// One JSON object per line instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Validate a config file and exit.
     CheckConfig {
         #[arg(long, short)]
         config: PathBuf,
     },
+}
+
+/// `switchyard diff`: one line per difference, then the verdict; the exit status
+/// (0 compatible, 1 not, 2 when it cannot tell).
+fn schema_diff(path: &std::path::Path, json: bool) -> i32 {
+    let found = Config::load(path)
+        .map_err(anyhow::Error::from)
+        .and_then(|config| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            Ok(runtime.block_on(switchyard::provision::schema::diff_config(&config))?)
+        });
+    let report = match found {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("switchyard diff: {e:#}");
+            return 2;
+        }
+    };
+    for d in &report.differences {
+        if json {
+            println!("{}", serde_json::to_string(d).unwrap_or_default());
+        } else {
+            println!("{d}");
+        }
+    }
+    let bad = report.incompatible().count();
+    match (json, bad) {
+        (true, _) => println!(
+            "{}",
+            serde_json::json!({ "compatible": bad == 0, "incompatible": bad })
+        ),
+        (false, 0) => println!("compatible"),
+        (false, n) => println!("NOT compatible: {n} difference(s)"),
+    }
+    if bad == 0 {
+        0
+    } else {
+        1
+    }
 }
 
 /// Exit status of `ctl` when its output is closed: 128 + SIGPIPE, what a shell reports
@@ -81,7 +133,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // The demo prints its own story; its logs stay quiet unless RUST_LOG asks.
     let default_level = match cli.command {
-        Command::Demo { .. } | Command::Ctl { .. } => "warn",
+        Command::Demo { .. } | Command::Ctl { .. } | Command::Diff { .. } => "warn",
         _ => "info",
     };
     let format = match &cli.command {
@@ -139,6 +191,9 @@ fn main() -> anyhow::Result<()> {
                 Err(e) => return Err(e.into()),
             };
             std::process::exit(if ok { 0 } else { 1 });
+        }
+        Command::Diff { config, json } => {
+            std::process::exit(schema_diff(&config, json));
         }
         Command::CheckConfig { config } => {
             Config::load(&config)?;

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::config::{BypassWriters, Config, ControlConfig};
 use crate::control::{ClientConn, Control, ControlError, Flavor};
+use crate::provision::schema;
 use crate::switchover::Switchover;
 
 #[derive(Debug, Clone, Serialize)]
@@ -72,6 +73,7 @@ pub async fn run(shared: &Switchover, config: &Config, from: &str, to: &str) -> 
     checks.push(errant_gtids(&mut primary, &mut standby).await);
     checks.push(long_transactions(&mut primary, config.switchover.drain_timeout.0).await);
     checks.push(running_ddl(&mut primary).await);
+    checks.push(schema_compatible(&mut primary, &mut standby).await);
     checks.push(bypass_writers(shared, &mut primary, config.switchover.bypass_writers).await);
     checks.push(direct_sessions(shared, config, &mut primary).await);
     checks.push(capabilities(shared, to).await);
@@ -280,6 +282,32 @@ async fn running_ddl(primary: &mut Control) -> Check {
             fail("no_running_ddl", what.join("; "))
         }
         Err(e) => fail("no_running_ddl", e.to_string()),
+    }
+}
+
+/// The standby's schema takes what row-based replication from the primary writes,
+/// and serves the application after the switchover (`switchyard diff` in full).
+async fn schema_compatible(primary: &mut Control, standby: &mut Control) -> Check {
+    let report = match schema::diff(primary, standby).await {
+        Ok(report) => report,
+        Err(e) => return fail("schema_compatible", e.to_string()),
+    };
+    let mut incompatible = report.incompatible();
+    match incompatible.next() {
+        None => pass(
+            "schema_compatible",
+            format!(
+                "the standby's schema takes the primary's rows ({} compatible difference(s))",
+                report.differences.len()
+            ),
+        ),
+        Some(first) => fail(
+            "schema_compatible",
+            format!(
+                "{} incompatible difference(s), the first: {first} (switchyard diff lists them)",
+                1 + incompatible.count()
+            ),
+        ),
     }
 }
 

@@ -142,6 +142,7 @@ fn a_schema_change_on_green_is_classified(flavor: Flavor) {
         "{out}"
     );
     let (ok, out) = proxy.ctl(&["check"]);
+    eprintln!("ctl check:\n{out}");
     assert!(!ok, "check passed an incompatible green:\n{out}");
     let line = out
         .lines()
@@ -152,6 +153,7 @@ fn a_schema_change_on_green_is_classified(flavor: Flavor) {
         "{line}"
     );
     let (ok, out) = proxy.ctl(&["switchover"]);
+    eprintln!("ctl switchover:\n{out}");
     assert!(
         !ok && out.contains("schema_compatible"),
         "switchover:\n{out}"

@@ -294,10 +294,13 @@ async fn schema_compatible(primary: &mut Control, standby: &mut Control) -> Chec
     };
     let mut incompatible = report.incompatible();
     match incompatible.next() {
+        None if report.differences.is_empty() => {
+            pass("schema_compatible", "the standby's schema is the primary's")
+        }
         None => pass(
             "schema_compatible",
             format!(
-                "the standby's schema takes the primary's rows ({} compatible difference(s))",
+                "{} schema difference(s), all compatible with replication from the primary",
                 report.differences.len()
             ),
         ),

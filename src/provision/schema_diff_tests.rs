@@ -164,3 +164,31 @@ proptest::proptest! {
         proptest::prop_assert!(d.iter().any(|d| d.verdict == Verdict::Incompatible));
     }
 }
+
+#[test]
+fn views_are_checked_for_presence_only() {
+    let view = |ty: &str| Table {
+        view: true,
+        columns: vec![col("name", ty)],
+        ..Table::default()
+    };
+    assert!(classify(&schema(view("varchar(32)")), &schema(view("int")), &ON).is_empty());
+    let d = classify(&schema(view("int")), &Schema::default(), &ON);
+    assert_eq!(d[0].change, "view missing on green");
+    assert_eq!(d[0].verdict, Verdict::Incompatible);
+}
+
+#[test]
+fn charset_breaks_collation_does_not() {
+    let with = |charset: &str, collation: &str| {
+        let mut t = base();
+        t.columns[1].charset = Some(charset.to_owned());
+        t.columns[1].collation = Some(collation.to_owned());
+        t
+    };
+    let blue = schema(with("utf8mb4", "utf8mb4_general_ci"));
+    let d = classify(&blue, &schema(with("utf8mb4", "utf8mb4_bin")), &ON);
+    assert_eq!(verdicts(&d), vec![(Some("name"), Verdict::Compatible)]);
+    let d = classify(&blue, &schema(with("latin1", "latin1_swedish_ci")), &ON);
+    assert_eq!(verdicts(&d), vec![(Some("name"), Verdict::Incompatible)]);
+}

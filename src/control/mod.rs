@@ -24,6 +24,7 @@ pub mod gtid;
 pub mod gtid_mysql;
 mod privileges;
 mod replication;
+mod rows;
 mod sessions;
 mod sql;
 

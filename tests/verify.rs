@@ -41,6 +41,22 @@ fn schema_sql(flavor: Flavor) -> String {
          INSERT INTO app.pairs
            WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < 1200)
            SELECT n % 40, CONCAT('k', n), IF(n % 4 = 0, NULL, n) FROM seq;
+         CREATE TABLE app.words (
+           w VARCHAR(30) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci PRIMARY KEY,
+           l VARCHAR(30) CHARACTER SET latin1 NULL, at TIMESTAMP(6) NULL, d DATE NULL,
+           f DOUBLE NULL, e ENUM('x', 'y') NULL, big BIGINT UNSIGNED NULL);
+         INSERT INTO app.words
+           WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < 900)
+           SELECT CONCAT(ELT(n % 4 + 1, 'a', 'B', 'ä', 'Z'), LPAD(n, 4, '0'), IF(n % 2 = 0, ' \\\'x', '')),
+                  IF(n % 5 = 0, NULL, CONCAT('caf', CHAR(233 USING latin1))),
+                  TIMESTAMP('2024-03-01 10:00:00.123456') + INTERVAL n MINUTE,
+                  DATE('2020-02-29') + INTERVAL n DAY, n / 7, ELT(n % 2 + 1, 'x', 'y'),
+                  18446744073709551615 - n
+           FROM seq;
+         CREATE TABLE app.bigkeys (k BIGINT UNSIGNED PRIMARY KEY, v INT);
+         INSERT INTO app.bigkeys
+           WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < 1200)
+           SELECT 18446744073709551615 - n * 3, n FROM seq;
          CREATE TABLE test.nokey (x INT);
          INSERT INTO test.nokey VALUES (1), (2);"
     )
@@ -138,6 +154,8 @@ async fn writer(addr: String, stop: Arc<AtomicBool>, done: Arc<AtomicU64>) {
              INSERT INTO app.items (id, name, doc, price, flags) VALUES ({new}, 'w', JSON_OBJECT('w', {n}), {n}.5, 1);
              UPDATE app.items SET name = CONCAT('u', {n}), price = price + 1, data = NULL WHERE id = {id};
              UPDATE app.pairs SET v = {n} WHERE a = {a};
+             UPDATE app.words SET f = f + 1, at = NOW(6) WHERE w LIKE 'b%' LIMIT 3;
+             UPDATE app.bigkeys SET v = v + 1 WHERE k > 18446744073709551615 - {n} * 3;
              COMMIT",
             new = ROWS + n,
             a = n % 40,
@@ -171,8 +189,10 @@ async fn equal_under_writes_then_difference_found(flavor: Flavor) {
         &[
             "app.items: ok",
             "app.pairs: ok",
+            "app.words: ok",
+            "app.bigkeys: ok",
             "test.nokey: not verified: no primary key",
-            "EQUAL: 2 tables ok, 0 differ, 1 not verified",
+            "EQUAL: 4 tables ok, 0 differ, 1 not verified",
         ],
     );
     eprintln!("verify under {during} writes:\n{text}");
@@ -205,7 +225,7 @@ async fn equal_under_writes_then_difference_found(flavor: Flavor) {
             "green 499 rows",
             "app.items: DIFFERS in 2 of",
             "app.pairs: ok",
-            "DIFFERENT: 1 tables ok, 1 differ",
+            "DIFFERENT: 3 tables ok, 1 differ",
         ],
     );
     eprintln!("verify with a planted difference:\n{text}");

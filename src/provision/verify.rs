@@ -180,11 +180,11 @@ impl Sides<'_> {
         while !walk.done {
             summary.rounds += 1;
             let found = walk.diffs.len();
-            match self.guarded_round(table, &mut walk, shutdown).await {
-                Err(e) if is_missing(&e, self.green.address()) => {
-                    return Ok(TableOutcome::Missing(format!("on green: {e}")))
-                }
-                other => other?,
+            if let Err(e) = self.guarded_round(table, &mut walk, shutdown).await {
+                return match missing_on_green(&e, self.green.address()) {
+                    Some(why) => Ok(TableOutcome::Missing(why)),
+                    None => Err(e),
+                };
             }
             for diff in &walk.diffs[found..] {
                 reporter.chunk(&table.display_name(), diff)?;
@@ -353,9 +353,21 @@ fn sum(rows: &[Row]) -> Option<Sum> {
     })
 }
 
-/// Whether `e` is green (at `green`) lacking the table or one of its columns.
-fn is_missing(e: &VerifyError, green: &str) -> bool {
-    matches!(e, VerifyError::Control(c)
-        if c.address() == green
-            && c.server_code().is_some_and(|code| MISSING_ON_GREEN.contains(&code)))
+/// Why green cannot be compared, when `e` is green (at `green`) lacking the table or
+/// one of its columns: a difference, not an error.
+fn missing_on_green(e: &VerifyError, green: &str) -> Option<String> {
+    let VerifyError::Control(ControlError::Sql {
+        address,
+        source: mysql_async::Error::Server(server),
+        ..
+    }) = e
+    else {
+        return None;
+    };
+    (address == green && MISSING_ON_GREEN.contains(&server.code)).then(|| {
+        format!(
+            "green cannot read it (ERROR {}: {})",
+            server.code, server.message
+        )
+    })
 }

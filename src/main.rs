@@ -70,6 +70,7 @@ enum Command {
     /// GTID position on both (green's applier is paused for each round); read-only on
     /// blue. Exits 0 when equal, 1 on a difference, 2 on an error.
     Verify {
+        /// The TOML config file: `[blue]`, `[green]` and `[control]` are used.
         #[arg(long, short)]
         config: PathBuf,
         /// About this many rows per chunk.

@@ -1,6 +1,6 @@
 //! The `switchyard` command: `proxy` runs the proxy in the foreground; `check-config`
 //! validates a config file; `demo` starts a local blue/green pair with the proxy in
-//! front. The only place `anyhow` is used.
+//! front; `verify` compares blue's and green's data. The only place `anyhow` is used.
 
 use std::ffi::OsStr;
 use std::io::{ErrorKind, IsTerminal};
@@ -76,6 +76,26 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Compare blue's and green's data in checksummed primary-key chunks at the same
+    /// GTID position on both (green's applier is paused for each round); read-only on
+    /// blue. Exits 0 when equal, 1 on a difference, 2 on an error.
+    Verify {
+        /// The TOML config file: `[blue]`, `[green]` and `[control]` are used.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// About this many rows per chunk.
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+        chunk_rows: u64,
+        /// Only these tables (`db.table`, comma-separated); default every base table.
+        #[arg(long, value_delimiter = ',')]
+        tables: Vec<String>,
+        /// One JSON object per line instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Bound of each statement and of each wait for green to reach a position.
+        #[arg(long, default_value = "5m", value_parser = switchyard::config::parse_duration)]
+        timeout: std::time::Duration,
+    },
     /// Validate a config file and exit.
     CheckConfig {
         #[arg(long, short)]
@@ -133,7 +153,10 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // The demo prints its own story; its logs stay quiet unless RUST_LOG asks.
     let default_level = match cli.command {
-        Command::Demo { .. } | Command::Ctl { .. } | Command::Diff { .. } => "warn",
+        Command::Demo { .. }
+        | Command::Ctl { .. }
+        | Command::Diff { .. }
+        | Command::Verify { .. } => "warn",
         _ => "info",
     };
     let format = match &cli.command {
@@ -195,6 +218,21 @@ fn main() -> anyhow::Result<()> {
         Command::Diff { config, json } => {
             std::process::exit(schema_diff(&config, json));
         }
+        Command::Verify {
+            config,
+            chunk_rows,
+            tables,
+            json,
+            timeout,
+        } => {
+            let options = switchyard::provision::verify::Options {
+                chunk_rows,
+                tables,
+                json,
+                timeout,
+            };
+            std::process::exit(verify(&config, &options));
+        }
         Command::CheckConfig { config } => {
             Config::load(&config)?;
             println!("{}: ok", config.display());
@@ -234,6 +272,32 @@ fn log_colour() -> bool {
 
 fn colour_wanted(terminal: bool, no_color: Option<&OsStr>) -> bool {
     terminal && no_color.is_none_or(OsStr::is_empty)
+}
+
+/// Exit status of `verify`: 0 equal, 1 different, 2 when it could not tell.
+fn verify(config: &std::path::Path, options: &switchyard::provision::verify::Options) -> i32 {
+    let run = || -> anyhow::Result<bool> {
+        let config = Config::load(config)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?;
+        let summary = runtime.block_on(switchyard::provision::verify::run(
+            &config,
+            options,
+            std::io::stdout(),
+            shutdown_signal(),
+        ))?;
+        Ok(summary.all_equal())
+    };
+    match run() {
+        Ok(true) => 0,
+        Ok(false) => 1,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            2
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

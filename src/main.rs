@@ -1,6 +1,6 @@
 //! The `switchyard` command: `proxy` runs the proxy in the foreground; `check-config`
 //! validates a config file; `demo` starts a local blue/green pair with the proxy in
-//! front; `verify` compares blue's and green's data. The only place `anyhow` is used.
+//! front; `diff` and `verify` compare blue's and green's schemas and data. The only place `anyhow` is used.
 
 use std::ffi::OsStr;
 use std::io::{ErrorKind, IsTerminal};

@@ -96,6 +96,36 @@ enum Command {
         #[arg(long, default_value = "5m", value_parser = switchyard::config::parse_duration)]
         timeout: std::time::Duration,
     },
+    /// Make green from blue: check both sides' prerequisites, copy every database,
+    /// table, row, view, routine, trigger, event and account at one consistent point
+    /// over several connections, then make green replicate from exactly that point
+    /// and wait until it has caught up. Exits 0 when green replicates, 1 when a
+    /// prerequisite is missing or green is not empty, 2 on an error.
+    Create {
+        /// The TOML config file: `[blue]`, `[green]`, `[control]` and (optionally)
+        /// `[replication]` are used.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Copy workers, each with a connection to blue and one to green.
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+        threads: u16,
+        /// About this many rows per chunk (a big table is copied by several workers).
+        #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+        chunk_rows: u64,
+        /// Write into a green that already holds user data: blue's databases are
+        /// dropped there first; green's replication settings are reset.
+        #[arg(long)]
+        force: bool,
+        /// `auto` (bars on a terminal, plain lines otherwise), `bars`, `plain`, `quiet`.
+        #[arg(long, default_value = "auto")]
+        progress: String,
+        /// Bound of each statement and of the wait for green to catch up.
+        #[arg(long, default_value = "30m", value_parser = switchyard::config::parse_duration)]
+        timeout: std::time::Duration,
+        /// How long the brief global read lock on blue may wait for running statements.
+        #[arg(long, default_value = "10s", value_parser = switchyard::config::parse_duration)]
+        lock_wait_timeout: std::time::Duration,
+    },
     /// Validate a config file and exit.
     CheckConfig {
         #[arg(long, short)]
@@ -156,7 +186,8 @@ fn main() -> anyhow::Result<()> {
         Command::Demo { .. }
         | Command::Ctl { .. }
         | Command::Diff { .. }
-        | Command::Verify { .. } => "warn",
+        | Command::Verify { .. }
+        | Command::Create { .. } => "warn",
         _ => "info",
     };
     let format = match &cli.command {
@@ -233,6 +264,33 @@ fn main() -> anyhow::Result<()> {
             };
             std::process::exit(verify(&config, &options));
         }
+        Command::Create {
+            config,
+            threads,
+            chunk_rows,
+            force,
+            progress,
+            timeout,
+            lock_wait_timeout,
+        } => {
+            use switchyard::provision::create::{Options, ProgressMode};
+            let progress = match progress.as_str() {
+                "auto" => ProgressMode::Auto,
+                "bars" => ProgressMode::Bars,
+                "plain" => ProgressMode::Plain,
+                "quiet" => ProgressMode::Quiet,
+                other => anyhow::bail!("--progress {other:?}: one of auto, bars, plain, quiet"),
+            };
+            let options = Options {
+                threads: usize::from(threads),
+                chunk_rows,
+                force,
+                progress,
+                timeout,
+                lock_wait_timeout,
+            };
+            std::process::exit(create(&config, &options));
+        }
         Command::CheckConfig { config } => {
             Config::load(&config)?;
             println!("{}: ok", config.display());
@@ -296,6 +354,33 @@ fn verify(config: &std::path::Path, options: &switchyard::provision::verify::Opt
         Err(e) => {
             eprintln!("error: {e:#}");
             2
+        }
+    }
+}
+
+/// Exit status of `create`: 0 green replicates, 1 a prerequisite is missing or green
+/// is not empty, 2 any other error.
+fn create(config: &std::path::Path, options: &switchyard::provision::create::Options) -> i32 {
+    use switchyard::provision::create::{self, CreateError};
+    let run = || -> Result<create::Summary, anyhow::Error> {
+        let config = Config::load(config)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?;
+        Ok(runtime.block_on(create::run(&config, options, shutdown_signal()))?)
+    };
+    match run() {
+        Ok(summary) => {
+            println!("{summary}");
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            match e.downcast_ref::<CreateError>() {
+                Some(CreateError::Prerequisites(_) | CreateError::NotEmpty(_)) => 1,
+                _ => 2,
+            }
         }
     }
 }

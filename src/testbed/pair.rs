@@ -67,7 +67,20 @@ impl Pair {
         Pair::start_with(opts, Some(tls))
     }
 
+    /// Both servers started with their binary logs on, green writable and *not*
+    /// replicating: a blue and an empty green for `switchyard create` to fill.
+    pub fn start_unreplicated(opts: PairOptions) -> Result<Pair, TestbedError> {
+        Pair::start_servers(opts, None)
+    }
+
     fn start_with(opts: PairOptions, tls: Option<ServerTls>) -> Result<Pair, TestbedError> {
+        let pair = Pair::start_servers(opts, tls)?;
+        pair.replicate()?;
+        tracing::info!(blue = %pair.blue.addr(), green = %pair.green.addr(), flavor = pair.flavor().name(), "pair ready");
+        Ok(pair)
+    }
+
+    fn start_servers(opts: PairOptions, tls: Option<ServerTls>) -> Result<Pair, TestbedError> {
         if opts.blue.flavor() != opts.green.flavor() {
             return Err(TestbedError::MixedFlavors {
                 blue: opts.blue.flavor().name(),
@@ -85,10 +98,7 @@ impl Pair {
         green.spawn()?;
         blue.wait_ready_retrying_port()?;
         green.wait_ready_retrying_port()?;
-        let pair = Pair { blue, green, dir };
-        pair.replicate()?;
-        tracing::info!(blue = %pair.blue.addr(), green = %pair.green.addr(), flavor = pair.flavor().name(), "pair ready");
-        Ok(pair)
+        Ok(Pair { blue, green, dir })
     }
 
     /// The folder holding both servers' files.

@@ -1,0 +1,340 @@
+#!/usr/bin/env bash
+# How fast `switchyard create` makes green from blue, next to the usual tools: on one
+# blue filled with sysbench tables, each tool copies the `sbtest` database into a fresh,
+# empty green of its own:
+#   1. mariadb-dump --single-transaction | mariadb   (one connection each way)
+#   2. mydumper --threads N, then myloader --threads N (consistent snapshot, to a dir)
+#   3. switchyard create --threads N                   (also starts replication from the
+#                                                       snapshot and waits for it)
+# After each, every sbtest table on green is compared with blue (COUNT(*) and
+# CHECKSUM TABLE). Writes target/bench/create.md and prints it.
+#
+#   benches/create.sh [SIZE_GB] [THREADS]     (default: 2 GB of data + indexes, 4 threads)
+#
+# Sizes are decimal: 1 GB = 10^9 bytes, 1 MB = 10^6 bytes, as information_schema
+# reports them (data_length + index_length after ANALYZE TABLE).
+# Needs mariadbd, mariadb-install-db, the mariadb client tools and sysbench
+# (scripts/install-deps.sh), and mydumper/myloader (Debian package `mydumper`).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+size_gb=${1:-2}
+threads=${2:-4}
+tables=8
+[[ $size_gb =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "SIZE_GB: a number, e.g. 2 or 0.1" >&2; exit 2; }
+[[ $threads =~ ^[1-9][0-9]*$ ]] || { echo "THREADS: a positive integer" >&2; exit 2; }
+
+# Programs: on PATH or in the sbin dirs; a missing one stops the run with its package.
+program() {
+    command -v "$1" 2>/dev/null && return
+    for dir in /usr/sbin /sbin /usr/local/sbin; do
+        [[ -x $dir/$1 ]] && { echo "$dir/$1"; return; }
+    done
+    return 1
+}
+missing=()
+declare -A prog
+for pair in mariadbd:mariadb-server mariadb-install-db:mariadb-server mariadb:mariadb-client \
+    mariadb-admin:mariadb-client mariadb-dump:mariadb-client sysbench:sysbench \
+    mydumper:mydumper myloader:mydumper python3:python3; do
+    name=${pair%%:*}
+    prog[$name]=$(program "$name") || missing+=("${pair##*:}")
+done
+if ((${#missing[@]})); then
+    read -r -a missing <<<"$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')"
+    echo "benches/create.sh: missing programs; install them with:" >&2
+    echo "    apt-get install ${missing[*]}" >&2
+    echo "(mydumper is only for this benchmark; the rest comes with scripts/install-deps.sh)" >&2
+    exit 1
+fi
+
+cargo build --release --quiet
+bin="${CARGO_TARGET_DIR:-target}/release/switchyard"
+out_dir=target/bench
+mkdir -p "$out_dir"
+
+work=$(mktemp -d)
+cleanup() {
+    for pidfile in "$work"/*.pid; do
+        [[ -f $pidfile ]] && kill "$(cat "$pidfile")" 2>/dev/null
+    done
+    for pidfile in "$work"/*.pid; do
+        [[ -f $pidfile ]] && while kill -0 "$(cat "$pidfile")" 2>/dev/null; do sleep 0.2; done
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+log() { echo "create-bench: $*" >&2; }
+fail() { log "$*"; exit 1; }
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+now_us() { echo "${EPOCHREALTIME/./}"; }
+# Seconds from START_US to END_US (default: now), two decimals.
+secs() {
+    local d=$(( ${2:-$(now_us)} - $1 ))
+    printf '%d.%02d' $((d / 1000000)) $((d % 1000000 / 10000))
+}
+
+control_user=switchyard control_password=bench-secret
+repl_user=repl repl_password=repl-secret
+# Every server gets these; blue and green differ only in their server id. The testbed's
+# options (src/testbed/server.rs), with a buffer pool that holds the whole data set.
+server_opts=(
+    --skip-name-resolve --max-connections=1000 --max-allowed-packet=64M
+    --innodb-buffer-pool-size=2G --innodb-log-file-size=512M
+    --innodb-flush-log-at-trx-commit=2
+    --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci
+)
+binlog_opts=(
+    --log-bin=mysql-bin --relay-log=relay-bin --log-slave-updates --binlog-format=ROW
+    --gtid-strict-mode=ON --sync-binlog=0
+)
+
+# start_server NAME DATADIR SERVER_ID [OPTION...]: sets port[NAME]; the pid goes to
+# $work/NAME.pid, the socket is $work/NAME.sock.
+declare -A port
+start_server() {
+    local name=$1 datadir=$2 id=$3 attempt pid
+    shift 3
+    mkdir -p "$work/tmp-$name"
+    for attempt in 1 2 3; do
+        port[$name]=$(free_port)
+        "${prog[mariadbd]}" --no-defaults --user=root --datadir="$datadir" \
+            --socket="$work/$name.sock" --port="${port[$name]}" --bind-address=127.0.0.1 \
+            --pid-file="$datadir/server.pid" --tmpdir="$work/tmp-$name" \
+            --log-error="$work/$name.err" --server-id="$id" "${server_opts[@]}" "$@" \
+            >>"$work/$name.stderr" 2>&1 &
+        pid=$!
+        echo "$pid" >"$work/$name.pid"
+        for _ in $(seq 240); do
+            kill -0 "$pid" 2>/dev/null || break
+            "${prog[mariadb-admin]}" --no-defaults --user=root --socket="$work/$name.sock" \
+                --connect-timeout=2 ping >/dev/null 2>&1 && return 0
+            sleep 0.5
+        done
+        kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+        rm -f "$work/$name.pid"
+        grep -q 'Address already in use' "$work/$name.err" 2>/dev/null || break
+    done
+    tail -20 "$work/$name.err" >&2
+    fail "server $name did not start (log: $work/$name.err)"
+}
+stop_server() {
+    local name=$1 pid
+    pid=$(cat "$work/$name.pid")
+    "${prog[mariadb-admin]}" --no-defaults --user=root --socket="$work/$name.sock" shutdown \
+        >/dev/null 2>&1 || kill "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
+    rm -f "$work/$name.pid"
+}
+# sql NAME [mariadb OPTION...]: runs stdin as root on server NAME, tab-separated output.
+sql() {
+    local name=$1
+    shift
+    "${prog[mariadb]}" --no-defaults --user=root --socket="$work/$name.sock" -N -B "$@"
+}
+# TCP options of the control account, for the tools.
+client_opts() { echo "--host=127.0.0.1 --port=${port[$1]} --user=$control_user --password=$control_password"; }
+
+# --- one pristine data dir, copied for blue and for every green --------------------
+log "initialising a data dir in $work"
+"${prog[mariadb-install-db]}" --no-defaults --user=root --datadir="$work/template" \
+    --auth-root-authentication-method=socket --skip-test-db --force >"$work/install-db.log" 2>&1 ||
+    { cat "$work/install-db.log" >&2; fail "mariadb-install-db failed"; }
+start_server template "$work/template" 9
+sql template <<SQL
+DELETE FROM mysql.global_priv WHERE User = '';
+DELETE FROM mysql.proxies_priv WHERE Host <> 'localhost';
+FLUSH PRIVILEGES;
+CREATE USER '$control_user'@'%' IDENTIFIED BY '$control_password';
+GRANT ALL PRIVILEGES ON *.* TO '$control_user'@'%' WITH GRANT OPTION;
+CREATE USER '$control_user'@'localhost' IDENTIFIED BY '$control_password';
+GRANT ALL PRIVILEGES ON *.* TO '$control_user'@'localhost' WITH GRANT OPTION;
+CREATE USER '$repl_user'@'%' IDENTIFIED BY '$repl_password';
+GRANT REPLICATION SLAVE ON *.* TO '$repl_user'@'%';
+SQL
+stop_server template
+
+# --- blue, filled with sysbench tables up to SIZE_GB ------------------------------
+cp -a "$work/template" "$work/blue-data"
+start_server blue "$work/blue-data" 1 "${binlog_opts[@]}"
+target_bytes=$(awk -v g="$size_gb" 'BEGIN { printf "%.0f", g * 1e9 }')
+# About 240 bytes of data + index per sysbench row; topped up below when short.
+table_rows=$(( target_bytes / 240 / tables + 1 ))
+log "blue: sysbench oltp_read_write prepare, $tables tables x $table_rows rows"
+echo "CREATE DATABASE sbtest" | sql blue
+read -r -a sb_opts <<<"--db-driver=mysql --mysql-ssl=off $(client_opts blue | sed 's/--/--mysql-/g') --mysql-db=sbtest --tables=$tables"
+sysbench oltp_read_write "${sb_opts[@]}" --table-size="$table_rows" --threads=$((tables < 4 ? tables : 4)) \
+    prepare >"$work/prepare.log" 2>&1 || { cat "$work/prepare.log" >&2; fail "sysbench prepare failed"; }
+analyze() {
+    local t list=()
+    for t in $(seq "$tables"); do list+=("sbtest.sbtest$t"); done
+    echo "ANALYZE TABLE $(IFS=,; echo "${list[*]}")" | sql blue >/dev/null
+}
+blue_bytes() {
+    echo "SELECT SUM(data_length + index_length) FROM information_schema.tables WHERE table_schema = 'sbtest'" |
+        sql blue
+}
+analyze
+bytes=$(blue_bytes)
+while ((bytes < target_bytes)); do
+    # Short of the target: copy existing rows (new ids) into every table.
+    rows=$(echo "SELECT COUNT(*) FROM sbtest.sbtest1" | sql blue)
+    more=$(( (target_bytes - bytes) * rows / bytes * 105 / 100 + 1000 ))
+    log "blue: $bytes bytes, short of $target_bytes; adding $more rows to each table"
+    for t in $(seq "$tables"); do
+        echo "INSERT INTO sbtest.sbtest$t (k, c, pad) SELECT k, c, pad FROM sbtest.sbtest$t LIMIT $more" |
+            sql blue
+    done
+    analyze
+    bytes=$(blue_bytes)
+done
+blue_data=$(echo "SELECT SUM(data_length), SUM(index_length) FROM information_schema.tables WHERE table_schema = 'sbtest'" | sql blue)
+total_rows=0
+for t in $(seq "$tables"); do
+    total_rows=$(( total_rows + $(echo "SELECT COUNT(*) FROM sbtest.sbtest$t" | sql blue) ))
+done
+# COUNT(*) and CHECKSUM TABLE of every sbtest table, one line each.
+fingerprint() {
+    local t
+    for t in $(seq "$tables"); do
+        echo "SELECT 'sbtest$t', COUNT(*) FROM sbtest.sbtest$t; CHECKSUM TABLE sbtest.sbtest$t;"
+    done | sql "$1" | paste - -
+}
+fingerprint blue >"$work/blue.fingerprint"
+log "blue: $total_rows rows, $bytes bytes (data, index: $blue_data)"
+mb=$(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1e6 }')
+
+# --- the runs -----------------------------------------------------------------
+# check TOOL: green's tables against blue's.
+check() {
+    fingerprint green >"$work/$1.fingerprint" || true
+    if diff "$work/blue.fingerprint" "$work/$1.fingerprint" >"$work/$1.diff"; then
+        echo "ok ($tables tables: rows + checksum match)"
+    else
+        log "$1 copied wrong:"
+        head -20 "$work/$1.diff" >&2
+        echo "WRONG: $(grep -c '^>' "$work/$1.diff" || true) of $tables tables differ"
+    fi
+}
+# stamp START_US: prefixes each line with the seconds since START_US.
+stamp() {
+    local line
+    while IFS= read -r line; do
+        printf '%8s %s\n' "$(secs "$1")" "$line"
+    done
+}
+# Each tool: a function that copies blue's sbtest into green and sets part[KEY] when
+# it can tell the parts of its time apart; a failure is reported, not fatal.
+mariadb_dump() {
+    "${prog[mariadb-dump]}" --no-defaults "${blue_client[@]}" --single-transaction --databases sbtest \
+        2>"$work/mariadb-dump.err" |
+        "${prog[mariadb]}" --no-defaults "${green_client[@]}" --init-command='SET sql_log_bin=0' \
+            2>"$work/mariadb.err" ||
+        { cat "$work/mariadb-dump.err" "$work/mariadb.err" >&2; return 1; }
+}
+mydumper_myloader() {
+    local middle
+    # Consistent snapshot: a brief FLUSH TABLES WITH READ LOCK, then one snapshot
+    # transaction per thread; big tables are split into chunks of --rows.
+    "${prog[mydumper]}" "${blue_client[@]}" --database=sbtest --threads="$threads" \
+        --trx-consistency-only --rows=100000 --outputdir="$work/mydumper" >"$work/mydumper.log" 2>&1 ||
+        { cat "$work/mydumper.log" >&2; return 1; }
+    middle=$(now_us)
+    dump_size=$(du -sb "$work/mydumper" | cut -f1)
+    "${prog[myloader]}" "${green_client[@]}" --directory="$work/mydumper" --threads="$threads" \
+        >"$work/myloader.log" 2>&1 || { cat "$work/myloader.log" >&2; return 1; }
+    part[mydumper]="dump $(secs "$start" "$middle") s + load $(secs "$middle") s"
+    rm -rf "$work/mydumper"
+}
+create() {
+    local copy
+    cat >"$work/create.toml" <<TOML
+[proxy]
+listen = "127.0.0.1:$(free_port)"
+
+[blue]
+address = "127.0.0.1:${port[blue]}"
+
+[green]
+address = "127.0.0.1:${port[green]}"
+
+[control]
+user = "$control_user"
+password = "$control_password"
+
+[replication]
+user = "$repl_user"
+password = "$repl_password"
+TOML
+    chmod 600 "$work/create.toml"
+    "$bin" create --config "$work/create.toml" --threads "$threads" --progress plain 2>&1 |
+        stamp "$start" >"$work/create.log" || { cut -c10- "$work/create.log" >&2; return 1; }
+    # The copy is done when the first line about replication shows up.
+    copy=$(grep -v 'created green' "$work/create.log" | grep -i -m1 -E 'replicat|catch' | awk '{ print $1 }' || true)
+    part[create]=${copy:+copy $copy s, then replication + catch-up}
+    summary=$(grep 'created green' "$work/create.log" | cut -c10- || true)
+}
+declare -A wall part checked
+failed=0
+dump_size=? summary=
+cores=$(nproc)
+loadavg=$(cut -d' ' -f1-3 /proc/loadavg)
+read -r -a blue_client <<<"$(client_opts blue)"
+# run KEY FUNCTION: times FUNCTION on a fresh green from the pristine data dir (the
+# same options for every tool), then checks green against blue.
+run() {
+    local key=$1
+    log "$key"
+    cp -a "$work/template" "$work/green-data"
+    start_server green "$work/green-data" 2 "${binlog_opts[@]}"
+    read -r -a green_client <<<"$(client_opts green)"
+    start=$(now_us)
+    if "$2" 2>"$work/$key.failure"; then
+        wall[$key]=$(secs "$start")
+        checked[$key]=$(check "$key")
+        [[ ${checked[$key]} == ok* ]] || failed=1
+    else
+        wall[$key]=failed
+        checked[$key]="FAILED: $(grep -v '^ *$' "$work/$key.failure" | tail -1 | cut -c1-200)"
+        log "$key failed:"
+        tail -20 "$work/$key.failure" >&2
+        failed=1
+    fi
+    stop_server green
+    rm -rf "$work/green-data" "$work/mydumper"
+}
+run mariadb-dump mariadb_dump
+run mydumper mydumper_myloader
+run create create
+
+# --- the report -----------------------------------------------------------------
+rate() { [[ $2 == failed ]] && { echo -; return; }; awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
+mbps() { [[ $1 == failed ]] && { echo -; return; }; awk -v m="$mb" -v s="$1" 'BEGIN { printf "%.1f", m / s }'; }
+row() { # NAME KEY THREADS
+    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$3" "${wall[$2]}" "$(rate "$total_rows" "${wall[$2]}")" \
+        "$(mbps "${wall[$2]}")" "${part[$2]:-}" "${checked[$2]}"
+}
+report="$out_dir/create.md"
+{
+    echo "# switchyard create vs mariadb-dump and mydumper"
+    echo
+    echo "- machine: $cores cores ($(lscpu | sed -n 's/^Model name: *//p' | head -1)), $(free -g | awk '/^Mem:/ { print $2 }') GiB RAM, kernel $(uname -r); load average before the runs: $loadavg"
+    echo "- server: $(echo 'SELECT VERSION()' | sql blue), one blue and a fresh green per tool, all on loopback; options: ${server_opts[*]} ${binlog_opts[*]} (blue --server-id=1, green --server-id=2)"
+    echo "- tools: $("${prog[mariadb-dump]}" --version), $("${prog[mydumper]}" --version 2>&1 | head -1), $("${prog[myloader]}" --version 2>&1 | head -1), $("$bin" --version), $(sysbench --version)"
+    echo "- data: sysbench oltp_read_write, $tables tables, $total_rows rows, $bytes bytes data + indexes ($mb MB; data, index: ${blue_data/$'\t'/, }); mydumper's dump: $dump_size bytes"
+    echo "- threads: $threads for mydumper, myloader and create; mariadb-dump and mariadb use one connection"
+    echo "- checks: COUNT(*) and CHECKSUM TABLE of every table on green against blue"
+    echo
+    echo "| tool | threads | wall s | rows/s | MB/s | parts | green vs blue |"
+    echo "|---|---|---|---|---|---|---|"
+    row "mariadb-dump --single-transaction \| mariadb" mariadb-dump 1
+    row "mydumper --trx-consistency-only --rows 100000 + myloader" mydumper "$threads"
+    row "switchyard create (copy + replication from the snapshot + catch-up)" create "$threads"
+    echo
+    echo "switchyard create said: ${summary:-(no summary line)}"
+} >"$report"
+cat "$report"
+exit "$failed"

@@ -208,15 +208,19 @@ log "blue: $total_rows rows, $bytes bytes (data, index: $blue_data)"
 mb=$(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1e6 }')
 
 # --- the runs -----------------------------------------------------------------
-# check TOOL: green's tables against blue's.
+# check TOOL: green's tables against blue's, and what green wrote to its own binary log
+# (the copy should not be there: a replica of green would apply it twice).
 check() {
+    local binlog
+    binlog=$(echo 'SELECT @@gtid_binlog_pos' | sql green)
+    binlog="green's binlog: ${binlog:-no GTIDs}"
     fingerprint green >"$work/$1.fingerprint" || true
     if diff "$work/blue.fingerprint" "$work/$1.fingerprint" >"$work/$1.diff"; then
-        echo "ok ($tables tables: rows + checksum match)"
+        echo "ok: $tables tables, rows + checksum match; $binlog"
     else
         log "$1 copied wrong:"
         head -20 "$work/$1.diff" >&2
-        echo "WRONG: $(grep -c '^>' "$work/$1.diff" || true) of $tables tables differ"
+        echo "WRONG: $(grep -c '^>' "$work/$1.diff" || true) of $tables tables differ; $binlog"
     fi
 }
 # stamp START_US: prefixes each line with the seconds since START_US.
@@ -326,7 +330,7 @@ report="$out_dir/create.md"
     echo "- tools: $("${prog[mariadb-dump]}" --version), $("${prog[mydumper]}" --version 2>&1 | head -1), $("${prog[myloader]}" --version 2>&1 | head -1), $("$bin" --version), $(sysbench --version)"
     echo "- data: sysbench oltp_read_write, $tables tables, $total_rows rows, $bytes bytes data + indexes ($mb MB; data, index: ${blue_data/$'\t'/, }); mydumper's dump: $dump_size bytes"
     echo "- threads: $threads for mydumper, myloader and create; mariadb-dump and mariadb use one connection"
-    echo "- checks: COUNT(*) and CHECKSUM TABLE of every table on green against blue"
+    echo "- checks: COUNT(*) and CHECKSUM TABLE of every table on green against blue; green's @@gtid_binlog_pos"
     echo
     echo "| tool | threads | wall s | rows/s | MB/s | parts | green vs blue |"
     echo "|---|---|---|---|---|---|---|"

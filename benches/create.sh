@@ -254,7 +254,7 @@ mydumper_myloader() {
     rm -rf "$work/mydumper"
 }
 create() {
-    local copy
+    local snapshot copied
     cat >"$work/create.toml" <<TOML
 [proxy]
 listen = "127.0.0.1:$(free_port)"
@@ -276,12 +276,28 @@ TOML
     chmod 600 "$work/create.toml"
     "$bin" create --config "$work/create.toml" --threads "$threads" --progress plain 2>&1 |
         stamp "$start" >"$work/create.log" || { cut -c10- "$work/create.log" >&2; return 1; }
-    # The copy is done when the first line about replication shows up.
-    copy=$(grep -v 'created green' "$work/create.log" | grep -i -m1 -E 'replicat|catch' | awk '{ print $1 }' || true)
-    part[create]=${copy:+copy $copy s, then replication + catch-up}
+    # Its plain progress: checks, then "snapshot at blue's GTID position …", then
+    # "copy: …" lines, the last once every table has its rows and indexes, then
+    # replication; the parts are the times between those lines.
+    snapshot=$(grep -m1 "snapshot at blue's GTID position" "$work/create.log" | awk '{ print $1 }' || true)
+    copied=$(grep -E '^ *[0-9.]+ copy: ' "$work/create.log" | tail -1 | awk '{ print $1 }' || true)
+    if [[ -n $snapshot && -n $copied ]]; then
+        part[create]=$(awk -v s="$snapshot" -v c="$copied" -v w="$(secs "$start")" 'BEGIN {
+            printf "checks + schema + snapshot %.2f s + copy with indexes %.2f s + replication + catch-up %.2f s", s, c - s, w - c }')
+    fi
     summary=$(grep 'created green' "$work/create.log" | cut -c10- || true)
 }
-declare -A wall part checked
+declare -A wall part checked cpu
+# CPU seconds (user + system) of this script's finished child processes, as `times`
+# wrote them to FILE (`times` must run in this shell, not in a $(…) subshell).
+children_cpu() {
+    tail -1 "$1" | awk '{ n = 0; for (i = 1; i <= 2; i++) { split($i, p, /[ms]/); n += p[1] * 60 + p[2] }; printf "%.2f", n }'
+}
+# CPU seconds of server NAME so far.
+clk_tck=$(getconf CLK_TCK)
+server_cpu() {
+    awk -v hz="$clk_tck" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$(cat "$work/$1.pid")/stat"
+}
 failed=0
 dump_size=? summary=
 cores=$(nproc)
@@ -296,8 +312,14 @@ run() {
     start_server green "$work/green-data" 2 "${binlog_opts[@]}"
     read -r -a green_client <<<"$(client_opts green)"
     start=$(now_us)
+    times >"$work/times"
+    cpu_before=("$(children_cpu "$work/times")" "$(server_cpu blue)" "$(server_cpu green)")
     if "$2" 2>"$work/$key.failure"; then
         wall[$key]=$(secs "$start")
+        times >"$work/times"
+        cpu[$key]=$(awk -v t0="${cpu_before[0]}" -v b0="${cpu_before[1]}" -v g0="${cpu_before[2]}" \
+            -v t="$(children_cpu "$work/times")" -v b="$(server_cpu blue)" -v g="$(server_cpu green)" \
+            'BEGIN { printf "%.1f / %.1f / %.1f", t - t0, b - b0, g - g0 }')
         checked[$key]=$(check "$key")
         [[ ${checked[$key]} == ok* ]] || failed=1
     else
@@ -318,8 +340,8 @@ run create create
 rate() { [[ $2 == failed ]] && { echo -; return; }; awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
 mbps() { [[ $1 == failed ]] && { echo -; return; }; awk -v m="$mb" -v s="$1" 'BEGIN { printf "%.1f", m / s }'; }
 row() { # NAME KEY THREADS
-    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$3" "${wall[$2]}" "$(rate "$total_rows" "${wall[$2]}")" \
-        "$(mbps "${wall[$2]}")" "${part[$2]:-}" "${checked[$2]}"
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$3" "${wall[$2]}" "$(rate "$total_rows" "${wall[$2]}")" \
+        "$(mbps "${wall[$2]}")" "${cpu[$2]:--}" "${part[$2]:-}" "${checked[$2]}"
 }
 report="$out_dir/create.md"
 {
@@ -330,10 +352,11 @@ report="$out_dir/create.md"
     echo "- tools: $("${prog[mariadb-dump]}" --version), $("${prog[mydumper]}" --version 2>&1 | head -1), $("${prog[myloader]}" --version 2>&1 | head -1), $("$bin" --version), $(sysbench --version)"
     echo "- data: sysbench oltp_read_write, $tables tables, $total_rows rows, $bytes bytes data + indexes ($mb MB; data, index: ${blue_data/$'\t'/, }); mydumper's dump: $dump_size bytes"
     echo "- threads: $threads for mydumper, myloader and create; mariadb-dump and mariadb use one connection"
+    echo "- rows/s and MB/s: blue's rows and data + index size over the wall time; CPU s: user + system of the tools' processes and of each server during the run"
     echo "- checks: COUNT(*) and CHECKSUM TABLE of every table on green against blue; green's @@gtid_binlog_pos"
     echo
-    echo "| tool | threads | wall s | rows/s | MB/s | parts | green vs blue |"
-    echo "|---|---|---|---|---|---|---|"
+    echo "| tool | threads | wall s | rows/s | MB/s | CPU s: tools / blue / green | parts | green vs blue |"
+    echo "|---|---|---|---|---|---|---|---|"
     row "mariadb-dump --single-transaction \| mariadb" mariadb-dump 1
     row "mydumper --trx-consistency-only --rows 100000 + myloader" mydumper "$threads"
     row "switchyard create (copy + replication from the snapshot + catch-up)" create "$threads"

@@ -347,7 +347,7 @@ report="$out_dir/create.md"
 {
     echo "# switchyard create vs mariadb-dump and mydumper"
     echo
-    echo "- machine: $cores cores ($(lscpu | sed -n 's/^Model name: *//p' | head -1)), $(free -g | awk '/^Mem:/ { print $2 }') GiB RAM, kernel $(uname -r); load average before the runs: $loadavg"
+    echo "- machine: $cores cores ($(lscpu | sed -n 's/^Model name: *//p' | head -1)), $(free -g | awk '/^Mem:/ { print $2 }') GiB RAM, kernel $(uname -r); load average before the runs: $loadavg, after: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "- server: $(echo 'SELECT VERSION()' | sql blue), one blue and a fresh green per tool, all on loopback; options: ${server_opts[*]} ${binlog_opts[*]} (blue --server-id=1, green --server-id=2)"
     echo "- tools: $("${prog[mariadb-dump]}" --version), $("${prog[mydumper]}" --version 2>&1 | head -1), $("${prog[myloader]}" --version 2>&1 | head -1), $("$bin" --version), $(sysbench --version)"
     echo "- data: sysbench oltp_read_write, $tables tables, $total_rows rows, $bytes bytes data + indexes ($mb MB; data, index: ${blue_data/$'\t'/, }); mydumper's dump: $dump_size bytes"

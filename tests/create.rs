@@ -49,7 +49,7 @@ CREATE DATABASE legacy CHARACTER SET latin1 COLLATE latin1_swedish_ci;
 
 CREATE USER 'reporter'@'%' IDENTIFIED BY 'Rep0rt-secret';
 GRANT SELECT, EXECUTE ON app.* TO 'reporter'@'%';
-GRANT SELECT ON shop.* TO 'reporter'@'%';
+GRANT SELECT, EXECUTE ON shop.* TO 'reporter'@'%';
 CREATE USER 'clerk'@'127.0.0.1' IDENTIFIED BY 'Cl3rk-secret';
 CREATE USER 'reader'@'10.0.%' IDENTIFIED BY 'R3ad-secret' WITH MAX_QUERIES_PER_HOUR 100;
 GRANT SELECT ON legacy.* TO 'reader'@'10.0.%';
@@ -297,21 +297,23 @@ fn objects(server: &Server) -> String {
     )
 }
 
-/// Each user table's `SHOW CREATE TABLE`, with the `AUTO_INCREMENT` counter left out
-/// of the tables the load writes (green's follows the rows it was sent).
-fn table_ddl(server: &Server) -> String {
-    user_tables(server)
-        .iter()
-        .map(|(table, _)| {
+/// Each user table's `SHOW CREATE TABLE` on blue and on green. The `AUTO_INCREMENT`
+/// counter is compared only for `shop.tickets`, whose top rows were deleted (green
+/// must not hand their ids out again); elsewhere the counters may differ
+/// legitimately: blue's multi-row inserts reserve values ahead, green's follow the
+/// rows replication sent it.
+fn assert_same_ddl(pair: &Pair) {
+    for (table, _) in user_tables(&pair.blue) {
+        let show = |server: &Server| {
             let ddl = sql(server, &format!("SHOW CREATE TABLE {table}"));
-            if ["`app`.`orders`", "`app`.`audit`"].contains(&table.as_str()) {
-                without_counter(&ddl)
-            } else {
+            if table == "`shop`.`tickets`" {
                 ddl
+            } else {
+                without_counter(&ddl)
             }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+        };
+        assert_eq!(show(&pair.blue), show(&pair.green), "DDL of {table}");
+    }
 }
 
 /// `ddl` without its ` AUTO_INCREMENT=N` table option.
@@ -446,7 +448,7 @@ async fn copies_everything_under_load(flavor: Flavor) {
     assert_read_only(&pair);
     let rows = assert_same_rows(&pair).await;
     eprintln!("{rows} rows equal on blue and green");
-    assert_eq!(table_ddl(&pair.blue), table_ddl(&pair.green), "table DDL");
+    assert_same_ddl(&pair);
     assert_eq!(
         objects(&pair.blue),
         objects(&pair.green),

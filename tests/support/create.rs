@@ -3,6 +3,7 @@
 //! comparison of every user table read with the binary protocol (so a float keeps
 //! its bits and a blob its bytes).
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -41,6 +42,9 @@ pub fn write_config(pair: &Pair, dir: &Path, repl_user: &str, repl_password: &st
         ),
     )
     .expect("write the config");
+    // Readable by its owner only, as the config check wants files with passwords.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+        .expect("chmod 600 the config");
     path
 }
 

@@ -31,7 +31,7 @@ pub type Key = Vec<Vec<u8>>;
 
 /// Types whose values are bytes without a character set: compared byte-wise, written
 /// as hex literals.
-const BINARY_TYPES: [&str; 7] = [
+pub(in crate::provision) const BINARY_TYPES: [&str; 7] = [
     "binary",
     "varbinary",
     "tinyblob",
@@ -56,7 +56,7 @@ const TEXT_TYPES: [&str; 9] = [
 ];
 
 /// Types whose key values are written as bare numbers.
-const NUMERIC_TYPES: [&str; 9] = [
+pub(in crate::provision) const NUMERIC_TYPES: [&str; 9] = [
     "tinyint",
     "smallint",
     "mediumint",
@@ -104,7 +104,23 @@ impl Table {
         format!("{}.{}", self.schema, self.name)
     }
 
-    fn key_list(&self) -> String {
+    /// The key columns as a query reads them back to write literals of them: text in
+    /// utf8mb4 (the literals' character set) whatever the session's result set.
+    pub(in crate::provision) fn key_select(&self) -> String {
+        self.key
+            .iter()
+            .map(|c| {
+                if c.is_text() {
+                    format!("CONVERT({} USING utf8mb4)", ident(&c.name))
+                } else {
+                    ident(&c.name)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    pub(in crate::provision) fn key_list(&self) -> String {
         self.key
             .iter()
             .map(|c| ident(&c.name))

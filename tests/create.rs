@@ -132,7 +132,7 @@ INSERT INTO shop.types (doc, img, money, b1, b64, qty, price, f, d, ts, dt, day,
    b'1', 0xFFFFFFFFFFFFFFFF, 3, 9.99, 3.40282e38, 1.7976931348623157e308,
    '2024-02-29 23:59:59.999999', '9999-12-31 23:59:59.999999', '0000-00-00',
    'large', 'red,blue', X'00275C00', X'5C27005C2722'),
-  ('null', X'', -0.000000000000000000000000000001, b'0', 0, 0, 0, -0e0, -0e0,
+  ('null', X'', -0.000000000000000000000000000001, b'0', 0, 0, 0, 1e-30, -2.2250738585072014e-308,
    NULL, '0000-00-00 00:00:00', '2024-00-15', '', '', X'00000000', X''),
   ('[]', NULL, 0, NULL, X'8000000000000001', 1, 0.01, 1.17549e-38, 4.9e-324,
    '1999-12-31 23:59:59.000001', NULL, '2024-02-00', NULL, 'red,green,blue', 'a\\b', X'FF'),
@@ -198,11 +198,11 @@ GRANT SELECT ON app.audit TO auditor;
 GRANT auditor TO 'clerk'@'127.0.0.1';
 {DEFAULT_ROLE}
 
-CREATE DEFINER = 'reporter'@'%' SQL SECURITY DEFINER VIEW app.v_customer_totals AS
+CREATE SQL SECURITY DEFINER VIEW app.v_customer_totals AS
   SELECT c.id, c.name, COUNT(o.id) AS orders, SUM(o.amount) AS total
   FROM app.customers c JOIN app.orders o ON o.customer_id = c.id GROUP BY c.id, c.name;
 CREATE VIEW app.v_big_customers AS SELECT id, name FROM app.v_customer_totals WHERE total > 1000;
-CREATE SQL SECURITY INVOKER VIEW shop.v_texts AS SELECT code, u4 FROM legacy.texts;
+CREATE DEFINER = 'reporter'@'%' SQL SECURITY INVOKER VIEW shop.v_texts AS SELECT code, u4 FROM legacy.texts;
 
 CREATE DEFINER = 'reporter'@'%' FUNCTION shop.f_total(q INT, p DECIMAL(10,2))
   RETURNS DECIMAL(20,2) DETERMINISTIC RETURN q * p;
@@ -297,15 +297,17 @@ fn objects(server: &Server) -> String {
     )
 }
 
-/// Each user table's `SHOW CREATE TABLE` on blue and on green. The `AUTO_INCREMENT`
-/// counter is compared only for `shop.tickets`, whose top rows were deleted (green
-/// must not hand their ids out again); elsewhere the counters may differ
-/// legitimately: blue's multi-row inserts reserve values ahead, green's follow the
-/// rows replication sent it.
+/// Each user table's `SHOW CREATE TABLE` on blue and on green, a column's
+/// `CHARACTER SET cs COLLATE c` read as `COLLATE c` (the collation names the set; MySQL
+/// prints the set once a column's collation was given explicitly, as replayed DDL
+/// gives it). The `AUTO_INCREMENT` counter is compared only for `shop.tickets`, whose
+/// top rows were deleted (green must not hand their ids out again); elsewhere the
+/// counters may differ legitimately: blue's multi-row inserts reserve values ahead,
+/// green's follow the rows replication sent it.
 fn assert_same_ddl(pair: &Pair) {
     for (table, _) in user_tables(&pair.blue) {
         let show = |server: &Server| {
-            let ddl = sql(server, &format!("SHOW CREATE TABLE {table}"));
+            let ddl = collations_only(&sql(server, &format!("SHOW CREATE TABLE {table}")));
             if table == "`shop`.`tickets`" {
                 ddl
             } else {
@@ -314,6 +316,25 @@ fn assert_same_ddl(pair: &Pair) {
         };
         assert_eq!(show(&pair.blue), show(&pair.green), "DDL of {table}");
     }
+}
+
+/// `ddl` with each `CHARACTER SET cs COLLATE` shortened to `COLLATE`.
+fn collations_only(ddl: &str) -> String {
+    const SET: &str = " CHARACTER SET ";
+    let mut out = String::new();
+    let mut rest = ddl;
+    while let Some(at) = rest.find(SET) {
+        let after = &rest[at + SET.len()..];
+        let name = after.split(' ').next().unwrap_or_default();
+        out += &rest[..at];
+        if after[name.len()..].starts_with(" COLLATE ") {
+            rest = &after[name.len()..];
+        } else {
+            out += SET;
+            rest = after;
+        }
+    }
+    out + rest
 }
 
 /// `ddl` without its ` AUTO_INCREMENT=N` table option.
@@ -329,21 +350,49 @@ fn without_counter(ddl: &str) -> String {
     }
 }
 
-/// The accounts and what each is granted, as `server` shows them.
+/// The accounts and what each is granted, as `server` shows them: grant lines in
+/// order and the columns of a column grant in order (MariaDB lists them as they lie
+/// in its hash table).
 fn accounts(server: &Server, flavor: Flavor) -> String {
     let role = match flavor {
         Flavor::MariaDb => "auditor",
         Flavor::MySql => "'auditor'@'%'",
+    };
+    let grants = |account: &str| {
+        let mut lines: Vec<String> = sql(server, &format!("SHOW GRANTS FOR {account}"))
+            .lines()
+            .map(sorted_columns)
+            .collect();
+        lines.sort();
+        lines.join("\n")
     };
     let mut out = sql(server, "SELECT User, Host FROM mysql.user ORDER BY 1, 2");
     for account in ACCOUNTS {
         out += &format!(
             "\n{}\n{}",
             sql(server, &format!("SHOW CREATE USER {account}")),
-            sql(server, &format!("SHOW GRANTS FOR {account}"))
+            grants(account)
         );
     }
-    out + "\n" + &sql(server, &format!("SHOW GRANTS FOR {role}"))
+    out + "\n" + &grants(role)
+}
+
+/// `line` with the items of each parenthesised list sorted.
+fn sorted_columns(line: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(open) = rest.find('(') {
+        let Some(close) = rest[open..].find(')') else {
+            break;
+        };
+        let mut items: Vec<&str> = rest[open + 1..open + close].split(", ").collect();
+        items.sort_unstable();
+        out += &rest[..=open];
+        out += &items.join(", ");
+        out.push(')');
+        rest = &rest[open + close + 1..];
+    }
+    out + rest
 }
 
 /// Inserts, updates and deletes on blue in `app.orders` (with its trigger and
@@ -552,18 +601,31 @@ async fn copies_everything_under_load(flavor: Flavor) {
         .expect("green still replicates");
 }
 
+/// Green holds a stale copy of `app.items` and a database of its own, `crm`,
+/// restored from a backup (so not in its binary log).
 fn refuses_a_green_with_data_then_forces(flavor: Flavor) {
+    refuses_then_forces(flavor, false);
+}
+
+/// As [`refuses_a_green_with_data_then_forces`], the data written on green by an
+/// ordinary client, so green's binary log holds transactions of its own.
+fn refuses_a_green_with_its_own_transactions_then_forces(flavor: Flavor) {
+    refuses_then_forces(flavor, true);
+}
+
+fn refuses_then_forces(flavor: Flavor, logged: bool) {
     let pair = unreplicated_pair(flavor);
     sql(&pair.blue, SMALL_FIXTURE);
-    // A stale copy and a database of its own on green, written as any client would.
-    sql(
-        &pair.green,
-        "CREATE TABLE app.items (id INT PRIMARY KEY, name VARCHAR(30));
+    let stale = "CREATE TABLE app.items (id INT PRIMARY KEY, name VARCHAR(30));
          INSERT INTO app.items VALUES (1, 'stale'), (2, 'stale');
          CREATE DATABASE crm;
          CREATE TABLE crm.leads (id INT PRIMARY KEY);
-         INSERT INTO crm.leads VALUES (7);",
-    );
+         INSERT INTO crm.leads VALUES (7)";
+    if logged {
+        sql(&pair.green, stale);
+    } else {
+        on_green_unlogged(&pair, stale);
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let config = write_config(&pair, dir.path(), REPL_USER, REPL_PASSWORD);
     let before = green_state(&pair);
@@ -743,6 +805,56 @@ fn interrupted_create_is_finished_by_the_next(flavor: Flavor) {
     );
 }
 
+/// A view selecting from a `SQL SECURITY DEFINER` view whose definer is an account
+/// only blue has (until `create` copies it).
+fn a_view_on_a_view_whose_definer_only_blue_has(flavor: Flavor) {
+    let pair = unreplicated_pair(flavor);
+    sql(
+        &pair.blue,
+        &format!(
+            "{SMALL_FIXTURE}
+             CREATE DEFINER = 'reporter'@'%' SQL SECURITY DEFINER VIEW shop.v_reported AS
+               SELECT k, v FROM shop.kv;
+             CREATE VIEW shop.v_over_reported AS SELECT k FROM shop.v_reported WHERE v > 5;"
+        ),
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(&pair, dir.path(), REPL_USER, REPL_PASSWORD);
+    assert_created(&run("create", &config, &[]));
+    assert_replicating(&pair, "create");
+    assert_eq!(objects(&pair.blue), objects(&pair.green), "views");
+    assert_eq!(
+        sql(&pair.green, "SELECT COUNT(*) FROM shop.v_over_reported"),
+        sql(&pair.blue, "SELECT COUNT(*) FROM shop.v_over_reported")
+    );
+}
+
+/// MySQL stores a FLOAT or DOUBLE -0 with its sign (MariaDB stores +0); green must
+/// get the same bits. `ATAN2(x, -1)` is -π for -0 and π for +0.
+#[test]
+fn negative_zero_keeps_its_sign_on_mysql() {
+    let pair = unreplicated_pair(Flavor::MySql);
+    sql(
+        &pair.blue,
+        &format!(
+            "{SMALL_FIXTURE}
+             CREATE TABLE shop.zeros (id INT PRIMARY KEY, f FLOAT NULL, d DOUBLE NULL);
+             INSERT INTO shop.zeros VALUES (1, -0e0, -0e0), (2, 0e0, 0e0);"
+        ),
+    );
+    let signs = "SELECT id, ATAN2(f, -1) < 0, ATAN2(d, -1) < 0 FROM shop.zeros ORDER BY id";
+    assert_eq!(sql(&pair.blue, signs), "1\t1\t1\n2\t0\t0", "blue's zeros");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(&pair, dir.path(), REPL_USER, REPL_PASSWORD);
+    assert_created(&run("create", &config, &[]));
+    assert_eq!(
+        sql(&pair.green, signs),
+        sql(&pair.blue, signs),
+        "signs of zero on green"
+    );
+    assert_exit(&run("verify", &config, &[]), 0, "verify");
+}
+
 /// The exit code of `child`, killed if it runs past `bound`.
 fn wait_bounded(child: &mut std::process::Child, bound: Duration) -> Option<i32> {
     let deadline = Instant::now() + bound;
@@ -761,7 +873,9 @@ fn wait_bounded(child: &mut std::process::Child, bound: Duration) -> Option<i32>
 for_each_flavor_async!(copies_everything_under_load);
 for_each_flavor!(
     refuses_a_green_with_data_then_forces,
+    refuses_a_green_with_its_own_transactions_then_forces,
     missing_prerequisites_leave_green_alone,
+    a_view_on_a_view_whose_definer_only_blue_has,
     interrupted_create_is_finished_by_the_next
 );
 

@@ -220,6 +220,7 @@ pub async fn assert_same_rows(pair: &Pair) -> usize {
     let mut blue = control_conn(&pair.blue.addr()).await;
     let mut green = control_conn(&pair.green.addr()).await;
     let mut compared = 0;
+    let mut differences = Vec::new();
     for (table, order) in user_tables(&pair.blue) {
         let select = format!("SELECT * FROM {table} ORDER BY {order}");
         let b: Vec<mysql_async::Row> = blue
@@ -230,7 +231,14 @@ pub async fn assert_same_rows(pair: &Pair) -> usize {
             .exec(select.as_str(), ())
             .await
             .unwrap_or_else(|e| panic!("{select} on green: {e}"));
-        assert_eq!(b.len(), g.len(), "{table}: rows on blue and on green");
+        if b.len() != g.len() {
+            differences.push(format!(
+                "{table}: {} rows on blue, {} on green",
+                b.len(),
+                g.len()
+            ));
+            continue;
+        }
         for (row_b, row_g) in b.into_iter().zip(g) {
             let names: Vec<String> = row_b
                 .columns_ref()
@@ -238,21 +246,32 @@ pub async fn assert_same_rows(pair: &Pair) -> usize {
                 .map(|c| c.name_str().into_owned())
                 .collect();
             let (vb, vg) = (row_b.unwrap(), row_g.unwrap());
-            assert_eq!(vb.len(), vg.len(), "{table}: columns");
             let key = vb.first().map(short).unwrap_or_default();
             for ((name, x), y) in names.iter().zip(&vb).zip(&vg) {
-                assert!(
-                    same(x, y),
-                    "{table}.{name} differs in the row starting {key}: blue {} green {}",
-                    short(x),
-                    short(y)
-                );
+                if !same(x, y) {
+                    differences.push(format!(
+                        "{table}.{name} in the row starting {key}: blue {} green {}",
+                        short(x),
+                        short(y)
+                    ));
+                }
             }
             compared += 1;
         }
     }
     let _ = blue.disconnect().await;
     let _ = green.disconnect().await;
+    assert!(
+        differences.is_empty(),
+        "{} values differ between blue and green:\n{}",
+        differences.len(),
+        differences
+            .iter()
+            .take(30)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
     compared
 }
 

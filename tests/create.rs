@@ -687,9 +687,16 @@ fn missing_prerequisites_leave_green_alone(flavor: Flavor) {
 
     let out = run("create", &wrong, &[]);
     let (_, stderr) = assert_exit(&out, 1, "create with missing prerequisites");
-    assert!(stderr.contains("binlog_format"), "{}", show(&out));
+    // Each problem named with the statement that fixes it.
     assert!(
-        stderr.contains(APP_USER) && stderr.to_uppercase().contains("REPLICATION"),
+        stderr.contains("binlog_format") && stderr.contains("SET GLOBAL binlog_format"),
+        "{}",
+        show(&out)
+    );
+    assert!(
+        (stderr.contains("\"app\"") || stderr.contains("'app'"))
+            && stderr.contains("REPLICATION SLAVE")
+            && stderr.contains("GRANT REPLICATION SLAVE"),
         "the [replication] account is not named: {}",
         show(&out)
     );

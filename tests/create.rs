@@ -600,13 +600,7 @@ async fn copies_everything_under_load(flavor: Flavor) {
     let (stdout, _) = assert_exit(&out, 1, "diff after a dropped column");
     assert!(stdout.contains("INCOMPATIBLE: shop.kv.v"), "{stdout}");
     let (ok, check) = proxy.ctl_async(&["check"]).await;
-    assert!(!ok, "check passed an incompatible green:\n{check}");
-    assert!(
-        check
-            .lines()
-            .any(|l| l.contains("schema_compatible") && l.contains("shop.kv.v")),
-        "check:\n{check}"
-    );
+    assert_schema_refused(ok, &check, "shop.kv.v");
     pair.wait_replicating(Duration::from_secs(10))
         .expect("green still replicates");
 }
@@ -802,6 +796,11 @@ fn interrupted_create_is_finished_by_the_next(flavor: Flavor) {
         "green is not marked incomplete"
     );
     assert_not_replicating(&pair, "an interrupted create");
+    // A proxy's guardrail refuses to switch to the unfinished copy.
+    let proxy = Proxy::start(&pair, "");
+    let (ok, check) = proxy.ctl(&["check"]);
+    assert_schema_refused(ok, &check, "switchyard_create_incomplete");
+    drop(proxy);
 
     // 2. The next run starts again without --force and finishes; with stderr not a
     //    terminal, `auto` progress is plain lines.
@@ -881,6 +880,17 @@ fn negative_zero_keeps_its_sign_on_mysql() {
         "signs of zero on green"
     );
     assert_exit(&run("verify", &config, &[]), 0, "verify");
+}
+
+/// `ctl check` failed, its `schema_compatible` line naming `what`.
+fn assert_schema_refused(ok: bool, check: &str, what: &str) {
+    assert!(!ok, "check passed:\n{check}");
+    assert!(
+        check
+            .lines()
+            .any(|l| l.contains("schema_compatible") && l.contains(what)),
+        "no schema_compatible failure naming {what}:\n{check}"
+    );
 }
 
 /// The rows a plain progress line (`copy: 3/12 tables done, 120000 of ~500000 rows

@@ -104,12 +104,23 @@ pub fn assert_created(out: &Output) -> String {
     line.to_owned()
 }
 
-/// Green replicates from blue (both threads run, no error) and has applied all blue has.
+/// Green replicates from blue (both threads run, no error) and has applied all blue
+/// has; on MySQL its GTID history is then exactly blue's (a set of its own would be
+/// errant after a switchover). Blue must be idle.
 pub fn assert_replicating(pair: &Pair, after: &str) {
     pair.wait_replicating(CATCH_UP)
         .unwrap_or_else(|e| panic!("green is not replicating after {after}: {e}"));
     pair.wait_green_caught_up(CATCH_UP)
         .unwrap_or_else(|e| panic!("green did not catch up after {after}: {e}"));
+    if pair.flavor() == Flavor::MySql {
+        let executed =
+            |server: &Server| sql(server, "SELECT REPLACE(@@GLOBAL.gtid_executed, '\\n', '')");
+        assert_eq!(
+            executed(&pair.green),
+            executed(&pair.blue),
+            "green's gtid_executed after {after} (what blue lacks is errant)"
+        );
+    }
 }
 
 /// Green is not a running replica: no replica status, or neither thread running.

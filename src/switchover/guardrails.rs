@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::config::{BypassWriters, Config, ControlConfig};
 use crate::control::{ClientConn, Control, ControlError, Flavor};
+use crate::provision::create::MARKER_SCHEMA;
 use crate::provision::schema;
 use crate::switchover::Switchover;
 
@@ -292,6 +293,15 @@ async fn schema_compatible(primary: &mut Control, standby: &mut Control) -> Chec
         Ok(report) => report,
         Err(e) => return fail("schema_compatible", e.to_string()),
     };
+    if report.differences.iter().any(|d| d.schema == MARKER_SCHEMA) {
+        return fail(
+            "schema_compatible",
+            format!(
+                "the standby is an unfinished copy (it holds the database {MARKER_SCHEMA} \
+                 that `switchyard create` leaves until it is done): run create again"
+            ),
+        );
+    }
     let mut incompatible = report.incompatible();
     match incompatible.next() {
         None if report.differences.is_empty() => {

@@ -11,6 +11,7 @@
 //! workload and its checker.
 #![allow(dead_code)]
 
+pub mod create;
 pub mod in_process;
 pub mod load;
 pub mod prometheus;

@@ -43,6 +43,11 @@ const BLUE_SESSION: [&str; 2] = [
 const STATEMENT_BYTES: usize = 1 << 20;
 /// Server error of a lock wait that ran out.
 const LOCK_WAIT_TIMEOUT: u16 = 1205;
+/// Server error of a deadlock: the statement was rolled back whole.
+const DEADLOCK: u16 = 1213;
+/// How often one `INSERT` is sent again after a deadlock or a lock wait timeout (both
+/// roll back the whole statement, so sending it again loads each row once).
+const INSERT_TRIES: u32 = 10;
 
 /// A piece of work.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -245,6 +250,10 @@ pub async fn copy(
         for setup in GREEN_SESSION {
             green.query_drop(setup).await?;
         }
+        // No gap locks between workers loading neighbouring key ranges.
+        green
+            .query_drop("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            .await?;
         workers.spawn(worker(Arc::clone(&shared), blue, green));
     }
     let mut first_error = None;
@@ -276,6 +285,7 @@ async fn worker(
         run_job(&shared, &mut blue, &mut green, &job).await?;
         if shared.remaining[table].fetch_sub(1, Ordering::AcqRel) == 1 {
             if let Some(alter) = &shared.indexes[table] {
+                shared.progress.indexing(table);
                 green.query_drop(alter).await.map_err(|e| {
                     CreateError::Green(format!(
                         "indexes of {}: {e}",
@@ -422,12 +432,25 @@ async fn send(
     rows: u64,
     bytes: u64,
 ) -> Result<(), CreateError> {
-    green.query_drop(sql).await.map_err(|e| {
-        CreateError::Green(format!(
-            "loading {}: {e}",
-            shared.tables[index].table.display_name()
-        ))
-    })?;
+    let mut tries = 1;
+    loop {
+        match green.query_drop(sql).await {
+            Ok(()) => break,
+            Err(e)
+                if tries < INSERT_TRIES
+                    && matches!(e.server_code(), Some(DEADLOCK | LOCK_WAIT_TIMEOUT)) =>
+            {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(10 * u64::from(tries))).await;
+            }
+            Err(e) => {
+                return Err(CreateError::Green(format!(
+                    "loading {}: {e}",
+                    shared.tables[index].table.display_name()
+                )))
+            }
+        }
+    }
     shared.progress.add(index, rows, bytes);
     Ok(())
 }

@@ -164,8 +164,15 @@ impl Run<'_> {
             self.blue.version().await?,
             self.green.version().await?
         ));
-        let mut problems =
-            validate::check(self.config, self.control, &mut self.blue, &mut self.green).await?;
+        let unfinished = marker::present(&mut self.green).await?;
+        let mut problems = validate::check(
+            self.config,
+            self.control,
+            &mut self.blue,
+            &mut self.green,
+            unfinished || self.options.force,
+        )
+        .await?;
         if let Err(space) = validate::free_space(&mut self.blue, &mut self.green).await? {
             problems.push(space);
         }
@@ -185,7 +192,7 @@ impl Run<'_> {
             self.green.query_drop(setup).await?;
         }
         let catalog = catalog::read(&mut self.blue).await?;
-        self.prepare_green(&catalog).await?;
+        self.prepare_green(&catalog, unfinished).await?;
         self.green
             .set_read_only(false, self.options.timeout)
             .await?;
@@ -219,15 +226,17 @@ impl Run<'_> {
             ));
         }
         let s = &mut self.summary;
+        let accounts = objects::accounts(&mut self.blue, &mut self.green, &catalog).await?;
+        s.users = accounts.len();
         s.databases = objects::databases(&mut self.green, &catalog).await?;
         let indexes = objects::tables(&mut self.blue, &mut self.green, &catalog).await?;
         s.tables = catalog.tables.len();
         s.routines = objects::routines(&mut self.blue, &mut self.green, &catalog).await?;
         s.views = objects::views(&mut self.blue, &mut self.green, &catalog).await?;
-        s.users = objects::accounts(&mut self.blue, &mut self.green, &catalog).await?;
+        objects::grants(&mut self.blue, &mut self.green, &accounts).await?;
         self.progress.say(&format!(
-            "made {} databases, {} tables, {} routines, {} views and {} accounts on green",
-            s.databases, s.tables, s.routines, s.views, s.users
+            "made {} accounts, {} databases, {} tables, {} routines and {} views on green",
+            s.users, s.databases, s.tables, s.routines, s.views
         ));
 
         self.copy_data(&catalog, indexes).await?;
@@ -248,9 +257,17 @@ impl Run<'_> {
     /// Green must hold no tables and not replicate — unless it carries the mark of an
     /// unfinished run (whose leftovers go), or `--force` was given (blue's databases on
     /// green go, and green's replication settings).
-    async fn prepare_green(&mut self, catalog: &catalog::Catalog) -> Result<(), CreateError> {
-        if marker::present(&mut self.green).await? {
+    async fn prepare_green(
+        &mut self,
+        catalog: &catalog::Catalog,
+        unfinished: bool,
+    ) -> Result<(), CreateError> {
+        if unfinished {
             self.green.stop_replication().await?;
+            self.green
+                .set_read_only(false, self.options.timeout)
+                .await?;
+            self.reset_green_binlog().await?;
             let removed = marker::clean_up(&mut self.green).await?;
             self.progress.say(&format!(
                 "green carries the mark of an unfinished create: removed {} databases and accounts it made",
@@ -309,6 +326,20 @@ impl Run<'_> {
             self.green
                 .query_drop(&format!("DROP DATABASE IF EXISTS {}", ident(&db.name)))
                 .await?;
+        }
+        Ok(())
+    }
+
+    /// Forget green's binary log and GTID history: the data they describe is replaced.
+    async fn reset_green_binlog(&mut self) -> Result<(), CreateError> {
+        match self.green.flavor() {
+            Flavor::MariaDb => {
+                self.green.query_drop("RESET MASTER").await?;
+                self.green
+                    .query_drop("SET GLOBAL gtid_slave_pos = ''")
+                    .await?;
+            }
+            Flavor::MySql => self.green.query_drop("RESET BINARY LOGS AND GTIDS").await?,
         }
         Ok(())
     }

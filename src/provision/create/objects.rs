@@ -276,14 +276,15 @@ pub async fn events(
 }
 
 /// Accounts blue has and green lacks, created as blue shows them (password hashes
-/// included), then their grants. Accounts green already has are left as they are.
+/// included), before the objects that name them as definers; accounts green already
+/// has are left as they are. Returns the accounts made, for [`grants`].
 pub async fn accounts(
     blue: &mut Control,
     green: &mut Control,
     catalog: &Catalog,
-) -> Result<usize, CreateError> {
+) -> Result<Vec<Account>, CreateError> {
     let existing = read_accounts(green).await?;
-    let wanted: Vec<&Account> = catalog
+    let wanted: Vec<Account> = catalog
         .accounts
         .iter()
         .filter(|a| {
@@ -291,6 +292,7 @@ pub async fn accounts(
                 .iter()
                 .any(|e| e.user == a.user && (a.role || e.host == a.host))
         })
+        .cloned()
         .collect();
     let mut creates = Vec::new();
     for account in &wanted {
@@ -329,7 +331,17 @@ pub async fn accounts(
         }
         creates = failed;
     }
-    for account in &wanted {
+    Ok(wanted)
+}
+
+/// The grants of the accounts [`accounts`] made, as `SHOW GRANTS` prints them on blue,
+/// once the tables, routines and views they name exist.
+pub async fn grants(
+    blue: &mut Control,
+    green: &mut Control,
+    made: &[Account],
+) -> Result<(), CreateError> {
+    for account in made {
         let rows = blue
             .query_rows("SHOW GRANTS", &format!("SHOW GRANTS FOR {}", account.sql()))
             .await?;
@@ -337,5 +349,5 @@ pub async fn accounts(
             on_green(green, &format!("grants of {}", account.sql()), &grant).await?;
         }
     }
-    Ok(wanted.len())
+    Ok(())
 }

@@ -25,6 +25,8 @@ struct TableState {
     rows: AtomicU64,
     bytes: AtomicU64,
     started: AtomicBool,
+    /// Its rows are in; its held-back indexes are being added.
+    indexing: AtomicBool,
     done: AtomicBool,
 }
 
@@ -78,6 +80,7 @@ impl Progress {
                 rows: AtomicU64::new(0),
                 bytes: AtomicU64::new(0),
                 started: AtomicBool::new(false),
+                indexing: AtomicBool::new(false),
                 done: AtomicBool::new(false),
             })
             .collect();
@@ -102,6 +105,13 @@ impl Progress {
             t.started.store(true, Ordering::Relaxed);
             t.rows.fetch_add(rows, Ordering::Relaxed);
             t.bytes.fetch_add(bytes, Ordering::Relaxed);
+        }
+    }
+
+    /// Table `index`'s rows are in; its indexes are being added.
+    pub fn indexing(&self, index: usize) {
+        if let Some(t) = self.states().get(index) {
+            t.indexing.store(true, Ordering::Relaxed);
         }
     }
 
@@ -177,6 +187,9 @@ impl Progress {
             .filter(|t| t.started.load(Ordering::Relaxed) && !t.done.load(Ordering::Relaxed))
             .take(4)
             .map(|t| {
+                if t.indexing.load(Ordering::Relaxed) {
+                    return format!("{} (indexes)", t.name);
+                }
                 let rows = t.rows.load(Ordering::Relaxed);
                 let of = t.rows_estimate.max(rows).max(1);
                 format!("{} ({}%)", t.name, rows * 100 / of)
@@ -233,7 +246,9 @@ impl Progress {
                     }
                     _ => {}
                 }
-                if let Some(b) = bar {
+                if let Some(b) = bar.as_ref().filter(|_| t.indexing.load(Ordering::Relaxed)) {
+                    b.set_message("adding indexes");
+                } else if let Some(b) = bar {
                     b.set_length(t.rows_estimate.max(rows).max(1));
                     b.set_position(rows);
                     b.set_message(rate_text(

@@ -105,11 +105,14 @@ fn missing<'a>(have: &[String], wanted: &[&'a str]) -> Vec<&'a str> {
 }
 
 /// Every missing prerequisite, each with what to do; empty when `create` can go on.
+/// `green_reset`: green's binary log and GTID state will be reset anyway (`--force`,
+/// or green carries the mark of an unfinished run), so what it holds does not count.
 pub async fn check(
     config: &Config,
     control: &ControlConfig,
     blue: &mut Control,
     green: &mut Control,
+    green_reset: bool,
 ) -> Result<Vec<String>, ControlError> {
     let mut problems = Vec::new();
     if blue.flavor() != green.flavor() {
@@ -186,14 +189,15 @@ pub async fn check(
             name.replace('_', "-")
         ));
     }
-    if !g.own_gtids.trim().is_empty() {
+    if !green_reset && !g.own_gtids.trim().is_empty() {
         let (what, fix) = match flavor {
             Flavor::MariaDb => ("gtid_binlog_pos", "RESET MASTER"),
             Flavor::MySql => ("gtid_executed", "RESET BINARY LOGS AND GTIDS"),
         };
         problems.push(format!(
             "green ({}) has transactions of its own in its binary log ({what} = {}); \
-             they would be errant after a switchover. On a green that holds nothing yet, run {fix}",
+             they would be errant after a switchover. On a green that holds nothing yet, run {fix} \
+             (--force does that too)",
             green.address(),
             g.own_gtids.trim()
         ));

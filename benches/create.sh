@@ -10,6 +10,8 @@
 # CHECKSUM TABLE). Writes target/bench/create.md and prints it.
 #
 #   benches/create.sh [SIZE_GB] [THREADS]     (default: 2 GB of data + indexes, 4 threads)
+#   ROUNDS=2 benches/create.sh …              (each tool twice, the order rotated per
+#                                              round: on a busy machine one run is noise)
 #
 # Sizes are decimal: 1 GB = 10^9 bytes, 1 MB = 10^6 bytes, as information_schema
 # reports them (data_length + index_length after ANALYZE TABLE).
@@ -20,9 +22,12 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 size_gb=${1:-2}
 threads=${2:-4}
+rounds=${ROUNDS:-1}
 tables=8
+loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)
 [[ $size_gb =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "SIZE_GB: a number, e.g. 2 or 0.1" >&2; exit 2; }
 [[ $threads =~ ^[1-9][0-9]*$ ]] || { echo "THREADS: a positive integer" >&2; exit 2; }
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "ROUNDS: a positive integer" >&2; exit 2; }
 
 # Programs: on PATH or in the sbin dirs; a missing one stops the run with its package.
 program() {
@@ -230,8 +235,9 @@ stamp() {
         printf '%8s %s\n' "$(secs "$1")" "$line"
     done
 }
-# Each tool: a function that copies blue's sbtest into green and sets part[KEY] when
-# it can tell the parts of its time apart; a failure is reported, not fatal.
+# Each tool: a function that copies blue's sbtest into green and sets part[$key] (the
+# run's key) when it can tell the parts of its time apart; a failure is reported, not
+# fatal.
 mariadb_dump() {
     "${prog[mariadb-dump]}" --no-defaults "${blue_client[@]}" --single-transaction --databases sbtest \
         2>"$work/mariadb-dump.err" |
@@ -250,7 +256,7 @@ mydumper_myloader() {
     dump_size=$(du -sb "$work/mydumper" | cut -f1)
     "${prog[myloader]}" "${green_client[@]}" --directory="$work/mydumper" --threads="$threads" \
         >"$work/myloader.log" 2>&1 || { cat "$work/myloader.log" >&2; return 1; }
-    part[mydumper]="dump $(secs "$start" "$middle") s + load $(secs "$middle") s"
+    part[$key]="dump $(secs "$start" "$middle") s + load $(secs "$middle") s"
     rm -rf "$work/mydumper"
 }
 create() {
@@ -282,12 +288,13 @@ TOML
     snapshot=$(grep -m1 "snapshot at blue's GTID position" "$work/create.log" | awk '{ print $1 }' || true)
     copied=$(grep -E '^ *[0-9.]+ copy: ' "$work/create.log" | tail -1 | awk '{ print $1 }' || true)
     if [[ -n $snapshot && -n $copied ]]; then
-        part[create]=$(awk -v s="$snapshot" -v c="$copied" -v w="$(secs "$start")" 'BEGIN {
+        part[$key]=$(awk -v s="$snapshot" -v c="$copied" -v w="$(secs "$start")" 'BEGIN {
             printf "checks + schema + snapshot %.2f s + copy with indexes %.2f s + replication + catch-up %.2f s", s, c - s, w - c }')
     fi
     summary=$(grep 'created green' "$work/create.log" | cut -c10- || true)
+    cp "$work/create.log" "$out_dir/create-progress.$round.log"
 }
-declare -A wall part checked cpu
+declare -A wall part checked cpu order
 # CPU seconds (user + system) of this script's finished child processes, as `times`
 # wrote them to FILE (`times` must run in this shell, not in a $(…) subshell).
 children_cpu() {
@@ -302,12 +309,15 @@ failed=0
 dump_size=? summary=
 cores=$(nproc)
 loadavg=$(cut -d' ' -f1-3 /proc/loadavg)
+runs=0
 read -r -a blue_client <<<"$(client_opts blue)"
 # run KEY FUNCTION: times FUNCTION on a fresh green from the pristine data dir (the
 # same options for every tool), then checks green against blue.
 run() {
     local key=$1
-    log "$key"
+    runs=$((runs + 1))
+    order[$key]=$runs
+    log "run $runs: $key"
     cp -a "$work/template" "$work/green-data"
     start_server green "$work/green-data" 2 "${binlog_opts[@]}"
     read -r -a green_client <<<"$(client_opts green)"
@@ -332,36 +342,43 @@ run() {
     stop_server green
     rm -rf "$work/green-data" "$work/mydumper"
 }
-run mariadb-dump mariadb_dump
-run mydumper mydumper_myloader
-run create create
+tools=(mariadb-dump:mariadb_dump mydumper:mydumper_myloader create:create)
+for round in $(seq "$rounds"); do
+    for i in 0 1 2; do
+        tool=${tools[(i + round - 1) % 3]}
+        run "${tool%%:*}.$round" "${tool##*:}"
+    done
+done
 
 # --- the report -----------------------------------------------------------------
 rate() { [[ $2 == failed ]] && { echo -; return; }; awk -v n="$1" -v s="$2" 'BEGIN { printf "%.0f", n / s }'; }
 mbps() { [[ $1 == failed ]] && { echo -; return; }; awk -v m="$mb" -v s="$1" 'BEGIN { printf "%.1f", m / s }'; }
 row() { # NAME KEY THREADS
-    printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$1" "$3" "${wall[$2]}" "$(rate "$total_rows" "${wall[$2]}")" \
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$1" "${order[$2]}" "$3" "${wall[$2]}" "$(rate "$total_rows" "${wall[$2]}")" \
         "$(mbps "${wall[$2]}")" "${cpu[$2]:--}" "${part[$2]:-}" "${checked[$2]}"
 }
 report="$out_dir/create.md"
 {
     echo "# switchyard create vs mariadb-dump and mydumper"
     echo
-    echo "- machine: $cores cores ($(lscpu | sed -n 's/^Model name: *//p' | head -1)), $(free -g | awk '/^Mem:/ { print $2 }') GiB RAM, kernel $(uname -r); load average before the runs: $loadavg, after: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "- machine: $cores cores ($(lscpu | sed -n 's/^Model name: *//p' | head -1)), $(free -g | awk '/^Mem:/ { print $2 }') GiB RAM, kernel $(uname -r); load average at the start: $loadavg_start, before the runs (after loading blue): $loadavg, after: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "- server: $(echo 'SELECT VERSION()' | sql blue), one blue and a fresh green per tool, all on loopback; options: ${server_opts[*]} ${binlog_opts[*]} (blue --server-id=1, green --server-id=2)"
     echo "- tools: $("${prog[mariadb-dump]}" --version), $("${prog[mydumper]}" --version 2>&1 | head -1), $("${prog[myloader]}" --version 2>&1 | head -1), $("$bin" --version), $(sysbench --version)"
     echo "- data: sysbench oltp_read_write, $tables tables, $total_rows rows, $bytes bytes data + indexes ($mb MB; data, index: ${blue_data/$'\t'/, }); mydumper's dump: $dump_size bytes"
+    echo "- runs: $rounds round(s) of the three tools, the order rotated per round (column run)"
     echo "- threads: $threads for mydumper, myloader and create; mariadb-dump and mariadb use one connection"
     echo "- rows/s and MB/s: blue's rows and data + index size over the wall time; CPU s: user + system of the tools' processes and of each server during the run"
     echo "- checks: COUNT(*) and CHECKSUM TABLE of every table on green against blue; green's @@gtid_binlog_pos"
     echo
-    echo "| tool | threads | wall s | rows/s | MB/s | CPU s: tools / blue / green | parts | green vs blue |"
-    echo "|---|---|---|---|---|---|---|---|"
-    row "mariadb-dump --single-transaction \| mariadb" mariadb-dump 1
-    row "mydumper --trx-consistency-only --rows 100000 + myloader" mydumper "$threads"
-    row "switchyard create (copy + replication from the snapshot + catch-up)" create "$threads"
+    echo "| tool | run | threads | wall s | rows/s | MB/s | CPU s: tools / blue / green | parts | green vs blue |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+    for round in $(seq "$rounds"); do
+        row "mariadb-dump --single-transaction \| mariadb" "mariadb-dump.$round" 1
+        row "mydumper --trx-consistency-only --rows 100000 + myloader" "mydumper.$round" "$threads"
+        row "switchyard create (copy + replication from the snapshot + catch-up)" "create.$round" "$threads"
+    done
     echo
-    echo "switchyard create said: ${summary:-(no summary line)}"
+    echo "switchyard create said (last run): ${summary:-(no summary line)}"
 } >"$report"
 cat "$report"
 exit "$failed"

@@ -175,6 +175,22 @@ impl Control {
         self.run(what, sql, timeout).await
     }
 
+    /// Run `LOAD DATA LOCAL INFILE …` (`sql`) with `data` as the file's contents, bounded
+    /// by the connection's timeout. The server must allow `local_infile`.
+    pub async fn load_local(&mut self, sql: &str, data: bytes::Bytes) -> Result<(), ControlError> {
+        use futures_util::StreamExt;
+        if self.conn.is_none() {
+            self.reconnect().await?;
+        }
+        if let Some(conn) = self.conn.as_mut() {
+            conn.set_infile_handler(async move {
+                Ok(futures_util::stream::once(async move { Ok(data) }).boxed())
+            });
+        }
+        let timeout = self.timeout;
+        self.run("LOAD DATA LOCAL", sql, timeout).await.map(drop)
+    }
+
     /// Connects now if the last call left no connection, so that
     /// [`Control::connection_id`] names the connection the next statement goes on.
     pub async fn ensure_connected(&mut self) -> Result<(), ControlError> {

@@ -28,7 +28,7 @@ use super::super::chunks::{ident, Key};
 use super::catalog::CopyTable;
 use super::error::CreateError;
 use super::progress::Progress;
-use super::values::{Inserts, RowTooBig};
+use super::values::{Inserts, LoadFile, RowTooBig};
 use super::GREEN_SESSION;
 
 /// The session of each reading connection on blue: a snapshot is only consistent in
@@ -41,12 +41,14 @@ const BLUE_SESSION: [&str; 2] = [
 /// Soft size of one `INSERT`; a single bigger row gets a statement of its own (up to
 /// green's `max_allowed_packet`).
 const STATEMENT_BYTES: usize = 1 << 20;
+/// Size at which a `LOAD DATA LOCAL` file is handed over.
+const FILE_BYTES: usize = 8 << 20;
 /// Server error of a lock wait that ran out.
 const LOCK_WAIT_TIMEOUT: u16 = 1205;
 /// Server error of a deadlock: the statement was rolled back whole.
 const DEADLOCK: u16 = 1213;
-/// How often one `INSERT` is sent again after a deadlock or a lock wait timeout (both
-/// roll back the whole statement, so sending it again loads each row once).
+/// How often one statement or file is sent again after a deadlock or a lock wait
+/// timeout.
 const INSERT_TRIES: u32 = 10;
 
 /// A piece of work.
@@ -201,8 +203,25 @@ fn ranges(min: i128, max: i128, rows: u64, chunk_rows: u64) -> Vec<(Option<i128>
     out
 }
 
+/// How rows go into green.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Loader {
+    /// `LOAD DATA LOCAL INFILE` with the rows as the file: no SQL parsing per value
+    /// (green's `local_infile` is on).
+    LoadData,
+    /// Multi-row `INSERT`s.
+    Insert,
+}
+
+/// What goes to green in one call.
+enum Payload<'a> {
+    Statement(&'a str),
+    File(&'a str, bytes::Bytes),
+}
+
 /// What the workers share.
 struct Shared {
+    loader: Loader,
     tables: Arc<Vec<CopyTable>>,
     indexes: Vec<Option<String>>,
     queue: Mutex<VecDeque<Job>>,
@@ -226,6 +245,7 @@ pub async fn copy(
     indexes: Vec<Option<String>>,
     chunk_rows: u64,
     max_allowed_packet: usize,
+    loader: Loader,
     progress: Arc<Progress>,
 ) -> Result<(), CreateError> {
     let mut readers = snapshot.readers;
@@ -234,6 +254,7 @@ pub async fn copy(
     };
     let (jobs, counts) = plan(first, &tables, chunk_rows).await?;
     let shared = Arc::new(Shared {
+        loader,
         remaining: counts.into_iter().map(AtomicUsize::new).collect(),
         tables,
         indexes,
@@ -382,59 +403,99 @@ async fn load(
     rows: &[Row],
 ) -> Result<(), CreateError> {
     let t = &shared.tables[index];
-    let mut inserts = Inserts::new(
-        &t.table.sql_name(),
-        &t.copied,
-        STATEMENT_BYTES.min(shared.hard_limit),
-        shared.hard_limit,
-    );
-    let too_big = |e: RowTooBig| {
-        CreateError::Green(format!(
-            "a row of {} needs a statement of {} bytes, more than green's max_allowed_packet \
-             allows: raise it on green (SET GLOBAL max_allowed_packet = …) and run create again",
-            t.table.display_name(),
-            e.bytes
-        ))
-    };
+    let name = t.table.sql_name();
     let mut bytes = 0u64;
-    for row in rows {
-        let mut values = Vec::with_capacity(t.copied.len());
-        for i in 0..t.copied.len() {
-            values.push(match row.as_ref(i) {
-                Some(Value::Bytes(b)) => {
-                    bytes += b.len() as u64;
-                    Some(b.as_slice())
+    match shared.loader {
+        Loader::LoadData => {
+            let mut file = LoadFile::new(&name, &t.copied, FILE_BYTES);
+            for row in rows {
+                if let Some((data, n)) = file.push(values(t, row, &mut bytes)?) {
+                    let payload = Payload::File(file.statement(), data.into());
+                    send(shared, green, index, payload, n, std::mem::take(&mut bytes)).await?;
                 }
-                Some(Value::NULL) | None => None,
-                Some(other) => {
-                    return Err(CreateError::Blue(format!(
-                        "{}: a value came as {other:?}, not as text",
-                        t.table.display_name()
-                    )))
+            }
+            if let Some((data, n)) = file.finish() {
+                let payload = Payload::File(file.statement(), data.into());
+                send(shared, green, index, payload, n, bytes).await?;
+            }
+        }
+        Loader::Insert => {
+            let mut inserts = Inserts::new(
+                &name,
+                &t.copied,
+                STATEMENT_BYTES.min(shared.hard_limit),
+                shared.hard_limit,
+            );
+            let too_big = |e: RowTooBig| {
+                CreateError::Green(format!(
+                    "a row of {} needs a statement of {} bytes, more than green's \
+                     max_allowed_packet allows: raise it on green (SET GLOBAL \
+                     max_allowed_packet = …) and run create again",
+                    t.table.display_name(),
+                    e.bytes
+                ))
+            };
+            for row in rows {
+                if let Some((sql, n)) =
+                    inserts.push(values(t, row, &mut bytes)?).map_err(too_big)?
+                {
+                    let payload = Payload::Statement(&sql);
+                    send(shared, green, index, payload, n, std::mem::take(&mut bytes)).await?;
                 }
-            });
+            }
+            if let Some((sql, n)) = inserts.finish() {
+                send(shared, green, index, Payload::Statement(&sql), n, bytes).await?;
+            }
         }
-        if let Some((sql, n)) = inserts.push(values).map_err(too_big)? {
-            send(shared, green, index, &sql, n, std::mem::take(&mut bytes)).await?;
-        }
-    }
-    if let Some((sql, n)) = inserts.finish() {
-        send(shared, green, index, &sql, n, bytes).await?;
     }
     Ok(())
 }
 
+/// The copied values of one row as read from blue (text protocol: bytes or NULL),
+/// their length added to `bytes`.
+fn values<'r>(
+    t: &CopyTable,
+    row: &'r Row,
+    bytes: &mut u64,
+) -> Result<Vec<Option<&'r [u8]>>, CreateError> {
+    let mut values = Vec::with_capacity(t.copied.len());
+    for i in 0..t.copied.len() {
+        values.push(match row.as_ref(i) {
+            Some(Value::Bytes(b)) => {
+                *bytes += b.len() as u64;
+                Some(b.as_slice())
+            }
+            Some(Value::NULL) | None => None,
+            Some(other) => {
+                return Err(CreateError::Blue(format!(
+                    "{}: a value came as {other:?}, not as text",
+                    t.table.display_name()
+                )))
+            }
+        });
+    }
+    Ok(values)
+}
+
+/// Send one statement or file to green, again after a deadlock or a lock wait timeout
+/// (both roll back the whole statement, so sending it again loads each row once). What
+/// the server warned about is counted and its first warning kept, per table.
 async fn send(
     shared: &Shared,
     green: &mut Control,
     index: usize,
-    sql: &str,
+    payload: Payload<'_>,
     rows: u64,
     bytes: u64,
 ) -> Result<(), CreateError> {
+    let table = shared.tables[index].table.display_name();
     let mut tries = 1;
     loop {
-        match green.query_drop(sql).await {
+        let sent = match &payload {
+            Payload::Statement(sql) => green.query_drop(sql).await,
+            Payload::File(sql, data) => green.load_local(sql, data.clone()).await,
+        };
+        match sent {
             Ok(()) => break,
             Err(e)
                 if tries < INSERT_TRIES
@@ -443,13 +504,24 @@ async fn send(
                 tries += 1;
                 tokio::time::sleep(Duration::from_millis(10 * u64::from(tries))).await;
             }
-            Err(e) => {
-                return Err(CreateError::Green(format!(
-                    "loading {}: {e}",
-                    shared.tables[index].table.display_name()
-                )))
-            }
+            Err(e) => return Err(CreateError::Green(format!("loading {table}: {e}"))),
         }
+    }
+    let first = green
+        .query_rows("SHOW WARNINGS", "SHOW WARNINGS LIMIT 1")
+        .await?;
+    if let Some(w) = first.first() {
+        let count = green
+            .query_rows("SHOW COUNT(*) WARNINGS", "SHOW COUNT(*) WARNINGS")
+            .await?
+            .first()
+            .and_then(|r| super::super::position::text(r, 0))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1);
+        let t = |i| super::super::position::text(w, i).unwrap_or_default();
+        shared
+            .progress
+            .warned(index, count, &format!("{} {}: {}", t(0), t(1), t(2)));
     }
     shared.progress.add(index, rows, bytes);
     Ok(())

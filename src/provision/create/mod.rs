@@ -42,7 +42,9 @@ use progress::Progress;
 /// The session of every connection that writes to green: nothing reaches green's
 /// binary log; no foreign-key or unique checks while loading (blue's data satisfied
 /// them); TIMESTAMPs in UTC as they were read; a zero in an AUTO_INCREMENT column
-/// stays zero, and zero dates are accepted.
+/// stays zero; zero dates, invalid dates and an ENUM's empty error value — whatever blue
+/// could store — are taken as they come (not strict: each such value is a warning,
+/// counted and shown, never an error).
 pub(crate) const GREEN_SESSION: [&str; 3] = [
     "SET SESSION sql_log_bin = 0",
     "SET SESSION foreign_key_checks = 0, unique_checks = 0, time_zone = '+00:00', \
@@ -96,6 +98,8 @@ pub struct Summary {
     pub triggers: usize,
     pub events: usize,
     pub users: usize,
+    /// Warnings green gave while loading rows.
+    pub warnings: u64,
     pub seconds: f64,
 }
 
@@ -165,6 +169,18 @@ impl Run<'_> {
             self.green.version().await?
         ));
         let unfinished = marker::present(&mut self.green).await?;
+        let occupied = if unfinished {
+            Vec::new()
+        } else {
+            self.occupied().await?
+        };
+        if !occupied.is_empty() && !self.options.force {
+            return Err(CreateError::NotEmpty(format!(
+                "{}; nothing was written. Give it an empty server, or pass --force to drop \
+                 blue's databases on green and reset its replication, binary log and GTID state",
+                occupied.join(" and ")
+            )));
+        }
         let mut problems = validate::check(
             self.config,
             self.control,
@@ -192,7 +208,7 @@ impl Run<'_> {
             self.green.query_drop(setup).await?;
         }
         let catalog = catalog::read(&mut self.blue).await?;
-        self.prepare_green(&catalog, unfinished).await?;
+        self.prepare_green(&catalog, unfinished, &occupied).await?;
         self.green
             .set_read_only(false, self.options.timeout)
             .await?;
@@ -232,8 +248,8 @@ impl Run<'_> {
         let indexes = objects::tables(&mut self.blue, &mut self.green, &catalog).await?;
         s.tables = catalog.tables.len();
         s.routines = objects::routines(&mut self.blue, &mut self.green, &catalog).await?;
-        s.views = objects::views(&mut self.blue, &mut self.green, &catalog).await?;
-        objects::grants(&mut self.blue, &mut self.green, &accounts).await?;
+        s.views =
+            objects::views_and_grants(&mut self.blue, &mut self.green, &catalog, &accounts).await?;
         self.progress.say(&format!(
             "made {} accounts, {} databases, {} tables, {} routines and {} views on green",
             s.users, s.databases, s.tables, s.routines, s.views
@@ -254,26 +270,8 @@ impl Run<'_> {
         Ok(self.summary.clone())
     }
 
-    /// Green must hold no tables and not replicate — unless it carries the mark of an
-    /// unfinished run (whose leftovers go), or `--force` was given (blue's databases on
-    /// green go, and green's replication settings).
-    async fn prepare_green(
-        &mut self,
-        catalog: &catalog::Catalog,
-        unfinished: bool,
-    ) -> Result<(), CreateError> {
-        if unfinished {
-            self.green.stop_replication().await?;
-            self.green
-                .set_read_only(false, self.options.timeout)
-                .await?;
-            self.reset_green_binlog().await?;
-            let removed = marker::clean_up(&mut self.green).await?;
-            self.progress.say(&format!(
-                "green carries the mark of an unfinished create: removed {} databases and accounts it made",
-                removed.len()
-            ));
-        }
+    /// Why green is not an empty server: the tables it holds, its being a replica.
+    async fn occupied(&mut self) -> Result<Vec<String>, CreateError> {
         let rows = self
             .green
             .query_rows(
@@ -284,48 +282,57 @@ impl Run<'_> {
             )
             .await?;
         let tables: Vec<String> = rows.iter().filter_map(|r| text(r, 0)).collect();
-        let replica = self.green.replica_status().await?;
         let mut reasons = Vec::new();
         if !tables.is_empty() {
             let more = if tables.len() > 5 { ", …" } else { "" };
-            reasons.push(format!(
-                "it holds tables ({}{more})",
-                tables
-                    .iter()
-                    .take(5)
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ));
+            let shown: Vec<&str> = tables.iter().take(5).map(String::as_str).collect();
+            reasons.push(format!("it holds tables ({}{more})", shown.join(", ")));
         }
-        if let Some(status) = &replica {
+        if let Some(status) = self.green.replica_status().await? {
             reasons.push(format!(
                 "it is a replica of {}:{}",
                 status.master_host, status.master_port
             ));
         }
-        if reasons.is_empty() {
+        Ok(reasons)
+    }
+
+    /// Clear the way on green: the leftovers of an unfinished run go; with `--force`,
+    /// blue's databases there, its replication settings, binary log and GTID state.
+    async fn prepare_green(
+        &mut self,
+        catalog: &catalog::Catalog,
+        unfinished: bool,
+        occupied: &[String],
+    ) -> Result<(), CreateError> {
+        if !unfinished && !self.options.force {
             return Ok(());
         }
-        if !self.options.force {
-            return Err(CreateError::NotEmpty(format!(
-                "{}; nothing was written. Give it an empty server, or pass --force to drop \
-                 blue's databases on green and reset its replication",
-                reasons.join(" and ")
-            )));
-        }
-        self.progress.say(&format!(
-            "--force: {}; dropping blue's databases there",
-            reasons.join(" and ")
-        ));
         self.green.stop_replication().await?;
         self.green
             .set_read_only(false, self.options.timeout)
             .await?;
-        for db in &catalog.databases {
-            self.green
-                .query_drop(&format!("DROP DATABASE IF EXISTS {}", ident(&db.name)))
-                .await?;
+        self.reset_green_binlog().await?;
+        if unfinished {
+            let removed = marker::clean_up(&mut self.green).await?;
+            self.progress.say(&format!(
+                "green carries the mark of an unfinished create: removed the {} databases and \
+                 accounts it made",
+                removed.len()
+            ));
+        }
+        if self.options.force {
+            if !occupied.is_empty() {
+                self.progress.say(&format!(
+                    "--force: {}; dropping blue's databases there",
+                    occupied.join(" and ")
+                ));
+            }
+            for db in &catalog.databases {
+                self.green
+                    .query_drop(&format!("DROP DATABASE IF EXISTS {}", ident(&db.name)))
+                    .await?;
+            }
         }
         Ok(())
     }
@@ -358,6 +365,18 @@ impl Run<'_> {
             .and_then(|r| text(r, 0))
             .and_then(|v| v.parse().ok())
             .unwrap_or(16 << 20);
+        let local_infile = self
+            .green
+            .query_rows("local_infile", "SELECT @@GLOBAL.local_infile")
+            .await?
+            .first()
+            .and_then(|r| text(r, 0))
+            .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("ON"));
+        let loader = if local_infile {
+            copy::Loader::LoadData
+        } else {
+            copy::Loader::Insert
+        };
         let snapshot = copy::snapshot(
             self.config,
             self.control,
@@ -368,10 +387,15 @@ impl Run<'_> {
         .await?;
         self.summary.position = snapshot.position.clone();
         self.progress.say(&format!(
-            "snapshot at blue's GTID position {} (blue's commits waited {:.1} ms); copying with {} workers",
+            "snapshot at blue's GTID position {} (blue's commits waited {:.1} ms); copying with {} workers \
+             by {}",
             display_position(&snapshot.position),
             snapshot.lock_held.as_secs_f64() * 1000.0,
-            snapshot.readers.len()
+            snapshot.readers.len(),
+            match loader {
+                copy::Loader::LoadData => "LOAD DATA LOCAL",
+                copy::Loader::Insert => "multi-row INSERTs (green's local_infile is off)",
+            }
         ));
         self.progress.tables(catalog);
         let stop = Arc::new(AtomicBool::new(false));
@@ -385,6 +409,7 @@ impl Run<'_> {
             indexes,
             self.options.chunk_rows,
             packet,
+            loader,
             Arc::clone(&self.progress),
         )
         .await;
@@ -392,6 +417,14 @@ impl Run<'_> {
         let _ = shown.await;
         copied?;
         (self.summary.rows, self.summary.bytes) = self.progress.copied();
+        for (table, count, first) in self.progress.warnings() {
+            self.summary.warnings += count;
+            self.progress.say(&format!(
+                "note: green gave {count} warning(s) loading {table}, the first: {first} — a \
+                 value blue holds that green takes only with a warning (an ENUM's empty error \
+                 value, a zero date); `switchyard verify` compares the result"
+            ));
+        }
         Ok(())
     }
 
@@ -495,7 +528,7 @@ impl std::fmt::Display for Summary {
             f,
             "created green at blue's GTID position {}: {} databases, {} tables, {} rows ({} bytes), \
              {} views, {} routines, {} triggers, {} events (disabled on green), {} accounts \
-             in {:.1} s ({:.0} rows/s); green replicates from blue and has caught up",
+             in {:.1} s ({:.0} rows/s), {} warnings; green replicates from blue and has caught up",
             self.position,
             self.databases,
             self.tables,
@@ -507,7 +540,8 @@ impl std::fmt::Display for Summary {
             self.events,
             self.users,
             self.seconds,
-            rate
+            rate,
+            self.warnings
         )
     }
 }

@@ -15,7 +15,7 @@ use super::error::CreateError;
 use super::marker::{self, Created};
 use super::GREEN_SESSION;
 
-/// How many passes views and accounts get: one may need another made first.
+/// How many passes accounts get: one may name another as its default role.
 const MAX_PASSES: usize = 16;
 
 /// The column called `name` of `row`, as text.
@@ -185,46 +185,64 @@ pub async fn routines(
     Ok(catalog.routines.len())
 }
 
-/// Views, in as many passes as views built on views need.
-pub async fn views(
+/// Views, and the grants of the accounts [`accounts`] made (`SHOW GRANTS` on blue),
+/// in passes until all are made: a view may select from another view, whose definer
+/// may need a grant on yet another view first. A pass that makes nothing ends it with
+/// the last error. Returns how many views.
+pub async fn views_and_grants(
     blue: &mut Control,
     green: &mut Control,
     catalog: &Catalog,
+    made: &[Account],
 ) -> Result<usize, CreateError> {
-    let mut pending: Vec<(Object, Context, String)> = Vec::new();
+    let mut views: Vec<(Object, Context, String)> = Vec::new();
     for v in &catalog.views {
         let name = format!("{}.{}", ident(&v.schema), ident(&v.name));
         let row = show_create(blue, &format!("SHOW CREATE VIEW {name}")).await?;
         let (context, body) = Context::of(&row, "Create View")
             .ok_or_else(|| CreateError::Blue(format!("SHOW CREATE VIEW {name}: no text")))?;
-        pending.push((v.clone(), context, body));
+        views.push((v.clone(), context, body));
     }
-    let total = pending.len();
-    for _ in 0..MAX_PASSES {
-        let mut failed = Vec::new();
+    let mut grants: Vec<(String, String)> = Vec::new();
+    for account in made {
+        let rows = blue
+            .query_rows("SHOW GRANTS", &format!("SHOW GRANTS FOR {}", account.sql()))
+            .await?;
+        grants.extend(
+            rows.iter()
+                .filter_map(|r| text(r, 0))
+                .map(|g| (format!("grants of {}", account.sql()), g)),
+        );
+    }
+    loop {
+        let before = views.len() + grants.len();
+        if before == 0 {
+            return Ok(catalog.views.len());
+        }
         let mut last_error = None;
-        for (v, context, body) in pending {
+        let mut left = Vec::new();
+        for (what, grant) in grants {
+            if let Err(e) = on_green(green, &what, &grant).await {
+                last_error = Some(e);
+                left.push((what, grant));
+            }
+        }
+        grants = left;
+        let mut left = Vec::new();
+        for (v, context, body) in views {
             let what = format!("view {}.{}", v.schema, v.name);
             if let Err(e) = create_in(green, &v.schema, &context, &what, &body).await {
                 last_error = Some(e);
-                failed.push((v, context, body));
+                left.push((v, context, body));
             }
         }
-        if failed.is_empty() {
-            return Ok(total);
-        }
-        let progress = failed.len() < total;
-        pending = failed;
-        if !progress {
-            if let Some(e) = last_error {
-                return Err(e);
-            }
+        views = left;
+        if views.len() + grants.len() == before {
+            return Err(last_error.unwrap_or_else(|| {
+                CreateError::Green("views and grants made no progress".into())
+            }));
         }
     }
-    Err(CreateError::Green(format!(
-        "{} views could not be created in {MAX_PASSES} passes",
-        pending.len()
-    )))
 }
 
 /// Triggers, in each table's firing order.
@@ -277,7 +295,7 @@ pub async fn events(
 
 /// Accounts blue has and green lacks, created as blue shows them (password hashes
 /// included), before the objects that name them as definers; accounts green already
-/// has are left as they are. Returns the accounts made, for [`grants`].
+/// has are left as they are. Returns the accounts made, for [`views_and_grants`].
 pub async fn accounts(
     blue: &mut Control,
     green: &mut Control,
@@ -332,22 +350,4 @@ pub async fn accounts(
         creates = failed;
     }
     Ok(wanted)
-}
-
-/// The grants of the accounts [`accounts`] made, as `SHOW GRANTS` prints them on blue,
-/// once the tables, routines and views they name exist.
-pub async fn grants(
-    blue: &mut Control,
-    green: &mut Control,
-    made: &[Account],
-) -> Result<(), CreateError> {
-    for account in made {
-        let rows = blue
-            .query_rows("SHOW GRANTS", &format!("SHOW GRANTS FOR {}", account.sql()))
-            .await?;
-        for grant in rows.iter().filter_map(|r| text(r, 0)) {
-            on_green(green, &format!("grants of {}", account.sql()), &grant).await?;
-        }
-    }
-    Ok(())
 }

@@ -25,6 +25,9 @@ struct TableState {
     rows: AtomicU64,
     bytes: AtomicU64,
     started: AtomicBool,
+    /// Warnings green gave while loading it, and the first one.
+    warnings: AtomicU64,
+    first_warning: Mutex<Option<String>>,
     /// Its rows are in; its held-back indexes are being added.
     indexing: AtomicBool,
     done: AtomicBool,
@@ -80,6 +83,8 @@ impl Progress {
                 rows: AtomicU64::new(0),
                 bytes: AtomicU64::new(0),
                 started: AtomicBool::new(false),
+                warnings: AtomicU64::new(0),
+                first_warning: Mutex::new(None),
                 indexing: AtomicBool::new(false),
                 done: AtomicBool::new(false),
             })
@@ -106,6 +111,33 @@ impl Progress {
             t.rows.fetch_add(rows, Ordering::Relaxed);
             t.bytes.fetch_add(bytes, Ordering::Relaxed);
         }
+    }
+
+    /// Green gave `count` warnings loading table `index`, the first `first`.
+    pub fn warned(&self, index: usize, count: u64, first: &str) {
+        if let Some(t) = self.states().get(index) {
+            t.warnings.fetch_add(count, Ordering::Relaxed);
+            if let Ok(mut slot) = t.first_warning.lock() {
+                slot.get_or_insert_with(|| first.to_owned());
+            }
+        }
+    }
+
+    /// Every table green warned about: `(table, warnings, the first)`.
+    pub fn warnings(&self) -> Vec<(String, u64, String)> {
+        self.states()
+            .iter()
+            .filter(|t| t.warnings.load(Ordering::Relaxed) > 0)
+            .map(|t| {
+                let first = t
+                    .first_warning
+                    .lock()
+                    .ok()
+                    .and_then(|f| f.clone())
+                    .unwrap_or_default();
+                (t.name.clone(), t.warnings.load(Ordering::Relaxed), first)
+            })
+            .collect()
     }
 
     /// Table `index`'s rows are in; its indexes are being added.

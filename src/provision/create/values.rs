@@ -12,7 +12,7 @@
 //!   UTF-16, …), so nothing is ever converted;
 //! - everything else (dates, times, MySQL's JSON) as an escaped utf8mb4 string.
 //!
-//! FLOAT columns are read as `col + 0e0`: a FLOAT shown as text has six significant
+//! FLOAT columns are read as `col * 1e0`: a FLOAT shown as text has six significant
 //! digits on MariaDB, which does not always bring back the same float; widened to a
 //! double it is shown with all the digits it needs.
 
@@ -27,17 +27,18 @@ pub enum Kind {
     Number,
     /// FLOAT: read widened to a double, written bare.
     Float,
-    /// BINARY, VARBINARY, BLOBs, BIT and spatial types: hex.
+    /// BINARY, VARBINARY, BLOBs and spatial types: hex.
     Bytes,
+    /// BIT: hex in an `INSERT`, a number in a `LOAD DATA` file.
+    Bit,
     /// Text in the named character set (CHAR, VARCHAR, TEXTs, ENUM, SET, MariaDB JSON).
     Text(String),
     /// Anything else (temporal types, MySQL JSON): a utf8mb4 string.
     Other,
 }
 
-/// Types read as bytes besides blue's binary string types: BIT and the spatial types.
-const MORE_BYTES_TYPES: [&str; 9] = [
-    "bit",
+/// Types read as bytes besides blue's binary string types: the spatial types.
+const MORE_BYTES_TYPES: [&str; 8] = [
     "point",
     "linestring",
     "polygon",
@@ -57,6 +58,8 @@ impl Kind {
     pub fn of(data_type: &str, charset: Option<&str>) -> Kind {
         if data_type == "float" {
             Kind::Float
+        } else if data_type == "bit" {
+            Kind::Bit
         } else if NUMERIC_TYPES.contains(&data_type) {
             Kind::Number
         } else if BINARY_TYPES.contains(&data_type) || MORE_BYTES_TYPES.contains(&data_type) {
@@ -73,7 +76,8 @@ impl Kind {
     /// The expression that reads column `name` on blue.
     pub fn select(&self, name: &str) -> String {
         match self {
-            Kind::Float => format!("{} + 0e0", ident(name)),
+            // Times one, not plus zero: -0 + 0 is +0.
+            Kind::Float => format!("{} * 1e0", ident(name)),
             _ => ident(name),
         }
     }
@@ -85,11 +89,13 @@ impl Kind {
             return;
         };
         match self {
+            // A bare -0 is the integer 0: a double's sign needs the exponent.
+            Kind::Number | Kind::Float if value == b"-0" => out.push_str("-0e0"),
             Kind::Number | Kind::Float if is_number(value) => {
                 // Checked to be ASCII digits and signs just above.
                 out.push_str(&String::from_utf8_lossy(value));
             }
-            Kind::Number | Kind::Float | Kind::Bytes => write_hex("", value, out),
+            Kind::Number | Kind::Float | Kind::Bytes | Kind::Bit => write_hex("", value, out),
             Kind::Text(charset) => {
                 let introducer = format!("_{charset}");
                 let utf8 = matches!(charset.as_str(), "utf8mb4" | "utf8mb3" | "utf8");
@@ -230,6 +236,113 @@ impl Inserts {
     }
 }
 
+/// Builds the contents of a `LOAD DATA LOCAL INFILE` file (tab-separated, backslash
+/// escapes, `\N` for NULL, read `CHARACTER SET binary` so no byte is converted) and
+/// the statement that loads it. Values the file cannot carry as they are go through a
+/// user variable: BIT as a number, and temporal and JSON values as utf8mb4 text
+/// (MySQL builds no JSON from a binary string).
+#[derive(Debug)]
+pub struct LoadFile {
+    statement: String,
+    kinds: Vec<Kind>,
+    limit: usize,
+    data: Vec<u8>,
+    rows: u64,
+}
+
+impl LoadFile {
+    /// A file for `table` (`` `db`.`t` ``) and `columns`, handed out at about `limit`
+    /// bytes.
+    pub fn new(table: &str, columns: &[(String, Kind)], limit: usize) -> LoadFile {
+        let mut targets = Vec::new();
+        let mut sets = Vec::new();
+        for (i, (name, kind)) in columns.iter().enumerate() {
+            match kind {
+                Kind::Bit => {
+                    targets.push(format!("@v{i}"));
+                    sets.push(format!("{} = CAST(@v{i} AS UNSIGNED)", ident(name)));
+                }
+                Kind::Other => {
+                    targets.push(format!("@v{i}"));
+                    sets.push(format!("{} = CONVERT(@v{i} USING utf8mb4)", ident(name)));
+                }
+                _ => targets.push(ident(name)),
+            }
+        }
+        let mut statement = format!(
+            "LOAD DATA LOCAL INFILE 'rows' INTO TABLE {table} CHARACTER SET binary \
+             FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({})",
+            targets.join(", ")
+        );
+        if !sets.is_empty() {
+            statement.push_str(" SET ");
+            statement.push_str(&sets.join(", "));
+        }
+        LoadFile {
+            statement,
+            kinds: columns.iter().map(|(_, k)| k.clone()).collect(),
+            limit,
+            data: Vec::new(),
+            rows: 0,
+        }
+    }
+
+    /// The `LOAD DATA` statement.
+    pub fn statement(&self) -> &str {
+        &self.statement
+    }
+
+    /// Add one row; returns the file so far (with its row count) once it has reached
+    /// the limit.
+    pub fn push<'a>(
+        &mut self,
+        row: impl IntoIterator<Item = Option<&'a [u8]>>,
+    ) -> Option<(Vec<u8>, u64)> {
+        for (i, (kind, value)) in self.kinds.iter().zip(row).enumerate() {
+            if i > 0 {
+                self.data.push(b'\t');
+            }
+            match value {
+                None => self.data.extend_from_slice(b"\\N"),
+                Some(v) if *kind == Kind::Bit => {
+                    let n = v.iter().fold(0u64, |n, b| (n << 8) | u64::from(*b));
+                    self.data.extend_from_slice(n.to_string().as_bytes());
+                }
+                Some(v) => escape_field(v, &mut self.data),
+            }
+        }
+        self.data.push(b'\n');
+        self.rows += 1;
+        (self.data.len() >= self.limit)
+            .then(|| self.finish())
+            .flatten()
+    }
+
+    /// The file so far, with its row count, if it has any row.
+    pub fn finish(&mut self) -> Option<(Vec<u8>, u64)> {
+        if self.rows == 0 {
+            return None;
+        }
+        let rows = std::mem::take(&mut self.rows);
+        Some((std::mem::take(&mut self.data), rows))
+    }
+}
+
+/// A field with the bytes `LOAD DATA` would read as separators or escapes escaped.
+fn escape_field(value: &[u8], out: &mut Vec<u8>) {
+    out.reserve(value.len());
+    for &b in value {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            0 => out.extend_from_slice(b"\\0"),
+            b => out.push(b),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,7 +357,7 @@ mod tests {
     fn kinds_by_type_and_charset() {
         assert_eq!(Kind::of("bigint", None), Kind::Number);
         assert_eq!(Kind::of("float", None), Kind::Float);
-        assert_eq!(Kind::of("bit", None), Kind::Bytes);
+        assert_eq!(Kind::of("bit", None), Kind::Bit);
         assert_eq!(Kind::of("point", None), Kind::Bytes);
         assert_eq!(
             Kind::of("varchar", Some("latin1")),
@@ -252,7 +365,7 @@ mod tests {
         );
         assert_eq!(Kind::of("json", None), Kind::Other);
         assert_eq!(Kind::of("datetime", None), Kind::Other);
-        assert_eq!(Kind::Float.select("f"), "`f` + 0e0");
+        assert_eq!(Kind::Float.select("f"), "`f` * 1e0");
     }
 
     #[test]
@@ -264,6 +377,7 @@ mod tests {
             "decimals bare"
         );
         assert_eq!(lit(Kind::Number, Some(b"1 OR 1")), "X'31204f522031'");
+        assert_eq!(lit(Kind::Float, Some(b"-0")), "-0e0");
         assert_eq!(lit(Kind::Bytes, Some(b"\0'\\")), "X'00275c'");
         assert_eq!(lit(Kind::Bytes, Some(b"")), "X''");
         let utf8 = Kind::Text("utf8mb4".into());
@@ -285,6 +399,42 @@ mod tests {
             "_ucs2 X'0061'"
         );
         assert_eq!(lit(Kind::Other, Some(b"0000-00-00")), "'0000-00-00'");
+    }
+
+    #[test]
+    fn load_files_escape_what_load_data_reads() {
+        let cols = vec![
+            ("id".to_owned(), Kind::Number),
+            ("b".to_owned(), Kind::Bytes),
+            ("flags".to_owned(), Kind::Bit),
+            ("at".to_owned(), Kind::Other),
+        ];
+        let mut file = LoadFile::new("`db`.`t`", &cols, 1 << 20);
+        assert_eq!(
+            file.statement(),
+            "LOAD DATA LOCAL INFILE 'rows' INTO TABLE `db`.`t` CHARACTER SET binary \
+             FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' \
+             (`id`, `b`, @v2, @v3) SET `flags` = CAST(@v2 AS UNSIGNED), \
+             `at` = CONVERT(@v3 USING utf8mb4)"
+        );
+        assert_eq!(
+            file.push([
+                Some(&b"1"[..]),
+                Some(&b"a\tb\nc\\d\0\xff"[..]),
+                Some(&b"\x03\xff"[..]),
+                None
+            ]),
+            None
+        );
+        assert_eq!(
+            file.finish(),
+            Some((b"1\ta\\tb\\nc\\\\d\\0\xff\t1023\t\\N\n".to_vec(), 1))
+        );
+        assert_eq!(file.finish(), None);
+        let mut small = LoadFile::new("`db`.`t`", &cols, 4);
+        assert!(small
+            .push([Some(&b"12345"[..]), None, None, None])
+            .is_some());
     }
 
     #[test]

@@ -12,6 +12,9 @@
 #   benches/create.sh [SIZE_GB] [THREADS]     (default: 2 GB of data + indexes, 4 threads)
 #   ROUNDS=2 benches/create.sh …              (each tool twice, the order rotated per
 #                                              round: on a busy machine one run is noise)
+#   INSERTS=1 benches/create.sh …             (also create into a green started with
+#                                              --local-infile=0, where it loads with
+#                                              multi-row INSERTs, not LOAD DATA LOCAL)
 #
 # Sizes are decimal: 1 GB = 10^9 bytes, 1 MB = 10^6 bytes, as information_schema
 # reports them (data_length + index_length after ANALYZE TABLE).
@@ -260,7 +263,7 @@ mydumper_myloader() {
     rm -rf "$work/mydumper"
 }
 create() {
-    local snapshot copied
+    local snapshot copied method
     cat >"$work/create.toml" <<TOML
 [proxy]
 listen = "127.0.0.1:$(free_port)"
@@ -286,13 +289,15 @@ TOML
     # "copy: …" lines, the last once every table has its rows and indexes, then
     # replication; the parts are the times between those lines.
     snapshot=$(grep -m1 "snapshot at blue's GTID position" "$work/create.log" | awk '{ print $1 }' || true)
+    method=$(grep -m1 -o 'copying with .*' "$work/create.log" || true)
     copied=$(grep -E '^ *[0-9.]+ copy: ' "$work/create.log" | tail -1 | awk '{ print $1 }' || true)
     if [[ -n $snapshot && -n $copied ]]; then
         part[$key]=$(awk -v s="$snapshot" -v c="$copied" -v w="$(secs "$start")" 'BEGIN {
             printf "checks + schema + snapshot %.2f s + copy with indexes %.2f s + replication + catch-up %.2f s", s, c - s, w - c }')
     fi
+    part[$key]+=${method:+; $method}
     summary=$(grep 'created green' "$work/create.log" | cut -c10- || true)
-    cp "$work/create.log" "$out_dir/create-progress.$round.log"
+    cp "$work/create.log" "$out_dir/$key.log"
 }
 declare -A wall part checked cpu order
 # CPU seconds (user + system) of this script's finished child processes, as `times`
@@ -311,20 +316,21 @@ cores=$(nproc)
 loadavg=$(cut -d' ' -f1-3 /proc/loadavg)
 runs=0
 read -r -a blue_client <<<"$(client_opts blue)"
-# run KEY FUNCTION: times FUNCTION on a fresh green from the pristine data dir (the
-# same options for every tool), then checks green against blue.
+# run KEY FUNCTION [OPTION...]: times FUNCTION on a fresh green from the pristine data
+# dir (the same options for every tool, plus OPTIONs), then checks green against blue.
 run() {
-    local key=$1
+    local key=$1 function=$2
+    shift 2
     runs=$((runs + 1))
     order[$key]=$runs
     log "run $runs: $key"
     cp -a "$work/template" "$work/green-data"
-    start_server green "$work/green-data" 2 "${binlog_opts[@]}"
+    start_server green "$work/green-data" 2 "${binlog_opts[@]}" "$@"
     read -r -a green_client <<<"$(client_opts green)"
     start=$(now_us)
     times >"$work/times"
     cpu_before=("$(children_cpu "$work/times")" "$(server_cpu blue)" "$(server_cpu green)")
-    if "$2" 2>"$work/$key.failure"; then
+    if "$function" 2>"$work/$key.failure"; then
         wall[$key]=$(secs "$start")
         times >"$work/times"
         cpu[$key]=$(awk -v t0="${cpu_before[0]}" -v b0="${cpu_before[1]}" -v g0="${cpu_before[2]}" \
@@ -342,11 +348,13 @@ run() {
     stop_server green
     rm -rf "$work/green-data" "$work/mydumper"
 }
+# NAME:FUNCTION[:GREEN OPTION]
 tools=(mariadb-dump:mariadb_dump mydumper:mydumper_myloader create:create)
+[[ -n ${INSERTS:-} ]] && tools+=(create-inserts:create:--local-infile=0)
 for round in $(seq "$rounds"); do
-    for i in 0 1 2; do
-        tool=${tools[(i + round - 1) % 3]}
-        run "${tool%%:*}.$round" "${tool##*:}"
+    for i in "${!tools[@]}"; do
+        IFS=: read -r name function option <<<"${tools[(i + round - 1) % ${#tools[@]}]}"
+        run "$name.$round" "$function" ${option:+"$option"}
     done
 done
 
@@ -376,6 +384,8 @@ report="$out_dir/create.md"
         row "mariadb-dump --single-transaction \| mariadb" "mariadb-dump.$round" 1
         row "mydumper --trx-consistency-only --rows 100000 + myloader" "mydumper.$round" "$threads"
         row "switchyard create (copy + replication from the snapshot + catch-up)" "create.$round" "$threads"
+        [[ -n ${INSERTS:-} ]] &&
+            row "switchyard create, green --local-infile=0" "create-inserts.$round" "$threads"
     done
     echo
     echo "switchyard create said (last run): ${summary:-(no summary line)}"

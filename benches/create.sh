@@ -335,7 +335,7 @@ run() {
         times >"$work/times"
         cpu[$key]=$(awk -v t0="${cpu_before[0]}" -v b0="${cpu_before[1]}" -v g0="${cpu_before[2]}" \
             -v t="$(children_cpu "$work/times")" -v b="$(server_cpu blue)" -v g="$(server_cpu green)" \
-            'BEGIN { printf "%.1f / %.1f / %.1f", t - t0, b - b0, g - g0 }')
+            'BEGIN { printf "%.1f + %.1f + %.1f = %.1f", t - t0, b - b0, g - g0, t - t0 + b - b0 + g - g0 }')
         checked[$key]=$(check "$key")
         [[ ${checked[$key]} == ok* ]] || failed=1
     else
@@ -375,10 +375,10 @@ report="$out_dir/create.md"
     echo "- data: sysbench oltp_read_write, $tables tables, $total_rows rows, $bytes bytes data + indexes ($mb MB; data, index: ${blue_data/$'\t'/, }); mydumper's dump: $dump_size bytes"
     echo "- runs: $rounds round(s) of the three tools, the order rotated per round (column run)"
     echo "- threads: $threads for mydumper, myloader and create; mariadb-dump and mariadb use one connection"
-    echo "- rows/s and MB/s: blue's rows and data + index size over the wall time; CPU s: user + system of the tools' processes and of each server during the run"
+    echo "- rows/s and MB/s: blue's rows and data + index size over the wall time; CPU s: user + system of the tools' processes and of each server during the run (on a shared machine steadier than the wall time)"
     echo "- checks: COUNT(*) and CHECKSUM TABLE of every table on green against blue; green's @@gtid_binlog_pos"
     echo
-    echo "| tool | run | threads | wall s | rows/s | MB/s | CPU s: tools / blue / green | parts | green vs blue |"
+    echo "| tool | run | threads | wall s | rows/s | MB/s | CPU s: tools + blue + green | parts | green vs blue |"
     echo "|---|---|---|---|---|---|---|---|---|"
     for round in $(seq "$rounds"); do
         row "mariadb-dump --single-transaction \| mariadb" "mariadb-dump.$round" 1

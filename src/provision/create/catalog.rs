@@ -68,6 +68,8 @@ pub struct CopyTable {
     pub bytes: u64,
     /// Not InnoDB (or another engine a consistent snapshot covers).
     pub engine: String,
+    /// It has an AUTO_INCREMENT column.
+    pub auto_increment: bool,
 }
 
 impl CopyTable {
@@ -175,8 +177,9 @@ pub async fn read(blue: &mut Control) -> Result<Catalog, ControlError> {
             Some(((text(r, 0)?, text(r, 1)?), (n(2), n(3), text(r, 4)?)))
         })
         .collect();
-    // (schema, table, column) → (charset, generated)
-    let extra: HashMap<(String, String, String), (Option<String>, bool)> = blue
+    // (schema, table, column) → (charset, generated, auto_increment)
+    #[allow(clippy::type_complexity)]
+    let extra: HashMap<(String, String, String), (Option<String>, bool, bool)> = blue
         .query_rows(
             "column charsets",
             &format!(
@@ -196,9 +199,10 @@ pub async fn read(blue: &mut Control) -> Result<Catalog, ControlError> {
             ]
             .iter()
             .any(|g| extra.contains(g));
+            let auto_increment = extra.contains("AUTO_INCREMENT");
             Some((
                 (text(r, 0)?, text(r, 1)?, text(r, 2)?),
-                (text(r, 3), generated),
+                (text(r, 3), generated, auto_increment),
             ))
         })
         .collect();
@@ -211,12 +215,14 @@ pub async fn read(blue: &mut Control) -> Result<Catalog, ControlError> {
             .get(&(table.schema.clone(), table.name.clone()))
             .cloned()
             .unwrap_or_default();
+        let mut auto_increment = false;
         let copied = table
             .columns
             .iter()
             .filter_map(|c| {
                 let key = (table.schema.clone(), table.name.clone(), c.name.clone());
-                let (charset, generated) = extra.get(&key).cloned().unwrap_or_default();
+                let (charset, generated, auto) = extra.get(&key).cloned().unwrap_or_default();
+                auto_increment |= auto;
                 (!generated).then(|| (c.name.clone(), Kind::of(&c.data_type, charset.as_deref())))
             })
             .collect();
@@ -226,6 +232,7 @@ pub async fn read(blue: &mut Control) -> Result<Catalog, ControlError> {
             rows,
             bytes,
             engine,
+            auto_increment,
         });
     }
     let mut lists = Vec::new();

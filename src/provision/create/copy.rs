@@ -143,11 +143,11 @@ async fn plan(
 ) -> Result<(VecDeque<Job>, Vec<usize>), CreateError> {
     let mut order: Vec<usize> = (0..tables.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(tables[i].bytes));
-    let mut jobs = VecDeque::new();
+    let mut per_table: Vec<VecDeque<Job>> = Vec::new();
     let mut counts = vec![0; tables.len()];
     for table in order {
         let t = &tables[table];
-        let before = jobs.len();
+        let mut jobs = VecDeque::new();
         if t.table.key.is_empty() {
             jobs.push_back(Job::Whole { table });
         } else if t.integer_key() {
@@ -178,7 +178,18 @@ async fn plan(
         } else {
             jobs.push_back(Job::Walk { table });
         }
-        counts[table] = jobs.len() - before;
+        counts[table] = jobs.len();
+        per_table.push(jobs);
+    }
+    // Round robin over the tables, biggest first: workers load different tables at
+    // once where they can (no two fight over one table's locks and pages).
+    let mut jobs = VecDeque::new();
+    while per_table.iter().any(|q| !q.is_empty()) {
+        for queue in &mut per_table {
+            if let Some(job) = queue.pop_front() {
+                jobs.push_back(job);
+            }
+        }
     }
     Ok((jobs, counts))
 }
@@ -209,6 +220,8 @@ pub enum Loader {
     /// `LOAD DATA LOCAL INFILE` with the rows as the file: no SQL parsing per value
     /// (green's `local_infile` is on).
     LoadData,
+    /// `LoadData`, one worker at a time (see [`load`]); the others `Insert`.
+    LoadDataAlone,
     /// Multi-row `INSERT`s.
     Insert,
 }
@@ -221,7 +234,10 @@ enum Payload<'a> {
 
 /// What the workers share.
 struct Shared {
-    loader: Loader,
+    /// Per table.
+    loaders: Vec<Loader>,
+    /// Per table: a worker is loading it by `LoadDataAlone`.
+    loading: Vec<AtomicBool>,
     tables: Arc<Vec<CopyTable>>,
     indexes: Vec<Option<String>>,
     queue: Mutex<VecDeque<Job>>,
@@ -246,6 +262,7 @@ pub async fn copy(
     chunk_rows: u64,
     max_allowed_packet: usize,
     loader: Loader,
+    autoinc_lock_mode: u8,
     progress: Arc<Progress>,
 ) -> Result<(), CreateError> {
     let mut readers = snapshot.readers;
@@ -254,7 +271,20 @@ pub async fn copy(
     };
     let (jobs, counts) = plan(first, &tables, chunk_rows).await?;
     let shared = Arc::new(Shared {
-        loader,
+        loaders: tables
+            .iter()
+            .map(|t| {
+                // A bulk insert into a table with an AUTO_INCREMENT column holds the
+                // table's AUTO-INC lock to its end unless the lock mode is 2
+                // (interleaved): loads of one table by several workers would queue.
+                if loader == Loader::LoadData && t.auto_increment && autoinc_lock_mode != 2 {
+                    Loader::LoadDataAlone
+                } else {
+                    loader
+                }
+            })
+            .collect(),
+        loading: tables.iter().map(|_| AtomicBool::new(false)).collect(),
         remaining: counts.into_iter().map(AtomicUsize::new).collect(),
         tables,
         indexes,
@@ -402,11 +432,41 @@ async fn load(
     index: usize,
     rows: &[Row],
 ) -> Result<(), CreateError> {
+    // A table whose loads by LOAD DATA would queue on its AUTO-INC lock takes one at a
+    // time: a worker that finds it taken sends INSERTs instead of waiting.
+    let solo = &shared.loading[index];
+    let loader = match shared.loaders[index] {
+        Loader::LoadDataAlone => {
+            if solo
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                Loader::LoadDataAlone
+            } else {
+                Loader::Insert
+            }
+        }
+        other => other,
+    };
+    let loaded = load_as(shared, green, index, rows, loader).await;
+    if loader == Loader::LoadDataAlone {
+        solo.store(false, Ordering::Release);
+    }
+    loaded
+}
+
+async fn load_as(
+    shared: &Shared,
+    green: &mut Control,
+    index: usize,
+    rows: &[Row],
+    loader: Loader,
+) -> Result<(), CreateError> {
     let t = &shared.tables[index];
     let name = t.table.sql_name();
     let mut bytes = 0u64;
-    match shared.loader {
-        Loader::LoadData => {
+    match loader {
+        Loader::LoadData | Loader::LoadDataAlone => {
             let mut file = LoadFile::new(&name, &t.copied, FILE_BYTES);
             for row in rows {
                 if let Some((data, n)) = file.push(values(t, row, &mut bytes)?) {

@@ -372,6 +372,17 @@ impl Run<'_> {
             .first()
             .and_then(|r| text(r, 0))
             .is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("ON"));
+        let autoinc_lock_mode: u8 = self
+            .green
+            .query_rows(
+                "innodb_autoinc_lock_mode",
+                "SELECT @@GLOBAL.innodb_autoinc_lock_mode",
+            )
+            .await?
+            .first()
+            .and_then(|r| text(r, 0))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
         let loader = if local_infile {
             copy::Loader::LoadData
         } else {
@@ -393,7 +404,7 @@ impl Run<'_> {
             snapshot.lock_held.as_secs_f64() * 1000.0,
             snapshot.readers.len(),
             match loader {
-                copy::Loader::LoadData => "LOAD DATA LOCAL",
+                copy::Loader::LoadData | copy::Loader::LoadDataAlone => "LOAD DATA LOCAL",
                 copy::Loader::Insert => "multi-row INSERTs (green's local_infile is off)",
             }
         ));
@@ -410,6 +421,7 @@ impl Run<'_> {
             self.options.chunk_rows,
             packet,
             loader,
+            autoinc_lock_mode,
             Arc::clone(&self.progress),
         )
         .await;

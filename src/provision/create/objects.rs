@@ -314,6 +314,10 @@ pub async fn accounts(
         .collect();
     let mut creates = Vec::new();
     for account in &wanted {
+        // MariaDB's PUBLIC stands for every account: it is granted to, never created.
+        if account.role && account.user.eq_ignore_ascii_case("PUBLIC") {
+            continue;
+        }
         let sql = if account.role {
             format!("CREATE ROLE {}", account.sql())
         } else {

@@ -283,10 +283,16 @@ impl Progress {
                 } else if let Some(b) = bar {
                     b.set_length(t.rows_estimate.max(rows).max(1));
                     b.set_position(rows);
-                    b.set_message(rate_text(
-                        t.bytes.load(Ordering::Relaxed),
-                        rows,
-                        b.elapsed().as_secs_f64(),
+                    let seconds = b.elapsed().as_secs_f64();
+                    let left = t.rows_estimate.saturating_sub(rows);
+                    let eta = if rows > 0 && seconds > 0.0 {
+                        format!(", eta {:.0}s", left as f64 * seconds / rows as f64)
+                    } else {
+                        String::new()
+                    };
+                    b.set_message(format!(
+                        "{}{eta}",
+                        rate_text(t.bytes.load(Ordering::Relaxed), rows, seconds)
                     ));
                 }
             }

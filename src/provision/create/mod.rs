@@ -261,7 +261,7 @@ impl Run<'_> {
         s.triggers = objects::triggers(&mut self.blue, &mut self.green, &catalog).await?;
         s.events = objects::events(&mut self.blue, &mut self.green, &catalog).await?;
         self.progress.say(&format!(
-            "made {} triggers and {} events (disabled on green) ",
+            "made {} triggers and {} events (disabled on green)",
             s.triggers, s.events
         ));
         self.compare_schemas().await?;

@@ -951,6 +951,7 @@ fn creates_an_11_8_green_from_a_10_11_blue() {
         blue,
         green,
         dir: None,
+        server_args: Vec::new(),
     })
     .unwrap_or_else(|e| panic!("cannot start the 10.11/11.8 pair: {e}"));
     sql(&pair.blue, SMALL_FIXTURE);

@@ -175,6 +175,7 @@ fn cross_version_pair_replicates() {
         blue: blue.clone(),
         green: green.clone(),
         dir: None,
+        server_args: Vec::new(),
     })
     .expect("pair");
     assert_ne!(

@@ -23,6 +23,7 @@ async fn switchover_to_mariadb_11_8_and_back_under_load() {
             blue,
             green,
             dir: None,
+            server_args: Vec::new(),
         })
     })
     .unwrap_or_else(|e| panic!("cannot start the 10.11/11.8 pair: {e}"));

@@ -27,6 +27,9 @@ pub struct PairOptions {
     /// Where the servers' files go; `None` → a fresh temp dir, removed on drop.
     /// A given dir is kept, and must not already hold `blue/` or `green/`.
     pub dir: Option<PathBuf>,
+    /// More server options for both servers, after the testbed's own (a later option
+    /// wins): e.g. `--max-connections=12000` for a benchmark with many sessions.
+    pub server_args: Vec<String>,
 }
 
 impl PairOptions {
@@ -37,6 +40,7 @@ impl PairOptions {
             blue: build.clone(),
             green: build,
             dir: None,
+            server_args: Vec::new(),
         })
     }
 }
@@ -94,6 +98,8 @@ impl Pair {
         let mut green = prepare("green", 2, opts.green, dir.path(), &green_template)?;
         blue.set_tls(tls.clone());
         green.set_tls(tls);
+        blue.set_extra_args(opts.server_args.clone());
+        green.set_extra_args(opts.server_args);
         blue.spawn()?;
         green.spawn()?;
         blue.wait_ready_retrying_port()?;

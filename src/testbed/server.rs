@@ -41,6 +41,8 @@ pub struct Server {
     binlog: bool,
     /// TLS options the server starts with, if any.
     tls: Option<ServerTls>,
+    /// Options after the testbed's own ([`super::PairOptions::server_args`]).
+    extra_args: Vec<String>,
     child: Option<Child>,
 }
 
@@ -64,6 +66,7 @@ impl Server {
             dir: dir.to_path_buf(),
             binlog,
             tls: None,
+            extra_args: Vec::new(),
             child: None,
         }
     }
@@ -71,6 +74,11 @@ impl Server {
     /// Start (next time) with these TLS options.
     pub(crate) fn set_tls(&mut self, tls: Option<ServerTls>) {
         self.tls = tls;
+    }
+
+    /// Start (next time) with these options after the testbed's own.
+    pub(crate) fn set_extra_args(&mut self, args: Vec<String>) {
+        self.extra_args = args;
     }
 
     /// The TLS options the server starts with, if any.
@@ -360,6 +368,7 @@ impl Server {
         );
         args.extend(self.build.server_path_args());
         args.extend(self.tls.iter().flat_map(ServerTls::server_args));
+        args.extend(self.extra_args.iter().cloned());
         args
     }
 

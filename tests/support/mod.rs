@@ -98,6 +98,7 @@ pub fn pair_options(flavor: Flavor) -> PairOptions {
                 blue,
                 green,
                 dir: None,
+                server_args: Vec::new(),
             }
         }
         Flavor::MySql => {
@@ -106,6 +107,7 @@ pub fn pair_options(flavor: Flavor) -> PairOptions {
                 blue: build.clone(),
                 green: build,
                 dir: None,
+                server_args: Vec::new(),
             }
         }
     }

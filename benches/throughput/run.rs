@@ -155,10 +155,11 @@ fn certificates(dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// MySQL's `caching_sha2_password` lets a plaintext client in only once its cache holds
-/// the account (else full authentication needs TLS or the server's RSA key, which
-/// sysbench's libmariadb does not ask for): one login over TLS with the build's own
-/// client fills it.
+/// MySQL's `caching_sha2_password` lets a plaintext client in at once only from its
+/// cache; on a miss the client must fetch the server's RSA key, which libmariadb does
+/// and libmysqlclient (without `get-server-public-key`, which sysbench never sets) does
+/// not. One login over TLS with the build's own client fills the cache, so sysbench
+/// logs in with either library.
 fn warm_sha2_cache(pair: &Pair) -> Result<(), String> {
     let (host, port) = pair
         .blue

@@ -127,6 +127,12 @@ fn main() {
     for (tool, package) in [("sysbench", "sysbench"), ("haproxy", "haproxy")] {
         common::require_tool(tool, package).unwrap_or_else(|e| common::fail(e));
     }
+    // Every flavor's build is found before the first one runs for ten minutes.
+    for &flavor in &knobs.flavors {
+        if let Err(e) = common::bed::build(flavor) {
+            common::fail(format!("{e} (FLAVORS=mariadb measures MariaDB alone)"));
+        }
+    }
     let mut machine = machine::describe(&[
         ("sysbench", machine::output("sysbench", &["--version"])),
         ("HAProxy", machine::output("haproxy", &["-v"])),

@@ -26,7 +26,7 @@ mod estimates;
 mod walk;
 
 use std::hint::black_box;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use bytes::BytesMut;
 use criterion::{BatchSize, BenchmarkGroup, Criterion, Throughput};
@@ -73,6 +73,7 @@ fn main() {
         );
     }
     let answers = data::read().unwrap_or_else(|e| common::fail(e));
+    let started = SystemTime::now();
     let seconds = env_number("HOT_PATH_SECONDS", 3).max(1);
     let criterion_dir = common::report::dir().with_file_name("criterion");
     // The folder is given, not left to criterion's guess, so the report knows where
@@ -90,7 +91,7 @@ fn main() {
     statements(&mut c.benchmark_group("scan"), &mut cases);
     ok_packets(&mut c.benchmark_group("ok"), &answers, &mut cases);
     c.final_summary();
-    write_report(&criterion_dir, &answers, &cases);
+    write_report(&criterion_dir, started, &answers, &cases);
 }
 
 /// The answers that are result sets, with their logical packets (sequence ids from 1).
@@ -259,7 +260,12 @@ fn ok_packets(g: &mut Group, answers: &[Answer], cases: &mut Vec<Case>) {
     }
 }
 
-fn write_report(criterion_dir: &std::path::Path, answers: &[Answer], cases: &[Case]) {
+fn write_report(
+    criterion_dir: &std::path::Path,
+    started: SystemTime,
+    answers: &[Answer],
+    cases: &[Case],
+) {
     let version = answers
         .iter()
         .find(|a| a.name == "version")
@@ -285,7 +291,7 @@ fn write_report(criterion_dir: &std::path::Path, answers: &[Answer], cases: &[Ca
     );
     let mut rows = Vec::new();
     for case in cases {
-        let row = match estimates::read(criterion_dir, case.group, &case.name) {
+        let row = match estimates::read(criterion_dir, case.group, &case.name, started) {
             Ok(e) => vec![
                 format!("{}/{}", case.group, case.name),
                 case.input.clone(),

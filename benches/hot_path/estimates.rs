@@ -2,6 +2,7 @@
 //! `<criterion dir>/<group>/<name>/new/estimates.json` after the run.
 
 use std::path::Path;
+use std::time::SystemTime;
 
 /// Time per iteration in nanoseconds: the point estimate and its 95 % interval.
 pub struct Estimate {
@@ -11,9 +12,16 @@ pub struct Estimate {
 }
 
 /// The estimate criterion prints: the slope of the linear fit when it sampled that
-/// way, else the mean.
-pub fn read(dir: &Path, group: &str, name: &str) -> Result<Estimate, String> {
+/// way, else the mean. An estimate written before `since` is from another run (this
+/// one filtered the benchmark out) and is not taken.
+pub fn read(dir: &Path, group: &str, name: &str, since: SystemTime) -> Result<Estimate, String> {
     let path = dir.join(group).join(name).join("new/estimates.json");
+    let written = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if written < since {
+        return Err(format!("{}: from an earlier run", path.display()));
+    }
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let json: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;

@@ -8,7 +8,8 @@
 //! 2. while they idle, the p50/p99 of a few active clients' point selects (closed
 //!    loop), against the same with no idle sessions;
 //! 3. connection set-up: connect + log in + `SELECT 1` + quit by concurrent
-//!    connectors, straight to the server, through HAProxy and through the proxy.
+//!    connectors, straight to the server, through HAProxy and through the proxy, in
+//!    three rounds of rotated order.
 //!
 //! Writes `target/bench/scale.md` and `scale-rss.svg`.
 //!
@@ -31,6 +32,8 @@ use std::process::Command;
 use common::{bed, machine, proc_stats};
 use switchyard::testbed::{free_port, Flavor};
 
+/// Rounds of the connection set-up measurement.
+const ROUNDS: usize = 3;
 /// Clients running point selects while the sessions idle.
 const ACTIVE: usize = 4;
 /// Set only in the re-executed benchmark, whose open-file limit is already raised.
@@ -139,16 +142,32 @@ fn main() {
         runs.push((p.name.clone(), run));
     }
 
-    eprintln!("connection set-up, {connectors} connectors, {secs} s each");
-    let mut setups = Vec::new();
-    for (name, target) in [
+    eprintln!("connection set-up, {connectors} connectors, {secs} s each, in {ROUNDS} rounds");
+    let targets = [
         ("direct", server_port),
         ("haproxy", haproxy.port),
         ("switchyard", proxy.port),
-    ] {
-        let s = runtime.block_on(client::setups(target, connectors, secs));
-        eprintln!("  {name}: {:.0} connections/s", s.per_sec);
-        setups.push((name.to_owned(), s));
+    ];
+    let mut setups: Vec<(String, client::Setups)> = targets
+        .iter()
+        .map(|(name, _)| (name.to_string(), client::Setups::default()))
+        .collect();
+    // Rounds in rotated order, so a change in the machine's load falls on every target.
+    for round in 0..ROUNDS {
+        for i in 0..targets.len() {
+            let t = (i + round) % targets.len();
+            let (_, port) = targets[t];
+            let s = runtime.block_on(client::setups(
+                port,
+                connectors,
+                secs / ROUNDS as f64,
+                round == 0,
+            ));
+            setups[t].1.merge(s);
+        }
+    }
+    for (name, s) in &setups {
+        eprintln!("  {name}: {:.0} connections/s", s.per_sec());
     }
 
     let machine = machine::describe(&[

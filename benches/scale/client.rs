@@ -148,55 +148,62 @@ pub async fn point_selects(conns: &mut [Conn], secs: f64) -> Latency {
 }
 
 /// What connecting clients saw.
+#[derive(Default)]
 pub struct Setups {
     /// Connect + log in, per connection, milliseconds.
     pub connect_ms: Vec<f64>,
-    pub per_sec: f64,
+    /// Seconds measured.
+    pub secs: f64,
     pub errors: usize,
     pub first_error: Option<String>,
 }
 
+impl Setups {
+    pub fn per_sec(&self) -> f64 {
+        self.connect_ms.len() as f64 / self.secs
+    }
+
+    /// Adds another measurement of the same target.
+    pub fn merge(&mut self, other: Setups) {
+        self.connect_ms.extend(other.connect_ms);
+        self.secs += other.secs;
+        self.errors += other.errors;
+        self.first_error = self.first_error.take().or(other.first_error);
+    }
+}
+
 /// `connectors` clients each connect, log in, run `SELECT 1` and quit, over and over
-/// for `secs`.
-pub async fn setups(port: u16, connectors: usize, secs: f64) -> Setups {
-    // Warm-up: the server's thread pool grows to the connectors.
-    let warm_up = Instant::now() + Duration::from_secs_f64(secs.min(1.0));
-    let warm = (0..connectors).map(|_| async move {
-        while Instant::now() < warm_up {
-            if setup_once(port).await.is_err() {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        }
-    });
-    futures_util::future::join_all(warm).await;
+/// for `secs` (after as long again, at most 1 s, unmeasured when `warm_up`).
+pub async fn setups(port: u16, connectors: usize, secs: f64, warm_up: bool) -> Setups {
+    if warm_up {
+        // The server's thread pool grows to the connectors.
+        let _ = connect_loop(port, connectors, secs.min(1.0)).await;
+    }
+    connect_loop(port, connectors, secs).await
+}
+
+async fn connect_loop(port: u16, connectors: usize, secs: f64) -> Setups {
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
     let start = Instant::now();
     let runs = (0..connectors).map(|_| async move {
-        let (mut times, mut errors, mut first_error) = (Vec::new(), 0, None);
+        let mut one = Setups::default();
         while Instant::now() < deadline {
             match setup_once(port).await {
-                Ok(ms) => times.push(ms),
+                Ok(ms) => one.connect_ms.push(ms),
                 Err(e) => {
-                    errors += 1;
-                    first_error.get_or_insert(e);
+                    one.errors += 1;
+                    one.first_error.get_or_insert(e);
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
             }
         }
-        (times, errors, first_error)
+        one
     });
-    let mut all = Setups {
-        connect_ms: Vec::new(),
-        per_sec: 0.0,
-        errors: 0,
-        first_error: None,
-    };
-    for (times, errors, first_error) in futures_util::future::join_all(runs).await {
-        all.connect_ms.extend(times);
-        all.errors += errors;
-        all.first_error = all.first_error.or(first_error);
+    let mut all = Setups::default();
+    for one in futures_util::future::join_all(runs).await {
+        all.merge(one);
     }
-    all.per_sec = all.connect_ms.len() as f64 / start.elapsed().as_secs_f64();
+    all.secs = start.elapsed().as_secs_f64();
     all
 }
 

@@ -141,10 +141,16 @@ pub fn admin_socket(pair: &Pair, name: &str) -> PathBuf {
 /// front of `backend` (`host:port`). `maxconn 9000`: two descriptors per connection
 /// must fit the open-file limit (often 20,000).
 pub fn haproxy(pair: &Pair, backend: &str) -> Result<Process, String> {
+    haproxy_with_maxconn(pair, backend, 9000)
+}
+
+/// [`haproxy`] with its global `maxconn`: HAProxy wants `2 × maxconn + 17` descriptors
+/// and refuses to start when the open-file limit is lower.
+pub fn haproxy_with_maxconn(pair: &Pair, backend: &str, maxconn: usize) -> Result<Process, String> {
     super::require_tool("haproxy", "haproxy")?;
     let port = free_port();
     let config = format!(
-        "global\n  maxconn 9000\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 1h\n  timeout server 1h\nlisten mysql\n  bind 127.0.0.1:{port}\n  server blue {backend}\n"
+        "global\n  maxconn {maxconn}\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 1h\n  timeout server 1h\nlisten mysql\n  bind 127.0.0.1:{port}\n  server blue {backend}\n"
     );
     let path = pair.dir().join("haproxy.cfg");
     fs::write(&path, config).map_err(|e| format!("{}: {e}", path.display()))?;

@@ -64,6 +64,32 @@ impl ProcStats {
     }
 }
 
+/// The descriptors a process has open now.
+pub fn open_fds(pid: u32) -> Result<usize, String> {
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|dir| dir.count())
+        .map_err(|e| format!("process {pid}: {e}"))
+}
+
+/// A process's open-file limit, `(soft, hard)`, from `/proc/PID/limits` (`u64::MAX`
+/// for unlimited).
+pub fn fd_limit(pid: &str) -> Result<(u64, u64), String> {
+    let limits = fs::read_to_string(format!("/proc/{pid}/limits"))
+        .map_err(|e| format!("process {pid}: {e}"))?;
+    let line = limits
+        .lines()
+        .find_map(|l| l.strip_prefix("Max open files"))
+        .ok_or_else(|| format!("process {pid}: no open-file limit"))?;
+    let mut values = line.split_whitespace().map(|v| match v {
+        "unlimited" => Some(u64::MAX),
+        v => v.parse().ok(),
+    });
+    match (values.next().flatten(), values.next().flatten()) {
+        (Some(soft), Some(hard)) => Ok((soft, hard)),
+        _ => Err(format!("process {pid}: unreadable open-file limit")),
+    }
+}
+
 /// The number of a `Name:  value [kB]` line of a `/proc/…/status` file, 0 if absent.
 fn status_field(status: &str, name: &str) -> u64 {
     status

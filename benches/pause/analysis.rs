@@ -17,11 +17,14 @@ pub struct Seen {
     pub max_ms: f64,
     pub max_read_ms: f64,
     pub max_write_ms: f64,
-    /// Slowest statement answered during the pre-open part of the precheck.
+    /// Slowest statement answered during the pre-open part of the precheck, and the
+    /// 99th percentile of those.
     pub pre_open_max_ms: f64,
-    /// Slowest statement answered in a span as long just before the switchover began
-    /// (the pre-open's control).
+    pub pre_open_p99_ms: f64,
+    /// The same in a span as long just before the switchover began (the control: a
+    /// longer span has a higher maximum whatever runs in it).
     pub before_max_ms: f64,
+    pub before_p99_ms: f64,
     /// Slowest statement answered during the rest of the precheck (the guardrails).
     pub guardrails_max_ms: f64,
     /// Slowest statement due after the gate opened (sessions moving to the new side).
@@ -50,13 +53,22 @@ fn slowest(samples: &[Sample], from: f64, to: f64, kind: Option<Kind>) -> f64 {
         .fold(0.0, f64::max)
 }
 
-/// Slowest statement answered within `from..to`, ms.
-fn slowest_answered(samples: &[Sample], from: f64, to: f64) -> f64 {
-    samples
+/// Latencies of the statements answered within `from..to`, ms, sorted.
+fn answered(samples: &[Sample], from: f64, to: f64) -> Vec<f64> {
+    let mut ms: Vec<f64> = samples
         .iter()
         .filter(|s| s.done >= from && s.done <= to)
         .map(|s| s.latency() * 1000.0)
-        .fold(0.0, f64::max)
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    ms
+}
+
+/// The `p`th percentile (nearest rank) of sorted `ms`; NaN if empty.
+fn rank(ms: &[f64], p: usize) -> f64 {
+    ms.get(ms.len().saturating_sub(1) * p / 100)
+        .copied()
+        .unwrap_or(f64::NAN)
 }
 
 /// Longest gap between consecutive completions (`done`, sorted) that overlaps
@@ -85,6 +97,17 @@ pub fn seen(samples: &[Sample], done: &[f64], switch: &Switch) -> Seen {
     let precheck = mark(switch, "precheck").unwrap_or(from);
     let pre_open = mark(switch, "pre_open");
     let after_pre_open = mark(switch, "draining").unwrap_or(to);
+    // The pre-open and, as a control, a span as long before the switchover began.
+    let (during, before) = match pre_open {
+        Some(p) => {
+            let span = (after_pre_open - p).max(0.05);
+            (
+                answered(samples, p, after_pre_open),
+                answered(samples, from - MARGIN - span, from - MARGIN),
+            )
+        }
+        None => (Vec::new(), Vec::new()),
+    };
     let mut errors: Vec<(u16, usize)> = Vec::new();
     for s in samples
         .iter()
@@ -100,16 +123,14 @@ pub fn seen(samples: &[Sample], done: &[f64], switch: &Switch) -> Seen {
         max_ms: slowest(samples, from, to, None),
         max_read_ms: slowest(samples, from, to, Some(Kind::Read)),
         max_write_ms: slowest(samples, from, to, Some(Kind::Write)),
-        pre_open_max_ms: pre_open
-            .map(|p| slowest_answered(samples, p, after_pre_open))
-            .unwrap_or(f64::NAN),
-        before_max_ms: pre_open
-            .map(|p| {
-                let span = (after_pre_open - p).max(0.05);
-                slowest_answered(samples, from - MARGIN - span, from - MARGIN)
-            })
-            .unwrap_or(f64::NAN),
-        guardrails_max_ms: slowest_answered(samples, precheck, pre_open.unwrap_or(after_pre_open)),
+        pre_open_max_ms: rank(&during, 100),
+        pre_open_p99_ms: rank(&during, 99),
+        before_max_ms: rank(&before, 100),
+        before_p99_ms: rank(&before, 99),
+        guardrails_max_ms: rank(
+            &answered(samples, precheck, pre_open.unwrap_or(after_pre_open)),
+            100,
+        ),
         after_open_max_ms: mark(switch, "done")
             .map(|open| {
                 samples

@@ -127,33 +127,34 @@ fn pre_open_table(report: &mut Report, runs: &[SizeRun]) {
     let rows: Vec<Vec<String>> = runs
         .iter()
         .map(|r| {
-            let first = r.seen.first();
-            let later: Vec<f64> = r.seen.iter().skip(1).map(|s| s.pre_open_max_ms).collect();
-            let guard: Vec<f64> = r.seen.iter().map(|s| s.guardrails_max_ms).collect();
-            let before: Vec<f64> = r.seen.iter().map(|s| s.before_max_ms).collect();
+            let of = |f: fn(&super::analysis::Seen) -> f64| -> Vec<f64> {
+                r.seen.iter().map(f).collect()
+            };
             let took: Vec<f64> = r.switches.iter().map(pre_open_ms).collect();
             vec![
                 r.sessions.to_string(),
                 dist(&took),
-                first.map_or("–".into(), |s| format!("{:.1}", s.pre_open_max_ms)),
-                dist(&later),
-                dist(&before),
-                dist(&guard),
-                format!("{:.1}", r.outside.p99_ms),
-                format!("{:.1}", r.outside.max_ms),
+                r.seen.first().map_or("–".into(), |s| {
+                    format!("{:.1} / {:.1}", s.pre_open_p99_ms, s.pre_open_max_ms)
+                }),
+                dist(&of(|s| s.pre_open_p99_ms)),
+                dist(&of(|s| s.before_p99_ms)),
+                dist(&of(|s| s.pre_open_max_ms)),
+                dist(&of(|s| s.before_max_ms)),
+                dist(&of(|s| s.guardrails_max_ms)),
             ]
         })
         .collect();
     report.table(
         &[
             "sessions",
-            "pre-open took, ms (median / p90 / max)",
-            "slowest statement during pre-open, 1st switchover, ms",
-            "same, later switchovers (median / p90 / max)",
-            "control: as long a span just before each switchover (median / p90 / max)",
-            "slowest during the guardrails (median / p90 / max)",
-            "outside p99, ms",
-            "outside max, ms",
+            "pre-open took, ms",
+            "1st switchover: p99 / max during pre-open, ms",
+            "p99 during pre-open, ms",
+            "p99 control, ms",
+            "max during pre-open, ms",
+            "max control, ms",
+            "max during the guardrails, ms",
         ],
         &rows,
     );
@@ -202,7 +203,7 @@ fn details(report: &mut Report, r: &SizeRun) {
                 format!("{:.1}", seen.gap_ms),
                 format!("{:.1} / {:.1}", seen.max_read_ms, seen.max_write_ms),
                 format!("{:.1}", seen.after_open_max_ms),
-                format!("{:.1} / {:.1}", seen.pre_open_max_ms, seen.before_max_ms),
+                format!("{:.1} / {:.1}", seen.pre_open_p99_ms, seen.before_p99_ms),
                 format!("{:.1}", pre_open_ms(s)),
                 pre_open_cpu(s),
                 format!("{:.1}", s.pause_ms),
@@ -218,7 +219,7 @@ fn details(report: &mut Report, r: &SizeRun) {
             "longest gap, ms",
             "slowest read / write, ms",
             "slowest due after the gate opened, ms",
-            "slowest during pre-open / before, ms",
+            "p99 during pre-open / control, ms",
             "pre-open took, ms",
             "CPU during pre-open, % of a core: proxy / blue / green",
             "gate closed, ms",
@@ -292,7 +293,7 @@ fn limits(report: &mut Report, runs: &[SizeRun], limited: Option<FdModel>) {
     if let Some(m) = limited {
         let need = m.base as f64 + m.per_session * 10_000.0;
         text.push_str(&format!(
-            "\nThe largest size was derived from the {} -session run: {:.2} descriptors per \
+            "\nThe largest size was derived from the {}-session run: {:.2} descriptors per \
              session at the peak + {} at rest against the limit of {} (5% kept spare) gives {}. \
              10,000 sessions would need about {:.0} descriptors in the proxy — more than the \
              limit: the proxy's open-file limit is what bounds the size on this machine.\n",
@@ -339,7 +340,7 @@ pub fn write(knobs: &Knobs, runs: &[SizeRun], limited: Option<FdModel>) -> Resul
     report.section("Pre-opening connections to the new side");
     report.paragraph(
         "Before the gate closes, the proxy opens a connection to the new side for every session \
-         (so the pause does not include logins). What clients felt meanwhile (statements *answered* during the pre-open, against those answered in a span as long just before the switchover command):",
+         (so the pause does not include logins). What clients felt meanwhile: latency of the statements *answered* during the pre-open, against those answered in a span as long just before the switchover command (the control). Over the switchovers, median / p90 / max:",
     );
     pre_open_table(&mut report, runs);
     report.section("Phase durations (proxy's report), ms: median (min–max)");

@@ -325,7 +325,7 @@ async fn measure(
         .map(|w| {
             samples
                 .iter()
-                .filter(|s| s.done >= w.start - 0.5 && s.due <= w.end + 0.5)
+                .filter(|s| s.done >= plot_from(w) && s.due <= w.end + 0.5)
                 .copied()
                 .collect()
         })
@@ -353,6 +353,13 @@ async fn measure(
         shown: (shown, around),
         setup_secs,
     })
+}
+
+/// Where the plot of switchover `w` begins: a second before the gate closed (the
+/// pre-open before it can last seconds), or half a second before the command.
+pub fn plot_from(w: &switch::Switch) -> f64 {
+    let closed = w.marks.iter().find(|m| m.name == "draining").map(|m| m.at);
+    (w.start - 0.5).max(closed.unwrap_or(w.start) - 1.0)
 }
 
 /// The switchover whose gap is the median one.

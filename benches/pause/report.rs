@@ -233,19 +233,23 @@ fn details(report: &mut Report, r: &SizeRun) {
 fn plot(r: &SizeRun) -> Option<String> {
     let (i, samples) = &r.shown;
     let s = r.switches.get(*i)?;
+    let from = super::plot_from(s);
     let points = |kind: Kind| -> Vec<(f64, f64)> {
         samples
             .iter()
             .filter(|x| x.kind == kind)
-            .map(|x| ((x.due - s.start) * 1000.0, x.latency() * 1000.0))
+            .map(|x| ((x.due - from) * 1000.0, x.latency() * 1000.0))
             .collect()
     };
     let mut spans = Vec::new();
     for (k, m) in s.marks.iter().enumerate() {
         let to = s.marks.get(k + 1).map_or(s.end, |n| n.at);
+        if to < from {
+            continue;
+        }
         spans.push(Span {
-            from: (m.at - s.start) * 1000.0,
-            to: (to - s.start) * 1000.0,
+            from: (m.at.max(from) - from) * 1000.0,
+            to: (to - from) * 1000.0,
             label: m.name.replace('_', " "),
         });
     }
@@ -257,7 +261,7 @@ fn plot(r: &SizeRun) -> Option<String> {
                 i + 1,
                 r.seen.get(*i).map_or(0.0, |x| x.gap_ms)
             ),
-            x_label: "scheduled time since the switchover command, ms".into(),
+            x_label: "scheduled time, ms from a second before the gate closed".into(),
             y_label: "latency from scheduled time, ms (log)".into(),
             series: vec![
                 Series {

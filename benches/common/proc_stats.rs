@@ -17,25 +17,31 @@ pub struct ProcStats {
     pub rss_kib: u64,
 }
 
+/// CPU seconds (user + system, all threads) `pid` has used: only `/proc/PID/stat`, cheap
+/// enough to read many times a second.
+pub fn cpu_secs(pid: u32) -> Result<f64, String> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map_err(|e| format!("process {pid}: {e}"))?;
+    // Fields after the command name (which may hold spaces) in its parentheses.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .ok_or_else(|| format!("process {pid}: unreadable stat"))?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are stat's fields 14 and 15, i.e. 11 and 12 after ")".
+    let tick = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Ok((tick(11) + tick(12)) as f64 / TICKS_PER_SEC)
+}
+
 impl ProcStats {
     /// The process's figures now; an error if it is gone.
     pub fn read(pid: u32) -> Result<ProcStats, String> {
-        let stat = fs::read_to_string(format!("/proc/{pid}/stat"))
-            .map_err(|e| format!("process {pid}: {e}"))?;
-        // Fields after the command name (which may hold spaces) in its parentheses.
-        let rest = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest)
-            .ok_or_else(|| format!("process {pid}: unreadable stat"))?;
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        // utime and stime are stat's fields 14 and 15, i.e. 11 and 12 after ")".
-        let tick = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|f| f.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        let cpu_secs = (tick(11) + tick(12)) as f64 / TICKS_PER_SEC;
+        let cpu_secs = cpu_secs(pid)?;
         let mut ctx_switches = 0;
         if let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) {
             for task in tasks.flatten() {

@@ -311,7 +311,7 @@ async fn switchover(shared: &Arc<Switchover>, opts: Options, out: &mpsc::Sender<
         Ok(report) => {
             let phases = report.phases_summary();
             Line::ok(format!(
-                "switched {} → {} in {:.1} ms; pause {:.1} ms, longest hold {:.1} ms, {} held commands, {} sessions ({} pre-opened); fence gtid {}; {phases}{}",
+                "switched {} → {} in {:.1} ms; pause {:.1} ms, longest hold {:.1} ms, {} held commands, {} sessions ({} pre-opened in {:.1} ms); fence gtid {}; {phases}{}",
                 report.from.name(),
                 report.to.name(),
                 report.total_ms,
@@ -320,6 +320,7 @@ async fn switchover(shared: &Arc<Switchover>, opts: Options, out: &mpsc::Sender<
                 report.held_commands,
                 report.sessions,
                 report.preopened,
+                report.preopen_ms,
                 // A primary that never wrote has an empty GTID set.
                 report
                     .fence_gtid

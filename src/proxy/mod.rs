@@ -69,6 +69,16 @@ pub fn is_proxy_id(id: u32) -> bool {
     (PROXY_ID_BASE..(1 << 31)).contains(&id)
 }
 
+/// Logins a switchover's pre-open runs at once. Each one costs the new server a
+/// thread and a login, and the proxy a handshake, on CPUs that the sessions running
+/// meanwhile need: four at once, back to back, made their statements wait tens of ms
+/// at 1,000 sessions (`cargo bench --bench pause`).
+const PRE_OPEN_AT_ONCE: usize = 2;
+
+/// Longest rest after one pre-open login (a login that timed out is not followed by
+/// as long a rest).
+const PRE_OPEN_MAX_REST: Duration = Duration::from_millis(50);
+
 /// How many idle sessions move to a new target at once.
 const IDLE_MOVES: usize = 4;
 
@@ -230,11 +240,19 @@ impl Proxy {
 
 /// What the switchover asks of the proxy, so that it never reaches into sessions.
 impl Proxy {
-    /// Opens a connection to `address` for every session, four at a time, as each
-    /// session's own account; a session takes it at its move instead of connecting
-    /// inside the pause. Returns how many were opened.
-    pub async fn pre_open(&self, address: &str, epoch: u64, timeout: Duration) -> usize {
-        let limit = Arc::new(Semaphore::new(4));
+    /// Opens a connection to `address` for every session, as each session's own
+    /// account; a session takes it at its move instead of connecting inside the pause.
+    /// Paced ([`PRE_OPEN_AT_ONCE`] logins at once, each followed by a rest as long as
+    /// it took), and none is started after `until`: a session without one connects
+    /// at its move. Returns how many were opened.
+    pub async fn pre_open(
+        &self,
+        address: &str,
+        epoch: u64,
+        timeout: Duration,
+        until: tokio::time::Instant,
+    ) -> usize {
+        let limit = Arc::new(Semaphore::new(PRE_OPEN_AT_ONCE));
         let tls = self.tls.load().backend(address);
         let proxy_protocol = self.topology.config.load().sends_proxy_header(address);
         let side = self.side_of(address);
@@ -245,13 +263,16 @@ impl Proxy {
             let tls = tls.clone();
             tasks.push(tokio::spawn(async move {
                 let _permit = limit.acquire_owned().await.ok()?;
+                if tokio::time::Instant::now() >= until {
+                    return None;
+                }
                 let login = lock(&session.login).clone();
-                let started = std::time::Instant::now();
+                let started = tokio::time::Instant::now();
                 let conn =
                     upstream::connect(&address, tls.as_deref(), &login, timeout, proxy_protocol)
                         .await;
-                metrics::backend_connect(side, started, conn.is_ok());
-                match conn {
+                metrics::backend_connect(side, started.into_std(), conn.is_ok());
+                let opened = match conn {
                     Ok(conn) => {
                         *lock(&session.preopened) = Some((epoch, conn));
                         Some(())
@@ -263,7 +284,11 @@ impl Proxy {
                         );
                         None
                     }
-                }
+                };
+                // The rest, with the permit still held: at most about half the time
+                // is spent logging in, whatever the servers' speed.
+                tokio::time::sleep(started.elapsed().min(PRE_OPEN_MAX_REST)).await;
+                opened
             }));
         }
         let mut opened = 0;

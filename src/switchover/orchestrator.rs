@@ -104,6 +104,8 @@ pub struct Report {
     pub held_commands: u64,
     pub sessions: usize,
     pub preopened: usize,
+    /// Time spent pre-opening them (part of the precheck, traffic flowing), ms.
+    pub preopen_ms: f64,
     pub total_ms: f64,
     /// Time spent after the pause resetting the new primary's replication and making
     /// the old primary its replica, ms.
@@ -374,6 +376,7 @@ pub async fn run(
             held_commands: 0,
             sessions: shared.proxy.sessions.len(),
             preopened: 0,
+            preopen_ms: 0.0,
             total_ms: 0.0,
             reverse_replication_ms: 0.0,
             reverse_replication_error: None,
@@ -481,10 +484,18 @@ async fn switch(
             shared.proxy.sessions.all().len()
         ),
     );
+    // Paced, so it takes a while with many sessions; it stops starting logins in time
+    // to leave the steps their whole pause budget before the switchover's deadline.
+    let pre_open_started = Instant::now();
+    let pre_open_until = run
+        .deadline
+        .checked_sub(sw.max_pause.0)
+        .unwrap_or(pre_open_started);
     run.report.preopened = shared
         .proxy
-        .pre_open(to_address, new_epoch, connect_timeout)
+        .pre_open(to_address, new_epoch, connect_timeout, pre_open_until)
         .await;
+    run.report.preopen_ms = pre_open_started.elapsed().as_secs_f64() * 1000.0;
 
     // 2.–5. With the gate closed (entering Draining closes it): drain, fence, catch up,
     //       promote. Any failure there rolls back, and the rollback opens the gate. The

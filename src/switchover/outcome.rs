@@ -251,6 +251,7 @@ mod tests {
             held_commands: 3,
             sessions: 2,
             preopened: 2,
+            preopen_ms: 3.0,
             total_ms: 100.0,
             reverse_replication_ms: 0.0,
             reverse_replication_error: None,

@@ -19,6 +19,7 @@ pub mod compressed;
 pub mod conn;
 pub mod errors;
 pub mod gate;
+pub mod id_map;
 pub mod io;
 mod kill;
 pub mod leg;

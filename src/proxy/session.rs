@@ -74,6 +74,20 @@ pub struct Session {
     /// The one timer of the wait between commands, reset rather than built anew for
     /// each command (see [`Session::wait_for_command`]).
     timer: Pin<Box<Sleep>>,
+    /// What `timer` is armed for.
+    timer_use: TimerUse,
+    /// A command ran since the idle-release deadline was set.
+    active: bool,
+}
+
+/// What the session's timer is armed for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TimerUse {
+    Nothing,
+    /// The packet that has begun must be whole by then (`net_read_timeout`).
+    Packet,
+    /// Buffers are given back if no command came since it was set.
+    Release,
 }
 
 impl Drop for Session {
@@ -200,6 +214,8 @@ async fn establish(
         at_boundary: true,
         retarget: ReusableBoxFuture::new(next_retarget(retargets)),
         timer: Box::pin(tokio::time::sleep(IDLE_RELEASE)),
+        timer_use: TimerUse::Nothing,
+        active: false,
     })
 }
 
@@ -354,6 +370,7 @@ impl Session {
             self.at_boundary = true;
         }
         self.published.update(&self.state);
+        self.active = true;
     }
 
     /// Waits until a command header is buffered. While idle, watches the backend: if
@@ -362,9 +379,12 @@ impl Session {
     ///
     /// One timer serves two ends, which never overlap: while a packet has begun it
     /// bounds the packet (`net_read_timeout`); while the session waits with nothing
-    /// buffered it gives the buffers back after [`IDLE_RELEASE`], so an idle session
-    /// costs no buffer memory and a busy one allocates nothing per command. It is reset
-    /// (moving a registered deadline later takes no lock), never built anew.
+    /// buffered it gives the buffers back once a whole [`IDLE_RELEASE`] passed without
+    /// a command, so an idle session costs no buffer memory and a busy one allocates
+    /// nothing per command. It is reset, never built anew, and not per command: the
+    /// release deadline is set once, and when it passes after commands ran it is set
+    /// again — a busy session touches the clock and the timer once a second, and an
+    /// idle one gives its buffers back one to two seconds after its last command.
     async fn wait_for_command(&mut self) -> Result<bool, SessionError> {
         while self.client.buf.len() < 4 {
             // Only armed once a packet has begun: idle time is not bounded.
@@ -374,15 +394,21 @@ impl Session {
             if partial {
                 let deadline = self.client.packet_deadline();
                 self.timer.as_mut().reset(deadline);
-            } else if holding {
-                self.timer.as_mut().reset(Instant::now() + IDLE_RELEASE);
+                self.timer_use = TimerUse::Packet;
+            } else if holding && self.timer_use != TimerUse::Release {
+                self.arm_release();
             }
             tokio::select! {
                 () = self.timer.as_mut(), if partial || holding => {
                     if partial {
                         return Err(self.client.read_timed_out());
                     }
-                    self.release_buffers();
+                    if self.active {
+                        self.arm_release();
+                    } else {
+                        self.release_buffers();
+                        self.timer_use = TimerUse::Nothing;
+                    }
                 }
                 (changed, retargets) = &mut self.retarget => {
                     if changed {
@@ -428,6 +454,13 @@ impl Session {
                 }))
             }
         }
+    }
+
+    /// Sets the idle-release deadline a whole [`IDLE_RELEASE`] from now.
+    fn arm_release(&mut self) {
+        self.timer.as_mut().reset(Instant::now() + IDLE_RELEASE);
+        self.timer_use = TimerUse::Release;
+        self.active = false;
     }
 
     /// Whether any buffer holds memory worth giving back while idle.

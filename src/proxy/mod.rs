@@ -39,6 +39,7 @@ pub mod tls;
 pub mod upstream;
 pub mod user_variables;
 pub mod users;
+mod woken;
 pub mod workers;
 
 use std::collections::HashMap;

@@ -18,7 +18,6 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
-use tokio_util::sync::ReusableBoxFuture;
 
 use crate::protocol::codec::chunk_header;
 use crate::protocol::constants::*;
@@ -39,6 +38,7 @@ use crate::proxy::state::{Prepared, SessionState};
 use crate::proxy::statement_ids::StatementIds;
 use crate::proxy::stream::ServerStream;
 use crate::proxy::upstream::{self, ConnectError, Login};
+use crate::proxy::woken::Woken;
 use crate::proxy::Proxy;
 use crate::telemetry;
 
@@ -47,8 +47,10 @@ const IDLE_RELEASE: Duration = Duration::from_secs(1);
 
 /// Resolves when the target changes, giving back the receiver to watch on. Kept from
 /// one wait to the next: a `changed()` built per wait would register with the channel
-/// and unregister again (a lock each, on a channel every session shares) per command.
-type Retarget = ReusableBoxFuture<'static, (bool, watch::Receiver<u64>)>;
+/// and unregister again (a lock each, on a channel every session shares) per command;
+/// and polled only when the channel woke it ([`Woken`]), since even a kept one takes
+/// that lock at each poll.
+type Retarget = Woken<(bool, watch::Receiver<u64>)>;
 
 async fn next_retarget(mut retargets: watch::Receiver<u64>) -> (bool, watch::Receiver<u64>) {
     let changed = retargets.changed().await.is_ok();
@@ -212,7 +214,7 @@ async fn establish(
         login,
         client_scramble: scramble,
         at_boundary: true,
-        retarget: ReusableBoxFuture::new(next_retarget(retargets)),
+        retarget: Woken::new(next_retarget(retargets)),
         timer: Box::pin(tokio::time::sleep(IDLE_RELEASE)),
         timer_use: TimerUse::Nothing,
         active: false,

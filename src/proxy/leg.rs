@@ -50,11 +50,12 @@ impl ClientLeg {
     /// Resolves when a read would find bytes (or the end), reading nothing: content
     /// already inflated, or a whole compressed packet already read, counts.
     pub async fn readable(&self) -> io::Result<()> {
-        match self {
-            ClientLeg::Plain(s) => s.readable().await,
-            ClientLeg::Compressed(c) if c.buffered() => Ok(()),
-            ClientLeg::Compressed(c) => c.get_ref().readable().await,
-        }
+        std::future::poll_fn(|cx| match self {
+            ClientLeg::Plain(s) => s.poll_readable(cx),
+            ClientLeg::Compressed(c) if c.buffered() => Poll::Ready(Ok(())),
+            ClientLeg::Compressed(c) => c.get_ref().poll_readable(cx),
+        })
+        .await
     }
 
     /// Whether the compressed stream holds buffers or (de)compressor state.

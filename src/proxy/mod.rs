@@ -19,6 +19,7 @@ pub mod compressed;
 pub mod conn;
 pub mod errors;
 pub mod gate;
+pub mod id_map;
 pub mod io;
 mod kill;
 pub mod leg;
@@ -38,6 +39,7 @@ pub mod tls;
 pub mod upstream;
 pub mod user_variables;
 pub mod users;
+mod woken;
 pub mod workers;
 
 use std::collections::HashMap;

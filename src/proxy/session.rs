@@ -18,7 +18,6 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
-use tokio_util::sync::ReusableBoxFuture;
 
 use crate::protocol::codec::chunk_header;
 use crate::protocol::constants::*;
@@ -39,6 +38,7 @@ use crate::proxy::state::{Prepared, SessionState};
 use crate::proxy::statement_ids::StatementIds;
 use crate::proxy::stream::ServerStream;
 use crate::proxy::upstream::{self, ConnectError, Login};
+use crate::proxy::woken::Woken;
 use crate::proxy::Proxy;
 use crate::telemetry;
 
@@ -47,8 +47,10 @@ const IDLE_RELEASE: Duration = Duration::from_secs(1);
 
 /// Resolves when the target changes, giving back the receiver to watch on. Kept from
 /// one wait to the next: a `changed()` built per wait would register with the channel
-/// and unregister again (a lock each, on a channel every session shares) per command.
-type Retarget = ReusableBoxFuture<'static, (bool, watch::Receiver<u64>)>;
+/// and unregister again (a lock each, on a channel every session shares) per command;
+/// and polled only when the channel woke it ([`Woken`]), since even a kept one takes
+/// that lock at each poll.
+type Retarget = Woken<(bool, watch::Receiver<u64>)>;
 
 async fn next_retarget(mut retargets: watch::Receiver<u64>) -> (bool, watch::Receiver<u64>) {
     let changed = retargets.changed().await.is_ok();
@@ -74,6 +76,20 @@ pub struct Session {
     /// The one timer of the wait between commands, reset rather than built anew for
     /// each command (see [`Session::wait_for_command`]).
     timer: Pin<Box<Sleep>>,
+    /// What `timer` is armed for.
+    timer_use: TimerUse,
+    /// A command ran since the idle-release deadline was set.
+    active: bool,
+}
+
+/// What the session's timer is armed for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TimerUse {
+    Nothing,
+    /// The packet that has begun must be whole by then (`net_read_timeout`).
+    Packet,
+    /// Buffers are given back if no command came since it was set.
+    Release,
 }
 
 impl Drop for Session {
@@ -198,8 +214,10 @@ async fn establish(
         login,
         client_scramble: scramble,
         at_boundary: true,
-        retarget: ReusableBoxFuture::new(next_retarget(retargets)),
+        retarget: Woken::new(next_retarget(retargets)),
         timer: Box::pin(tokio::time::sleep(IDLE_RELEASE)),
+        timer_use: TimerUse::Nothing,
+        active: false,
     })
 }
 
@@ -354,6 +372,7 @@ impl Session {
             self.at_boundary = true;
         }
         self.published.update(&self.state);
+        self.active = true;
     }
 
     /// Waits until a command header is buffered. While idle, watches the backend: if
@@ -362,9 +381,12 @@ impl Session {
     ///
     /// One timer serves two ends, which never overlap: while a packet has begun it
     /// bounds the packet (`net_read_timeout`); while the session waits with nothing
-    /// buffered it gives the buffers back after [`IDLE_RELEASE`], so an idle session
-    /// costs no buffer memory and a busy one allocates nothing per command. It is reset
-    /// (moving a registered deadline later takes no lock), never built anew.
+    /// buffered it gives the buffers back once a whole [`IDLE_RELEASE`] passed without
+    /// a command, so an idle session costs no buffer memory and a busy one allocates
+    /// nothing per command. It is reset, never built anew, and not per command: the
+    /// release deadline is set once, and when it passes after commands ran it is set
+    /// again — a busy session touches the clock and the timer once a second, and an
+    /// idle one gives its buffers back one to two seconds after its last command.
     async fn wait_for_command(&mut self) -> Result<bool, SessionError> {
         while self.client.buf.len() < 4 {
             // Only armed once a packet has begun: idle time is not bounded.
@@ -374,15 +396,21 @@ impl Session {
             if partial {
                 let deadline = self.client.packet_deadline();
                 self.timer.as_mut().reset(deadline);
-            } else if holding {
-                self.timer.as_mut().reset(Instant::now() + IDLE_RELEASE);
+                self.timer_use = TimerUse::Packet;
+            } else if holding && self.timer_use != TimerUse::Release {
+                self.arm_release();
             }
             tokio::select! {
                 () = self.timer.as_mut(), if partial || holding => {
                     if partial {
                         return Err(self.client.read_timed_out());
                     }
-                    self.release_buffers();
+                    if self.active {
+                        self.arm_release();
+                    } else {
+                        self.release_buffers();
+                        self.timer_use = TimerUse::Nothing;
+                    }
                 }
                 (changed, retargets) = &mut self.retarget => {
                     if changed {
@@ -428,6 +456,13 @@ impl Session {
                 }))
             }
         }
+    }
+
+    /// Sets the idle-release deadline a whole [`IDLE_RELEASE`] from now.
+    fn arm_release(&mut self) {
+        self.timer.as_mut().reset(Instant::now() + IDLE_RELEASE);
+        self.timer_use = TimerUse::Release;
+        self.active = false;
     }
 
     /// Whether any buffer holds memory worth giving back while idle.

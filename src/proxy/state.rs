@@ -9,12 +9,13 @@
 //! Fed from OK/EOF packets (status flags and session-tracking data) and from the light
 //! statement scan; it never talks to a server itself.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 
 use crate::protocol::constants::*;
 use crate::protocol::packets::{carried_types, session_changes, types_at, OkPacket, SessionChange};
+use crate::proxy::id_map::IdMap;
 use crate::proxy::scan::{handler, sql_prepare, table_names, Effects, SqlPrepare};
 
 /// A statement prepared on the backend.
@@ -134,7 +135,7 @@ pub struct SessionState {
     /// `SET ROLE` ran: the current role may not be the account's default one.
     pub role: bool,
     /// Prepared statements by the client's statement id.
-    pub statements: HashMap<u32, Prepared>,
+    pub statements: IdMap<Prepared>,
     /// The client id of the statement prepared last: what MariaDB's id -1 ("the
     /// statement just prepared") names.
     pub last_prepared: Option<u32>,

@@ -61,14 +61,23 @@ macro_rules! either_stream {
             /// Resolves when a read would find bytes (or the end), reading nothing:
             /// data TLS already decrypted counts, records still on the socket do.
             pub async fn readable(&self) -> io::Result<()> {
+                std::future::poll_fn(|cx| self.poll_readable(cx)).await
+            }
+
+            /// [`Self::readable`] as a poll. It waits in the socket's one reader
+            /// slot, which the session's reads use too (one task reads and waits),
+            /// instead of `TcpStream::readable`'s list of waiters: that list costs a
+            /// lock to join and another to leave on every wait, and the wait for the
+            /// next command that the server branch never wins ends by leaving it.
+            pub fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
                 match self {
-                    $ty::Tcp(s) => s.readable().await,
+                    $ty::Tcp(s) => s.poll_read_ready(cx),
                     $ty::Tls(s) => {
                         let (tcp, tls) = s.get_ref();
                         if tls.wants_read() {
-                            tcp.readable().await
+                            tcp.poll_read_ready(cx)
                         } else {
-                            Ok(())
+                            Poll::Ready(Ok(()))
                         }
                     }
                 }

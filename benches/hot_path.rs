@@ -278,6 +278,7 @@ fn write_report(
         "cargo bench --bench hot_path",
         &machine,
     );
+    report.section("Results");
     report.paragraph(
         "What the proxy runs per command, measured by criterion without a database, on \
          answers captured from a real MariaDB (C-client capabilities: EOF packets, session \

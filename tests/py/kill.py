@@ -13,10 +13,12 @@ PROXY, DIRECT = ports()
 
 
 def wait_for_sleep(observer, marker):
-    """Block until a statement containing `marker` is running (seen in the process
-    list of app's own threads)."""
+    """Block until a statement containing `marker` is sleeping (seen in the process
+    list of app's own threads in the state `User sleep`: a kill that lands earlier,
+    while the statement is still being opened, ends it with ERR 1317 instead of
+    SLEEP's 1, and the proxy's and the direct run would differ by timing alone)."""
     for _ in range(1000):
-        rows = query(observer, "select count(*) from information_schema.processlist where info like %s and info not like '%%processlist%%'", (f"%{marker}%",))[1]
+        rows = query(observer, "select count(*) from information_schema.processlist where info like %s and info not like '%%processlist%%' and state = 'User sleep'", (f"%{marker}%",))[1]
         if rows[0][0]:
             return
         time.sleep(0.01)
